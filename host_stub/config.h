@@ -1,0 +1,42 @@
+/* host.json: parsing and validation. Every error names the file and key. */
+#ifndef HOST_CONFIG_H
+#define HOST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct instance_config {
+    char *id;
+    char *json; /* the whole instance object, handed to the plugin's init */
+    bool enabled;
+} instance_config;
+
+typedef struct plugin_config {
+    char *name;
+    bool enabled;
+    instance_config *instances;
+    size_t instance_count;
+} plugin_config;
+
+typedef struct host_config {
+    int64_t poll_interval_seconds;
+    int64_t backoff_cap_seconds;
+    int pool_size;
+    int lease_timeout_ms;
+    int busy_timeout_ms;
+    int64_t max_lifetime_seconds;
+    plugin_config *plugins;
+    size_t plugin_count;
+} host_config;
+
+/* Defaults as documented in docs/OPERATIONS.md. */
+void config_defaults(host_config *cfg);
+/* origin names the source in messages (usually the file path). */
+int config_parse(const char *text, size_t len, const char *origin, host_config *cfg, char *err,
+                 size_t err_size);
+int config_load(const char *path, host_config *cfg, char *err, size_t err_size);
+void config_free(host_config *cfg);
+const plugin_config *config_find_plugin(const host_config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,125 @@
+/* The pa_host_api table handed to plugins: each call attributed to its ctx. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "instance.h"
+#include "log.h"
+#include "outbox.h"
+
+static void set_error(host_instance *in, const char *msg)
+{
+    snprintf(in->last_error, sizeof in->last_error, "%s", msg);
+}
+
+static void api_log(pa_host_ctx *ctx, pa_log_level level, const char *fmt, ...)
+{
+    if (!ctx || !fmt)
+        return;
+    if (level < PA_LOG_ERROR || level > PA_LOG_DEBUG)
+        level = PA_LOG_INFO;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, ctx->log_source, fmt, ap);
+    va_end(ap);
+}
+
+static int api_lease(pa_host_ctx *ctx, pa_lease_mode mode, int timeout_ms, const char *file,
+                     int line, const char *func, pa_lease *out)
+{
+    if (!ctx || !out)
+        return PA_ERR_INVALID;
+    pool_site site = {file ? file : "?", line, func ? func : "?"};
+    char err[1024];
+    int rc = pool_lease(ctx->pool, &ctx->owner, mode, timeout_ms, site, out, err, sizeof err);
+    if (rc != PA_OK) {
+        set_error(ctx, err);
+        log_msg(PA_LOG_WARN, ctx->log_source, "%s", err);
+    }
+    return rc;
+}
+
+static sqlite3 *api_lease_db(pa_host_ctx *ctx, pa_lease lease)
+{
+    if (!ctx)
+        return NULL;
+    return pool_lease_db(ctx->pool, &ctx->owner, lease, (pool_site){"?", 0, "lease_db"});
+}
+
+static int api_release(pa_host_ctx *ctx, pa_lease lease, pa_release_action action,
+                       const char *file, int line, const char *func)
+{
+    if (!ctx)
+        return PA_ERR_INVALID;
+    pool_site site = {file ? file : "?", line, func ? func : "?"};
+    char err[1024] = "";
+    int rc = pool_release(ctx->pool, &ctx->owner, lease, action, site, err, sizeof err);
+    if (rc != PA_OK)
+        set_error(ctx, err);
+    return rc;
+}
+
+static int api_emit(pa_host_ctx *ctx, pa_lease lease, const pa_item *item)
+{
+    if (!ctx)
+        return PA_ERR_INVALID;
+    char err[1024];
+    pa_lease_mode mode = pool_lease_mode(ctx->pool, &ctx->owner, lease);
+    if (mode != PA_LEASE_WRITE) {
+        snprintf(err, sizeof err, "emit needs a live WRITE lease (%s)",
+                 mode == PA_LEASE_READ ? "got a READ lease" : "lease is stale or invalid");
+        set_error(ctx, err);
+        log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
+        return mode == PA_LEASE_READ ? PA_ERR_INVALID : PA_ERR_STALE_LEASE;
+    }
+    sqlite3 *db = pool_lease_db(ctx->pool, &ctx->owner, lease, (pool_site){"?", 0, "emit"});
+    int rc = outbox_insert(db, ctx->plugin->name, ctx->config->id, item, clock_wall_ms(), err,
+                           sizeof err);
+    if (rc != PA_OK) {
+        set_error(ctx, err);
+        log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
+        return rc;
+    }
+    ctx->items_emitted++;
+    return PA_OK;
+}
+
+static void api_report_http(pa_host_ctx *ctx, const pa_http_report *r)
+{
+    if (!ctx || !PA_HAS_FIELD(r, pa_http_report, request_type))
+        return;
+    ctx->http_requests++;
+    log_msg(PA_LOG_DEBUG, ctx->log_source, "http %s %s -> %ld in %.3f s (%s)",
+            r->method ? r->method : "?", r->url ? r->url : "?", r->status, r->seconds,
+            r->request_type ? r->request_type : "-");
+}
+
+static int64_t api_now_ms(pa_host_ctx *ctx)
+{
+    (void)ctx;
+    return clock_wall_ms();
+}
+
+static const char *api_last_error(pa_host_ctx *ctx)
+{
+    return ctx ? ctx->last_error : "";
+}
+
+static const pa_host_api API = {
+    .abi_version = PA_ABI_VERSION,
+    .struct_size = sizeof(pa_host_api),
+    .log = api_log,
+    .lease = api_lease,
+    .lease_db = api_lease_db,
+    .release = api_release,
+    .emit = api_emit,
+    .report_http = api_report_http,
+    .now_ms = api_now_ms,
+    .last_error = api_last_error,
+};
+
+const pa_host_api *host_api_table(void)
+{
+    return &API;
+}

@@ -1,0 +1,75 @@
+#include "instance.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *status_name(int rc)
+{
+    static const char *const names[] = {
+        "PA_OK",          "PA_ERR_GENERIC", "PA_ERR_INVALID", "PA_ERR_NOMEM",
+        "PA_ERR_TIMEOUT", "PA_ERR_STALE_LEASE", "PA_ERR_DB",  "PA_ERR_CONFIG",
+        "PA_ERR_NETWORK", "PA_ERR_REMOTE",  "PA_ERR_AUTH"};
+    return rc >= 0 && (size_t)rc < sizeof names / sizeof names[0] ? names[rc] : "unknown status";
+}
+
+/* A plugin's errbuf is untrusted: make sure it ends and is not empty. */
+static void settle_message(char *buf, size_t size, int rc)
+{
+    buf[size - 1] = '\0';
+    if (buf[0] == '\0')
+        snprintf(buf, size, "no message given (%s)", status_name(rc));
+}
+
+int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
+                   const instance_config *config, char *err, size_t err_size)
+{
+    memset(in, 0, sizeof *in);
+    in->pool = p;
+    in->plugin = plugin;
+    in->config = config;
+    snprintf(in->log_source, sizeof in->log_source, "plugin %s/%s", plugin->name, config->id);
+    in->owner.plugin = plugin->name;
+    in->owner.instance = config->id;
+    char buf[1024] = "";
+    void *state = NULL;
+    int rc = plugin->init(host_api_table(), in, config->json, &state, buf, sizeof buf);
+    pool_reclaim(p, &in->owner, "init");
+    if (rc != PA_OK) {
+        settle_message(buf, sizeof buf, rc);
+        snprintf(err, err_size, "init failed (%s): %s", status_name(rc), buf);
+        /* A failed init must not leave state behind, but be safe if it did. */
+        if (state)
+            plugin->shutdown(state);
+        return rc;
+    }
+    in->state = state;
+    in->running = true;
+    return PA_OK;
+}
+
+int instance_poll(host_instance *in, char *err, size_t err_size)
+{
+    char buf[1024] = "";
+    in->last_error[0] = '\0';
+    int rc = in->plugin->poll(in->state, buf, sizeof buf);
+    pool_reclaim(in->pool, &in->owner, "poll");
+    in->polls++;
+    if (rc != PA_OK) {
+        in->poll_failures++;
+        settle_message(buf, sizeof buf, rc);
+        snprintf(err, err_size, "%s (%s)", buf, status_name(rc));
+    }
+    return rc;
+}
+
+void instance_stop(host_instance *in)
+{
+    if (!in->running)
+        return;
+    in->plugin->shutdown(in->state);
+    pool_reclaim(in->pool, &in->owner, "shutdown");
+    in->state = NULL;
+    in->running = false;
+}

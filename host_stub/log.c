@@ -1,0 +1,76 @@
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static pa_log_level g_max_level = PA_LOG_INFO;
+static log_sink_fn g_sink;
+static void *g_sink_userdata;
+
+static const char *level_name(pa_log_level level)
+{
+    switch (level) {
+    case PA_LOG_ERROR:
+        return "error";
+    case PA_LOG_WARN:
+        return "warn";
+    case PA_LOG_INFO:
+        return "info";
+    case PA_LOG_DEBUG:
+        return "debug";
+    }
+    return "info";
+}
+
+void log_set_level(pa_log_level max_level)
+{
+    g_max_level = max_level;
+}
+
+pa_log_level log_get_level(void)
+{
+    return g_max_level;
+}
+
+void log_set_sink(log_sink_fn sink, void *userdata)
+{
+    g_sink = sink;
+    g_sink_userdata = userdata;
+}
+
+void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list ap)
+{
+    if (level > g_max_level)
+        return;
+    /* The line is built whole first so concurrent writers never interleave. */
+    char line[2048];
+    char stamp[32];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int n = snprintf(line, sizeof line, "%s %s %s: ", stamp, level_name(level), source);
+    if (n < 0 || (size_t)n >= sizeof line)
+        n = 0;
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    /* A message must stay one line: fold embedded newlines. */
+    for (char *p = line; *p; p++) {
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    }
+    if (g_sink) {
+        g_sink(g_sink_userdata, level, line);
+        return;
+    }
+    fprintf(stderr, "%s\n", line);
+}
+
+void log_msg(pa_log_level level, const char *source, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, source, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,21 @@
+/* Host logging: one line per call to stderr (or a test sink), level-filtered. */
+#ifndef HOST_LOG_H
+#define HOST_LOG_H
+
+#include <stdarg.h>
+
+#include "pa_plugin.h"
+
+typedef void (*log_sink_fn)(void *userdata, pa_log_level level, const char *line);
+
+void log_set_level(pa_log_level max_level);
+pa_log_level log_get_level(void);
+/* Route lines to sink instead of stderr (tests); NULL restores stderr. */
+void log_set_sink(log_sink_fn sink, void *userdata);
+
+/* source names the component, e.g. "pool" or "plugin granola/work". */
+void log_msg(pa_log_level level, const char *source, const char *fmt, ...) PA_PRINTF(3, 4);
+void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list ap)
+    PA_PRINTF(3, 0);
+
+#endif

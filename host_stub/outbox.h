@@ -1,0 +1,31 @@
+/*
+ * The outbox (items emitted by plugins, written in the plugin's own
+ * transaction) and its consumer, which turns each outbox row into exactly
+ * one row of the tasks table and prints it as one JSON line.
+ */
+#ifndef HOST_OUTBOX_H
+#define HOST_OUTBOX_H
+
+#include <stdio.h>
+
+#include "pa_plugin.h"
+#include "pool.h"
+
+/* Creates the outbox and tasks tables if missing. */
+int outbox_create_schema(pool *p, pool_owner *host, char *err, size_t err_size);
+
+/* Validates item and inserts its outbox row on db (inside the caller's transaction). */
+int outbox_insert(sqlite3 *db, const char *plugin, const char *instance, const pa_item *item,
+                  int64_t now_ms, char *err, size_t err_size);
+
+/*
+ * Moves every pending outbox row into tasks in one WRITE transaction, then
+ * prints the new tasks to out. *consumed receives the number of tasks made.
+ */
+int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
+                   char *err, size_t err_size);
+
+/* Formats ms since the epoch as ISO 8601 UTC ("2026-02-12T20:30:00Z"). */
+void format_iso8601(int64_t ms, char *buf, size_t size);
+
+#endif

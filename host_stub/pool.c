@@ -1,0 +1,667 @@
+#include "pool.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "log.h"
+
+enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
+
+typedef struct slot {
+    pool *pool;
+    int index;
+    sqlite3 *db; /* NULL until first needed (lazy) or after retirement */
+    sqlite3_stmt *begin_stmt;
+    sqlite3_stmt *commit_stmt;
+    sqlite3_stmt *rollback_stmt;
+    int64_t expires_ms; /* 0: no lifetime limit */
+    /* Read by the authorizer on the borrower's thread, hence atomic. */
+    atomic_int state;
+    /* The fields below change only under the pool mutex. */
+    uint32_t generation;
+    pa_lease_mode mode;
+    pool_owner *owner;
+    pool_site site;
+    int64_t leased_at_ns;
+    struct slot *next_free;
+} slot;
+
+/* A thread queued for a connection; lives on that thread's stack. */
+typedef struct waiter {
+    pthread_cond_t cond;
+    slot *granted;
+    struct waiter *next;
+} waiter;
+
+struct pool {
+    pool_config cfg;
+    char *path;
+    pthread_mutex_t mu;
+    pthread_condattr_t condattr;
+    slot *slots;
+    slot *free_list; /* LIFO, so the warmest connection is reused first */
+    waiter *wait_head;
+    waiter *wait_tail;
+    uint64_t rng;
+    pool_stats st;
+};
+
+static const char *mode_name(pa_lease_mode mode)
+{
+    return mode == PA_LEASE_WRITE ? "WRITE" : "READ";
+}
+
+static int64_t lifetime_now_ms(const pool *p)
+{
+    return p->cfg.now_ms ? p->cfg.now_ms() : clock_mono_ns() / 1000000;
+}
+
+static uint64_t next_random(pool *p)
+{
+    /* xorshift64: only used to spread connection expiry times. */
+    uint64_t x = p->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    p->rng = x;
+    return x;
+}
+
+static bool is_fatal_sqlite_error(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Step a host statement once and reset it; returns the step result. */
+static int run_host_stmt(sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+static int deny_when_idle(void *userdata, int action, const char *a, const char *b, const char *c,
+                          const char *d)
+{
+    (void)action, (void)a, (void)b, (void)c, (void)d;
+    slot *s = userdata;
+    if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_LEASED)
+        return SQLITE_OK;
+    pool *p = s->pool;
+    pthread_mutex_lock(&p->mu);
+    p->st.stale_uses++;
+    const char *plugin = s->owner ? s->owner->plugin : "?";
+    const char *instance = s->owner ? s->owner->instance : "?";
+    pool_site site = s->site;
+    pthread_mutex_unlock(&p->mu);
+    log_msg(PA_LOG_ERROR, "pool",
+            "statement prepared on connection #%d after its lease was released (last borrowed by "
+            "plugin '%s' instance '%s' at %s:%d in %s()); denied",
+            s->index + 1, plugin, instance, site.file, site.line, site.func);
+    return SQLITE_DENY;
+}
+
+static void close_slot(slot *s)
+{
+    sqlite3_finalize(s->begin_stmt);
+    sqlite3_finalize(s->commit_stmt);
+    sqlite3_finalize(s->rollback_stmt);
+    s->begin_stmt = s->commit_stmt = s->rollback_stmt = NULL;
+    sqlite3_close_v2(s->db);
+    s->db = NULL;
+    s->expires_ms = 0;
+}
+
+static int open_slot(pool *p, slot *s, char *err, size_t err_size)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(p->path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, err_size, "cannot open database '%s': %s", p->path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close_v2(db);
+        return PA_ERR_DB;
+    }
+    sqlite3_busy_timeout(db, p->cfg.busy_timeout_ms);
+    s->db = db;
+    rc = sqlite3_exec(db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                      NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT,
+                                &s->begin_stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &s->commit_stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(db, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &s->rollback_stmt,
+                                NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, err_size, "cannot set up connection to '%s': %s", p->path,
+                 sqlite3_errmsg(db));
+        close_slot(s);
+        return PA_ERR_DB;
+    }
+    sqlite3_set_authorizer(db, deny_when_idle, s);
+
+    pthread_mutex_lock(&p->mu);
+    p->st.connections_opened++;
+    p->st.open_connections++;
+    if (p->cfg.max_lifetime_ms > 0) {
+        /* Up to 10% jitter so connections opened together do not expire together. */
+        int64_t jitter = (int64_t)(next_random(p) % (uint64_t)(p->cfg.max_lifetime_ms / 10 + 1));
+        s->expires_ms = lifetime_now_ms(p) + p->cfg.max_lifetime_ms - jitter;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return PA_OK;
+}
+
+static void retire_slot(pool *p, slot *s, bool fatal)
+{
+    close_slot(s);
+    pthread_mutex_lock(&p->mu);
+    p->st.open_connections--;
+    if (fatal)
+        p->st.retired_fatal++;
+    else
+        p->st.retired_lifetime++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static uint64_t lease_id(const slot *s)
+{
+    return ((uint64_t)s->generation << 32) | (uint64_t)(s->index + 1);
+}
+
+/* Mark s leased by owner. Caller holds the mutex. */
+static void grant_locked(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode, pool_site site)
+{
+    s->generation = s->generation == UINT32_MAX ? 1 : s->generation + 1;
+    s->mode = mode;
+    s->owner = owner;
+    s->site = site;
+    s->leased_at_ns = clock_mono_ns();
+    atomic_store_explicit(&s->state, SLOT_LEASED, memory_order_release);
+    p->st.in_use++;
+    if (p->st.in_use > p->st.peak_in_use)
+        p->st.peak_in_use = p->st.in_use;
+    if (mode == PA_LEASE_WRITE)
+        p->st.leases_write++;
+    else
+        p->st.leases_read++;
+}
+
+/* Return s to the pool: hand it to the first waiter or push it. Holds mutex. */
+static void put_back_locked(pool *p, slot *s)
+{
+    int64_t held = clock_mono_ns() - s->leased_at_ns;
+    if (s->owner && held > s->owner->longest_hold_ns)
+        s->owner->longest_hold_ns = held;
+    atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_release);
+    p->st.in_use--;
+    waiter *w = p->wait_head;
+    if (w) {
+        p->wait_head = w->next;
+        if (!p->wait_head)
+            p->wait_tail = NULL;
+        p->st.waiters--;
+        w->granted = s;
+        pthread_cond_signal(&w->cond);
+    } else {
+        s->next_free = p->free_list;
+        p->free_list = s;
+    }
+}
+
+static void put_back(pool *p, slot *s)
+{
+    pthread_mutex_lock(&p->mu);
+    put_back_locked(p, s);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_open(const pool_config *config, pool **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    if (!config->path || config->size < 1 || config->lease_timeout_ms < 0 ||
+        config->busy_timeout_ms < 0 || config->max_lifetime_ms < 0) {
+        snprintf(err, err_size, "invalid pool configuration (size must be >= 1, times >= 0)");
+        return PA_ERR_INVALID;
+    }
+    pool *p = calloc(1, sizeof *p);
+    slot *slots = calloc((size_t)config->size, sizeof *slots);
+    char *path = strdup(config->path);
+    if (!p || !slots || !path) {
+        free(p), free(slots), free(path);
+        snprintf(err, err_size, "out of memory creating the pool");
+        return PA_ERR_NOMEM;
+    }
+    p->cfg = *config;
+    p->path = path;
+    p->cfg.path = path;
+    p->slots = slots;
+    p->st.size = config->size;
+    p->rng = (uint64_t)clock_mono_ns() | 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_init(&p->condattr);
+    pthread_condattr_setclock(&p->condattr, CLOCK_MONOTONIC);
+    for (int i = config->size - 1; i >= 0; i--) {
+        slots[i].pool = p;
+        slots[i].index = i;
+        atomic_init(&slots[i].state, SLOT_IDLE);
+        slots[i].next_free = p->free_list;
+        p->free_list = &slots[i];
+    }
+    *out = p;
+    return PA_OK;
+}
+
+/* Append to err without overflowing; keeps the message one line. */
+static void append(char *err, size_t err_size, const char *fmt, ...) PA_PRINTF(3, 4);
+static void append(char *err, size_t err_size, const char *fmt, ...)
+{
+    size_t used = strlen(err);
+    if (used + 1 >= err_size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + used, err_size - used, fmt, ap);
+    va_end(ap);
+}
+
+static void describe_exhaustion_locked(pool *p, pool_owner *owner, pa_lease_mode mode,
+                                       int64_t timeout_ms, pool_site site, char *err,
+                                       size_t err_size)
+{
+    snprintf(err, err_size,
+             "pool exhausted: no connection free within %lld ms for a %s lease by plugin '%s' "
+             "instance '%s' at %s:%d; %d of %d in use (",
+             (long long)timeout_ms, mode_name(mode), owner->plugin, owner->instance, site.file,
+             site.line, p->st.in_use, p->st.size);
+    int64_t now = clock_mono_ns();
+    const char *sep = "";
+    for (int i = 0; i < p->st.size; i++) {
+        slot *s = &p->slots[i];
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_LEASED)
+            continue;
+        append(err, err_size, "%s#%d %s by %s/%s for %lld ms at %s:%d", sep, i + 1,
+               mode_name(s->mode), s->owner->plugin, s->owner->instance,
+               (long long)((now - s->leased_at_ns) / 1000000), s->site.file, s->site.line);
+        sep = ", ";
+    }
+    append(err, err_size, "), %d other waiter(s)", p->st.waiters);
+}
+
+static void remove_waiter_locked(pool *p, waiter *w)
+{
+    waiter **link = &p->wait_head;
+    waiter *prev = NULL;
+    while (*link && *link != w) {
+        prev = *link;
+        link = &(*link)->next;
+    }
+    if (!*link)
+        return;
+    *link = w->next;
+    if (p->wait_tail == w)
+        p->wait_tail = prev;
+    p->st.waiters--;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
+               pa_lease *out, char *err, size_t err_size)
+{
+    out->id = 0;
+    if (mode != PA_LEASE_READ && mode != PA_LEASE_WRITE) {
+        snprintf(err, err_size, "invalid lease mode %d at %s:%d", (int)mode, site.file, site.line);
+        return PA_ERR_INVALID;
+    }
+    int64_t timeout = timeout_ms < 0 ? p->cfg.lease_timeout_ms : timeout_ms;
+
+    pthread_mutex_lock(&p->mu);
+    slot *s = p->free_list;
+    if (s) {
+        p->free_list = s->next_free;
+    } else {
+        waiter w = {.granted = NULL, .next = NULL};
+        pthread_cond_init(&w.cond, &p->condattr);
+        if (p->wait_tail)
+            p->wait_tail->next = &w;
+        else
+            p->wait_head = &w;
+        p->wait_tail = &w;
+        p->st.waiters++;
+        p->st.waits++;
+        int64_t wait_start = clock_mono_ns();
+        struct timespec deadline;
+        deadline_after(&deadline, timeout);
+        while (!w.granted) {
+            if (pthread_cond_timedwait(&w.cond, &p->mu, &deadline) == ETIMEDOUT)
+                break;
+        }
+        uint64_t waited = (uint64_t)(clock_mono_ns() - wait_start);
+        p->st.wait_ns_total += waited;
+        if (waited > p->st.wait_ns_max)
+            p->st.wait_ns_max = waited;
+        s = w.granted;
+        if (!s) {
+            remove_waiter_locked(p, &w);
+            p->st.timeouts++;
+            describe_exhaustion_locked(p, owner, mode, timeout, site, err, err_size);
+        }
+        pthread_cond_destroy(&w.cond);
+        if (!s) {
+            pthread_mutex_unlock(&p->mu);
+            return PA_ERR_TIMEOUT;
+        }
+    }
+    grant_locked(p, s, owner, mode, site);
+    pthread_mutex_unlock(&p->mu);
+
+    if (s->db && s->expires_ms && lifetime_now_ms(p) >= s->expires_ms)
+        retire_slot(p, s, false);
+    if (!s->db && open_slot(p, s, err, err_size) != PA_OK) {
+        put_back(p, s);
+        return PA_ERR_DB;
+    }
+    if (mode == PA_LEASE_WRITE && run_host_stmt(s->begin_stmt) != SQLITE_DONE) {
+        snprintf(err, err_size, "BEGIN IMMEDIATE failed for plugin '%s' instance '%s' at %s:%d: %s",
+                 owner->plugin, owner->instance, site.file, site.line, sqlite3_errmsg(s->db));
+        put_back(p, s);
+        return PA_ERR_DB;
+    }
+    out->id = lease_id(s);
+    return PA_OK;
+}
+
+/* The live slot behind lease for owner, or NULL with *why set. Holds mutex. */
+static slot *find_live_locked(pool *p, const pool_owner *owner, pa_lease lease, const char **why)
+{
+    uint64_t index1 = lease.id & 0xffffffffu;
+    uint32_t generation = (uint32_t)(lease.id >> 32);
+    if (index1 == 0 || index1 > (uint64_t)p->st.size || generation == 0) {
+        *why = "is not a lease";
+        return NULL;
+    }
+    slot *s = &p->slots[index1 - 1];
+    if (s->generation != generation) {
+        *why = "was released earlier and its connection has been lent again";
+        return NULL;
+    }
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_LEASED) {
+        *why = "was already released";
+        return NULL;
+    }
+    if (s->owner != owner) {
+        *why = "belongs to another instance";
+        return NULL;
+    }
+    return s;
+}
+
+/* Count and log a stale lease use; returns the PA status for it. */
+static int report_stale_locked(pool *p, pool_owner *owner, pa_lease lease, const char *what,
+                               const char *why, pool_site site, char *err, size_t err_size)
+{
+    p->st.stale_uses++;
+    uint64_t index1 = lease.id & 0xffffffffu;
+    char borrowed[512] = "";
+    if (index1 >= 1 && index1 <= (uint64_t)p->st.size &&
+        p->slots[index1 - 1].generation == (uint32_t)(lease.id >> 32)) {
+        pool_site b = p->slots[index1 - 1].site;
+        snprintf(borrowed, sizeof borrowed, " (borrowed at %s:%d in %s())", b.file, b.line, b.func);
+    }
+    snprintf(err, err_size, "%s of a stale lease by plugin '%s' instance '%s' at %s:%d in %s(): "
+             "the lease %s%s",
+             what, owner->plugin, owner->instance, site.file, site.line, site.func, why, borrowed);
+    return PA_ERR_STALE_LEASE;
+}
+
+sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&p->mu);
+    slot *s = find_live_locked(p, owner, lease, &why);
+    if (s) {
+        sqlite3 *db = s->db;
+        pthread_mutex_unlock(&p->mu);
+        return db;
+    }
+    char err[1024];
+    report_stale_locked(p, owner, lease, "use", why, site, err, sizeof err);
+    pthread_mutex_unlock(&p->mu);
+    log_msg(PA_LOG_ERROR, "pool", "%s", err);
+    return NULL;
+}
+
+pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&p->mu);
+    slot *s = find_live_locked(p, owner, lease, &why);
+    pa_lease_mode mode = s ? s->mode : (pa_lease_mode)0;
+    pthread_mutex_unlock(&p->mu);
+    return mode;
+}
+
+/*
+ * End the lease on s: clean up statements, end the transaction, retire the
+ * connection if it is past its lifetime or hit a fatal error, and return it.
+ * The caller owns s exclusively (it is leased) and does not hold the mutex.
+ */
+static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming,
+                        pool_site site, char *err, size_t err_size)
+{
+    sqlite3 *db = s->db;
+    pool_owner *owner = s->owner;
+    pool_site borrowed = s->site;
+    int last_error = sqlite3_errcode(db);
+    int rc = PA_OK;
+    unsigned reset = 0, finalized = 0;
+    bool rolled_back_open = false;
+
+    sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
+    while (stmt) {
+        sqlite3_stmt *next = sqlite3_next_stmt(db, stmt);
+        if (stmt != s->begin_stmt && stmt != s->commit_stmt && stmt != s->rollback_stmt) {
+            if (sqlite3_stmt_busy(stmt)) {
+                sqlite3_reset(stmt);
+                reset++;
+            }
+            sqlite3_finalize(stmt);
+            finalized++;
+        }
+        stmt = next;
+    }
+
+    bool in_transaction = !sqlite3_get_autocommit(db);
+    if (in_transaction && s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT &&
+        !reclaiming) {
+        int step = run_host_stmt(s->commit_stmt);
+        if (step != SQLITE_DONE) {
+            snprintf(err, err_size,
+                     "COMMIT failed for plugin '%s' instance '%s' (borrowed at %s:%d): %s; "
+                     "rolled back",
+                     owner->plugin, owner->instance, borrowed.file, borrowed.line,
+                     sqlite3_errmsg(db));
+            if (is_fatal_sqlite_error(step))
+                last_error = step;
+            if (!sqlite3_get_autocommit(db))
+                run_host_stmt(s->rollback_stmt);
+            rc = PA_ERR_DB;
+        }
+    } else if (in_transaction) {
+        run_host_stmt(s->rollback_stmt);
+        rolled_back_open = s->mode == PA_LEASE_READ && !reclaiming;
+    }
+
+    bool fatal = is_fatal_sqlite_error(last_error);
+    bool expired = s->expires_ms && lifetime_now_ms(p) >= s->expires_ms;
+
+    pthread_mutex_lock(&p->mu);
+    p->st.statements_reset += reset;
+    p->st.statements_finalized += finalized;
+    if (rolled_back_open)
+        p->st.rollbacks_on_release++;
+    if (rc == PA_ERR_DB)
+        p->st.commit_failures++;
+    pthread_mutex_unlock(&p->mu);
+
+    if (reset || finalized)
+        log_msg(PA_LOG_WARN, "pool",
+                "plugin '%s' instance '%s' released a lease (borrowed at %s:%d in %s()) with %u "
+                "active statement(s) reset and %u unfinalized statement(s) finalized",
+                owner->plugin, owner->instance, borrowed.file, borrowed.line, borrowed.func, reset,
+                finalized);
+    if (rolled_back_open)
+        log_msg(PA_LOG_WARN, "pool",
+                "plugin '%s' instance '%s' released a READ lease (borrowed at %s:%d in %s()) with "
+                "a transaction open at %s:%d; rolled back",
+                owner->plugin, owner->instance, borrowed.file, borrowed.line, borrowed.func,
+                site.file, site.line);
+    if (fatal) {
+        log_msg(PA_LOG_WARN, "pool",
+                "retiring connection #%d after fatal SQLite error %d (%s) under plugin '%s' "
+                "instance '%s'",
+                s->index + 1, last_error, sqlite3_errstr(last_error), owner->plugin,
+                owner->instance);
+        retire_slot(p, s, true);
+    } else if (expired) {
+        log_msg(PA_LOG_DEBUG, "pool", "retiring connection #%d: maximum lifetime reached",
+                s->index + 1);
+        retire_slot(p, s, false);
+    }
+    put_back(p, s);
+    return rc;
+}
+
+int pool_release(pool *p, pool_owner *owner, pa_lease lease, pa_release_action action,
+                 pool_site site, char *err, size_t err_size)
+{
+    if (action != PA_RELEASE_COMMIT && action != PA_RELEASE_ROLLBACK) {
+        snprintf(err, err_size, "invalid release action %d at %s:%d", (int)action, site.file,
+                 site.line);
+        return PA_ERR_INVALID;
+    }
+    const char *why = NULL;
+    pthread_mutex_lock(&p->mu);
+    slot *s = find_live_locked(p, owner, lease, &why);
+    if (!s) {
+        int rc = report_stale_locked(p, owner, lease, "release", why, site, err, err_size);
+        pthread_mutex_unlock(&p->mu);
+        log_msg(PA_LOG_ERROR, "pool", "%s", err);
+        return rc;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return finish_lease(p, s, action, false, site, err, err_size);
+}
+
+int pool_reclaim(pool *p, pool_owner *owner, const char *phase)
+{
+    int reclaimed = 0;
+    for (;;) {
+        slot *s = NULL;
+        pthread_mutex_lock(&p->mu);
+        for (int i = 0; i < p->st.size && !s; i++) {
+            slot *c = &p->slots[i];
+            if (c->owner == owner &&
+                atomic_load_explicit(&c->state, memory_order_relaxed) == SLOT_LEASED)
+                s = c;
+        }
+        if (s)
+            p->st.reclaims++;
+        pthread_mutex_unlock(&p->mu);
+        if (!s)
+            break;
+        log_msg(PA_LOG_WARN, "pool",
+                "reclaimed unreleased %s lease from plugin '%s' instance '%s', borrowed at %s:%d "
+                "in %s(), at end of %s; rolled back",
+                mode_name(s->mode), owner->plugin, owner->instance, s->site.file, s->site.line,
+                s->site.func, phase);
+        char err[512];
+        finish_lease(p, s, PA_RELEASE_ROLLBACK, true, s->site, err, sizeof err);
+        reclaimed++;
+    }
+    return reclaimed;
+}
+
+void pool_close(pool *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->st.size; i++) {
+        slot *s = &p->slots[i];
+        if (atomic_load(&s->state) == SLOT_LEASED && s->owner)
+            pool_reclaim(p, s->owner, "pool close");
+        if (s->db)
+            close_slot(s);
+    }
+    pthread_condattr_destroy(&p->condattr);
+    pthread_mutex_destroy(&p->mu);
+    free(p->slots);
+    free(p->path);
+    free(p);
+}
+
+void pool_get_stats(pool *p, pool_stats *out)
+{
+    pthread_mutex_lock(&p->mu);
+    *out = p->st;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int64_t pool_owner_longest_hold_ns(pool *p, const pool_owner *owner)
+{
+    pthread_mutex_lock(&p->mu);
+    int64_t v = owner->longest_hold_ns;
+    pthread_mutex_unlock(&p->mu);
+    return v;
+}
+
+void pool_print_stats(pool *p, FILE *out)
+{
+    pool_stats st;
+    pool_get_stats(p, &st);
+    fprintf(out,
+            "pool: connections size=%d open=%d opened=%llu retired_lifetime=%llu "
+            "retired_fatal=%llu\n"
+            "pool: leases read=%llu write=%llu in_use=%d peak_in_use=%d\n"
+            "pool: waits=%llu wait_ms_total=%.3f wait_ms_max=%.3f timeouts=%llu waiters=%d\n"
+            "pool: reclaims=%llu rollbacks_on_release=%llu statements_reset=%llu "
+            "statements_finalized=%llu stale_uses=%llu commit_failures=%llu\n",
+            st.size, st.open_connections, (unsigned long long)st.connections_opened,
+            (unsigned long long)st.retired_lifetime, (unsigned long long)st.retired_fatal,
+            (unsigned long long)st.leases_read, (unsigned long long)st.leases_write, st.in_use,
+            st.peak_in_use, (unsigned long long)st.waits, (double)st.wait_ns_total / 1e6,
+            (double)st.wait_ns_max / 1e6, (unsigned long long)st.timeouts, st.waiters,
+            (unsigned long long)st.reclaims, (unsigned long long)st.rollbacks_on_release,
+            (unsigned long long)st.statements_reset, (unsigned long long)st.statements_finalized,
+            (unsigned long long)st.stale_uses, (unsigned long long)st.commit_failures);
+}

@@ -1,0 +1,91 @@
+/*
+ * The lease pool (ARCHITECTURE.md Contract 2): a bounded set of sqlite3
+ * connections to one database file, lent out for one operation at a time.
+ *
+ * Thread-safe. A lease is owned by the thread that took it until released.
+ */
+#ifndef HOST_POOL_H
+#define HOST_POOL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pa_plugin.h"
+
+typedef struct pool pool;
+
+/* Who borrowed: a plugin instance (or the host itself). Owned by the caller. */
+typedef struct pool_owner {
+    const char *plugin;
+    const char *instance;
+    int64_t longest_hold_ns; /* updated by the pool under its lock */
+} pool_owner;
+
+typedef struct pool_site {
+    const char *file;
+    int line;
+    const char *func;
+} pool_site;
+
+#define POOL_HERE ((pool_site){__FILE__, __LINE__, __func__})
+
+typedef struct pool_config {
+    const char *path;               /* database file */
+    int size;                       /* max connections, >= 1 */
+    int lease_timeout_ms;           /* used for PA_LEASE_DEFAULT_TIMEOUT */
+    int busy_timeout_ms;            /* sqlite3_busy_timeout */
+    int64_t max_lifetime_ms;        /* 0 = unlimited; up to 10% jitter below */
+    int64_t (*now_ms)(void);        /* clock for lifetimes; NULL = monotonic */
+} pool_config;
+
+typedef struct pool_stats {
+    int size;
+    int open_connections;
+    int in_use;
+    int peak_in_use;
+    int waiters;
+    uint64_t leases_read;
+    uint64_t leases_write;
+    uint64_t waits;         /* leases that had to queue */
+    uint64_t wait_ns_total; /* time spent queued, granted or not */
+    uint64_t wait_ns_max;
+    uint64_t timeouts;
+    uint64_t reclaims;             /* unreleased leases taken back */
+    uint64_t rollbacks_on_release; /* transactions left open, rolled back */
+    uint64_t statements_reset;     /* active statements reset at release */
+    uint64_t statements_finalized; /* unfinalized statements at release */
+    uint64_t stale_uses;           /* double release, use after release */
+    uint64_t commit_failures;
+    uint64_t connections_opened;
+    uint64_t retired_lifetime;
+    uint64_t retired_fatal;
+} pool_stats;
+
+/* Returns PA_OK or PA_ERR_INVALID with err filled. Connections open lazily. */
+int pool_open(const pool_config *config, pool **out, char *err, size_t err_size);
+/* Closes every connection; leases still out are rolled back and logged. */
+void pool_close(pool *p);
+
+/*
+ * timeout_ms < 0 means the configured default. On failure err holds one line
+ * naming the cause and, for a timeout, the pool state and current holders.
+ */
+int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
+               pa_lease *out, char *err, size_t err_size);
+/* NULL (logged at site) when the lease is not live for this owner. */
+sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
+/* The mode of a live lease, or 0. */
+pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease);
+int pool_release(pool *p, pool_owner *owner, pa_lease lease, pa_release_action action,
+                 pool_site site, char *err, size_t err_size);
+/*
+ * Roll back and take back every lease owner still holds; phase ("poll",
+ * "init", "shutdown") goes into the log line. Returns the number reclaimed.
+ */
+int pool_reclaim(pool *p, pool_owner *owner, const char *phase);
+
+void pool_get_stats(pool *p, pool_stats *out);
+int64_t pool_owner_longest_hold_ns(pool *p, const pool_owner *owner);
+void pool_print_stats(pool *p, FILE *out);
+
+#endif

@@ -1,0 +1,33 @@
+#include "scheduler.h"
+
+void sched_start(sched_entry *e, int64_t now_ms, int64_t interval_ms)
+{
+    e->interval_ms = interval_ms;
+    e->delay_ms = interval_ms;
+    e->failures = 0;
+    e->next_due_ms = now_ms;
+}
+
+unsigned sched_on_success(sched_entry *e, int64_t now_ms)
+{
+    unsigned ended = e->failures;
+    e->failures = 0;
+    e->delay_ms = e->interval_ms;
+    e->next_due_ms = now_ms + e->interval_ms;
+    return ended;
+}
+
+int64_t sched_on_failure(sched_entry *e, int64_t now_ms, int64_t cap_ms)
+{
+    int64_t cap = cap_ms > e->interval_ms ? cap_ms : e->interval_ms;
+    e->failures++;
+    e->delay_ms = e->delay_ms > cap / 2 ? cap : e->delay_ms * 2;
+    e->next_due_ms = now_ms + e->delay_ms;
+    return e->delay_ms;
+}
+
+void sched_not_before(sched_entry *e, int64_t earliest_ms)
+{
+    if (e->next_due_ms < earliest_ms)
+        e->next_due_ms = earliest_ms;
+}

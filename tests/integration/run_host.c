@@ -1,0 +1,179 @@
+#include "run_host.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void env_create(test_env *env)
+{
+    memset(env, 0, sizeof *env);
+    snprintf(env->dir, sizeof env->dir, "/tmp/pa_host_XXXXXX");
+    assert_non_null(mkdtemp(env->dir));
+    assert_int_equal(chmod(env->dir, 0755), 0);
+    snprintf(env->plugins, sizeof env->plugins, "%s/plugins", env->dir);
+    snprintf(env->config, sizeof env->config, "%s/host.json", env->dir);
+    snprintf(env->db, sizeof env->db, "%s/agent.db", env->dir);
+    snprintf(env->out_path, sizeof env->out_path, "%s/stdout", env->dir);
+    snprintf(env->err_path, sizeof env->err_path, "%s/stderr", env->dir);
+    assert_int_equal(mkdir(env->plugins, 0755), 0);
+}
+
+void env_destroy(test_env *env)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", env->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+void env_add_plugin(test_env *env, const char *name)
+{
+    char from[512], to[512];
+    snprintf(from, sizeof from, "%s/%s.so", PA_TEST_PLUGIN_DIR, name);
+    snprintf(to, sizeof to, "%s/%s.so", env->plugins, name);
+    char *data = NULL;
+    FILE *in = fopen(from, "rb");
+    assert_non_null(in);
+    assert_int_equal(fseek(in, 0, SEEK_END), 0);
+    long size = ftell(in);
+    rewind(in);
+    data = malloc((size_t)size);
+    assert_int_equal(fread(data, 1, (size_t)size, in), (size_t)size);
+    fclose(in);
+    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, (size_t)size), size);
+    close(fd);
+    free(data);
+    assert_int_equal(chmod(to, 0755), 0);
+}
+
+void env_write_config(test_env *env, const char *json)
+{
+    FILE *f = fopen(env->config, "w");
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+pid_t host_start(test_env *env, const char *const *args)
+{
+    const char *argv[64];
+    int argc = 0;
+    char wrapper[512] = "";
+    const char *w = getenv("PA_TEST_WRAPPER");
+    if (w && *w) {
+        snprintf(wrapper, sizeof wrapper, "%s", w);
+        for (char *tok = strtok(wrapper, " "); tok && argc < 32; tok = strtok(NULL, " "))
+            argv[argc++] = tok;
+    }
+    argv[argc++] = PA_HOST_STUB;
+    argv[argc++] = "--plugins";
+    argv[argc++] = env->plugins;
+    argv[argc++] = "--config";
+    argv[argc++] = env->config;
+    argv[argc++] = "--db";
+    argv[argc++] = env->db;
+    for (int i = 0; args && args[i] && argc < 63; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(env->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(env->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0)
+            _exit(127);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+void host_wait(test_env *env, pid_t pid, host_result *result)
+{
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    result->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    result->out = read_file(env->out_path);
+    result->err = read_file(env->err_path);
+    if (result->exit_code == 99)
+        fail_msg("valgrind reported errors:\n%s", result->err);
+}
+
+void host_run(test_env *env, host_result *result, const char *const *args)
+{
+    host_wait(env, host_start(env, args), result);
+}
+
+void host_result_free(host_result *result)
+{
+    free(result->out);
+    free(result->err);
+    result->out = result->err = NULL;
+}
+
+long db_scalar(test_env *env, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(env->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+int count_lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *hit = strstr(line, needle);
+        if (hit && hit + strlen(needle) <= line + len)
+            n++;
+        line = end ? end + 1 : NULL;
+    }
+    return n;
+}
+
+int count_lines(const char *text)
+{
+    return count_lines_with(text, "");
+}

@@ -1,0 +1,48 @@
+/*
+ * Helpers for tests that run the real host_stub binary: a scratch directory
+ * with a plugins dir, config and database, and a runner that captures exit
+ * code, stdout and stderr. PA_TEST_WRAPPER (e.g. "valgrind --error-exitcode=99")
+ * prefixes every host_stub command line.
+ */
+#ifndef RUN_HOST_H
+#define RUN_HOST_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct test_env {
+    char dir[64];
+    char plugins[128];
+    char config[128];
+    char db[128];
+    char out_path[128];
+    char err_path[128];
+} test_env;
+
+typedef struct host_result {
+    int exit_code; /* -signal when killed by a signal */
+    char *out;
+    char *err;
+} host_result;
+
+void env_create(test_env *env);
+void env_destroy(test_env *env);
+/* Copies the built test plugin NAME.so into the env's plugins dir (mode 0755). */
+void env_add_plugin(test_env *env, const char *name);
+void env_write_config(test_env *env, const char *json);
+
+/* Runs host_stub --plugins --config --db plus args (NULL-terminated) to completion. */
+void host_run(test_env *env, host_result *result, const char *const *args);
+/* Starts host_stub in the background; collect with host_wait. */
+pid_t host_start(test_env *env, const char *const *args);
+void host_wait(test_env *env, pid_t pid, host_result *result);
+void host_result_free(host_result *result);
+
+char *read_file(const char *path);
+/* Runs a query returning one integer on the env's database. */
+long db_scalar(test_env *env, const char *sql);
+/* Number of lines in text containing needle. */
+int count_lines_with(const char *text, const char *needle);
+int count_lines(const char *text);
+
+#endif

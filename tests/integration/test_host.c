@@ -1,0 +1,499 @@
+/*
+ * Tests through host_stub's real entry point: real .so plugins, a real
+ * SQLite file, stdout/stderr and exit codes as an operator sees them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "run_host.h"
+
+/* 2026-01-01T00:00:00Z: every test with a virtual clock starts here. */
+#define FAKE_CLOCK "1767225600"
+
+static int setup(void **state)
+{
+    test_env *env = malloc(sizeof *env);
+    env_create(env);
+    *state = env;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env_destroy(*state);
+    free(*state);
+    return 0;
+}
+
+static void assert_contains(const char *text, const char *needle)
+{
+    if (!strstr(text, needle))
+        fail_msg("expected to find\n  %s\nin\n%s", needle, text);
+}
+
+static void assert_lacks(const char *text, const char *needle)
+{
+    if (strstr(text, needle))
+        fail_msg("did not expect\n  %s\nin\n%s", needle, text);
+}
+
+/* Returns line number n (0-based) of text as a parsed JSON object. */
+static cJSON *json_line(const char *text, int n)
+{
+    const char *line = text;
+    for (int i = 0; i < n && line; i++) {
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    assert_non_null(line);
+    const char *end = strchr(line, '\n');
+    char *copy = strndup(line, end ? (size_t)(end - line) : strlen(line));
+    cJSON *o = cJSON_Parse(copy);
+    if (!o)
+        fail_msg("not JSON: %s", copy);
+    free(copy);
+    return o;
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v))
+        fail_msg("field %s is not a string", key);
+    return v->valuestring;
+}
+
+static void test_example_tasks_are_printed_and_stored_once(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"a\", \"items_per_poll\": 2, \"title\": \"Check\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 4);
+    cJSON *first = json_line(r.out, 0);
+    assert_string_equal(jstr(first, "title"), "Check 1.1");
+    assert_string_equal(jstr(first, "type"), "example");
+    assert_string_equal(jstr(first, "description"), "An item from the example plugin.");
+    assert_string_equal(jstr(first, "priority"), "medium");
+    assert_string_equal(jstr(first, "source"), "example");
+    assert_string_equal(jstr(first, "source_reference"), "a-1-1");
+    assert_string_equal(jstr(first, "account_id"), "a");
+    assert_string_equal(jstr(first, "created_at"), "2026-01-01T00:00:00Z");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(first, "due_date")));
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(first, "id")->valueint, 1);
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(first, "tags");
+    assert_int_equal(cJSON_GetArraySize(tags), 2);
+    assert_string_equal(cJSON_GetArrayItem(tags, 0)->valuestring, "example");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(first, "metadata");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(meta, "poll")->valueint, 1);
+    cJSON_Delete(first);
+    cJSON *last = json_line(r.out, 3);
+    assert_string_equal(jstr(last, "source_reference"), "a-2-2");
+    /* The second poll came one interval (900 s) later on the virtual clock. */
+    assert_string_equal(jstr(last, "created_at"), "2026-01-01T00:15:00Z");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(last, "id")->valueint, 4);
+    cJSON_Delete(last);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 4);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox WHERE consumed_at IS NULL"), 0);
+    assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM tasks"), 4);
+    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.0)");
+    assert_contains(r.err, "plugin example/a: shut down");
+    host_result_free(&r);
+
+    /* A second run over the same database prints only the new tasks. */
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 4);
+    cJSON *again = json_line(r.out, 0);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(again, "id")->valueint, 5);
+    cJSON_Delete(again);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 8);
+    host_result_free(&r);
+}
+
+static void test_emitted_items_roll_back_with_their_transaction(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"r\", \"items_per_poll\": 3, \"rollback\": true}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox"), 0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 0);
+    assert_lacks(r.err, "poll failed");
+    host_result_free(&r);
+}
+
+static void check_leak_reclaimed(test_env *env, const char *phase)
+{
+    char config[256];
+    snprintf(config, sizeof config,
+             "{\"plugins\": {\"leak_lease\": {\"instances\": [{\"id\": \"x\", \"leak_in\": "
+             "\"%s\"}]}}}",
+             phase);
+    env_write_config(env, config);
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--stats", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    char expected[256];
+    snprintf(expected, sizeof expected, "in leak(), at end of %s; rolled back", phase);
+    assert_int_equal(count_lines_with(r.err, "warn pool: reclaimed unreleased WRITE lease from "
+                                             "plugin 'leak_lease' instance 'x', borrowed at "
+                                             "tests/plugins/leak_lease_plugin.c:"),
+                     1);
+    assert_int_equal(count_lines_with(r.err, expected), 1);
+    assert_contains(r.err, "reclaims=1 ");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM leak_probe"), 0);
+    host_result_free(&r);
+}
+
+static void test_unreleased_lease_is_reclaimed_after_each_phase(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "leak_lease");
+    check_leak_reclaimed(env, "init");
+    check_leak_reclaimed(env, "poll");
+    check_leak_reclaimed(env, "shutdown");
+}
+
+static void test_open_transaction_and_statements_cleaned_at_release(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "open_txn");
+    env_write_config(env, "{\"plugins\": {\"open_txn\": {\"instances\": [{\"id\": \"o\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--stats", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "warn pool: plugin 'open_txn' instance 'o' released a READ lease "
+                           "(borrowed at tests/plugins/open_txn_plugin.c:");
+    assert_contains(r.err, "with a transaction open at tests/plugins/open_txn_plugin.c:");
+    assert_contains(r.err, "with 1 active statement(s) reset and 1 unfinalized statement(s) "
+                           "finalized");
+    assert_contains(r.err, "rollbacks_on_release=1 statements_reset=1 statements_finalized=1");
+    assert_lacks(r.err, "poll failed");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM open_txn_probe"), 0);
+    host_result_free(&r);
+}
+
+static void test_double_release_and_stale_use_are_detected(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "double_release");
+    env_write_config(env,
+                     "{\"plugins\": {\"double_release\": {\"instances\": [{\"id\": \"d\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--stats", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "error pool: release of a stale lease by plugin 'double_release' "
+                           "instance 'd' at tests/plugins/double_release_plugin.c:");
+    assert_contains(r.err, "the lease was already released (borrowed at "
+                           "tests/plugins/double_release_plugin.c:");
+    assert_contains(r.err, "error pool: use of a stale lease by plugin 'double_release'");
+    assert_contains(r.err, "after its lease was released (last borrowed by plugin "
+                           "'double_release' instance 'd'");
+    assert_contains(r.err, "all three misuses were detected");
+    assert_contains(r.err, "stale_uses=3 ");
+    assert_lacks(r.err, "poll failed");
+    host_result_free(&r);
+}
+
+static void test_refused_plugins_do_not_stop_the_others(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "wrong_abi");
+    env_add_plugin(env, "missing_entry");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"e\"}]},"
+                          " \"wrong_abi\": {\"instances\": [{\"id\": \"w\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    char line[512];
+    snprintf(line, sizeof line,
+             "error loader: refusing plugin '%s/wrong_abi.so': built for ABI 99.0, host ABI is "
+             "1.0 (major versions differ)",
+             env->plugins);
+    assert_int_equal(count_lines_with(r.err, line), 1);
+    snprintf(line, sizeof line,
+             "error loader: refusing plugin '%s/missing_entry.so': missing entry point "
+             "pa_plugin_poll",
+             env->plugins);
+    assert_int_equal(count_lines_with(r.err, line), 1);
+    assert_contains(r.err, "plugin 'wrong_abi' was refused; its 1 instance(s) will not run");
+    assert_int_equal(count_lines(r.out), 1);
+    host_result_free(&r);
+}
+
+static void test_unsafe_files_and_directories_are_refused(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "poll_fail");
+    env_add_plugin(env, "open_txn");
+    char path[256];
+    snprintf(path, sizeof path, "%s/poll_fail.so", env->plugins);
+    assert_int_equal(chmod(path, 0775), 0);
+    snprintf(path, sizeof path, "%s/open_txn.so", env->plugins);
+    /* nobody: a user that is neither us nor root */
+    assert_int_equal(chown(path, 65534, 65534), 0);
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"e\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "/poll_fail.so': writable by group or others");
+    assert_contains(r.err, "/open_txn.so': owned by another user");
+    assert_int_equal(count_lines(r.out), 1);
+    host_result_free(&r);
+
+    assert_int_equal(chmod(env->plugins, 0777), 0);
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "refusing plugins directory");
+    assert_contains(r.err, "writable by group or others (mode 0777)");
+    host_result_free(&r);
+}
+
+static void test_failed_init_leaves_other_instances_running(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "init_fail");
+    env_write_config(env, "{\"plugins\": {\"init_fail\": {\"instances\": [{\"id\": \"bad\"}]},"
+                          " \"example\": {\"instances\": [{\"id\": \"good\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines_with(r.err, "error plugin init_fail/bad: init failed "
+                                             "(PA_ERR_CONFIG): init_fail: refusing to start, as "
+                                             "configured; instance not started"),
+                     1);
+    assert_lacks(r.err, "poll must never be called");
+    assert_int_equal(count_lines(r.out), 2);
+    host_result_free(&r);
+}
+
+static void test_failing_instance_backs_off_and_resets(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "poll_fail");
+    env_write_config(env, "{\"poll_interval_seconds\": 900, \"plugins\": {\"poll_fail\": "
+                          "{\"instances\": [{\"id\": \"f\", \"fail_polls\": 3}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "5", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    const char *expected[] = {
+        "error plugin poll_fail/f: poll failed (1 in a row): simulated failure 1 "
+        "(PA_ERR_REMOTE); backing off, next poll in 1800 s",
+        "error plugin poll_fail/f: poll failed (2 in a row): simulated failure 2 "
+        "(PA_ERR_REMOTE); backing off, next poll in 3600 s",
+        "error plugin poll_fail/f: poll failed (3 in a row): simulated failure 3 "
+        "(PA_ERR_REMOTE); backing off, next poll in 7200 s",
+        "info plugin poll_fail/f: poll succeeded after 3 failure(s); interval reset to 900 s",
+    };
+    const char *at = r.err;
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        const char *hit = strstr(at, expected[i]);
+        if (!hit)
+            fail_msg("missing (in order): %s\n%s", expected[i], r.err);
+        at = hit;
+    }
+    assert_int_equal(count_lines_with(r.err, "poll failed"), 3);
+    host_result_free(&r);
+}
+
+static void test_backoff_is_capped_and_other_instances_keep_polling(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "poll_fail");
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"poll_interval_seconds\": 900, \"backoff_cap_seconds\": 3000,"
+                          " \"plugins\": {\"poll_fail\": {\"instances\": [{\"id\": \"f\"}]},"
+                          " \"example\": {\"instances\": [{\"id\": \"e\"}]}}}");
+    host_result r;
+    /* Rounds at 0, 900, 1800, 2700, 3600, 4500 s: example polls in every one. */
+    const char *args[] = {"--polls", "6", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 6);
+    assert_contains(r.err, "(1 in a row): simulated failure 1 (PA_ERR_REMOTE); backing off, next "
+                           "poll in 1800 s");
+    assert_contains(r.err, "(2 in a row): simulated failure 2 (PA_ERR_REMOTE); backing off, next "
+                           "poll in 3000 s");
+    assert_int_equal(count_lines_with(r.err, "poll failed"), 2);
+    host_result_free(&r);
+}
+
+static void expect_config_error(test_env *env, const char *config, const char *message)
+{
+    env_write_config(env, config);
+    host_result r;
+    const char *args[] = {"--polls", "1", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 2);
+    assert_int_equal(count_lines(r.err), 1);
+    assert_contains(r.err, message);
+    host_result_free(&r);
+}
+
+static void test_bad_configuration_exits_2_with_one_line(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    char message[512];
+    snprintf(message, sizeof message, "%s: bogus: unknown key", env->config);
+    expect_config_error(env, "{\"bogus\": 1}", message);
+    snprintf(message, sizeof message, "%s: pool.size: expected an integer", env->config);
+    expect_config_error(env, "{\"pool\": {\"size\": \"4\"}}", message);
+    snprintf(message, sizeof message,
+             "%s: plugins.example.instances[1].id: duplicate instance id 'a'", env->config);
+    expect_config_error(
+        env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}, {\"id\": \"a\"}]}}}",
+        message);
+    snprintf(message, sizeof message, "%s: plugins.nothere: no nothere.so in plugins directory",
+             env->config);
+    expect_config_error(env, "{\"plugins\": {\"nothere\": {\"instances\": []}}}", message);
+    snprintf(message, sizeof message, "%s: malformed JSON near byte", env->config);
+    expect_config_error(env, "{\"plugins\": ", message);
+
+    assert_int_equal(unlink(env->config), 0);
+    host_result r;
+    const char *args[] = {"--polls", "1", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 2);
+    assert_int_equal(count_lines(r.err), 1);
+    assert_contains(r.err, "cannot open config file: No such file or directory");
+    host_result_free(&r);
+
+    const char *bad_args[] = {"--polls", "zero", NULL};
+    host_run(env, &r, bad_args);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "--polls: expected a positive integer, got 'zero'");
+    host_result_free(&r);
+}
+
+static bool wait_for(const char *path, const char *needle, int seconds)
+{
+    for (int i = 0; i < seconds * 20; i++) {
+        char *text = read_file(path);
+        bool found = strstr(text, needle) != NULL;
+        free(text);
+        if (found)
+            return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static void test_signals_print_stats_and_stop_cleanly(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"s\"}]}}}");
+    const char *args[] = {"--interval", "1", NULL};
+    pid_t pid = host_start(env, args);
+    assert_true(wait_for(env->out_path, "\"source_reference\":\"s-1-1\"", 60));
+    kill(pid, SIGUSR1);
+    assert_true(wait_for(env->err_path, "pool: leases read=", 60));
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "signal 15 received; finishing and shutting down");
+    assert_contains(r.err, "plugin example/s: shut down");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), count_lines(r.out));
+    host_result_free(&r);
+}
+
+static void test_two_hosts_sharing_a_database_consume_each_item_once(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"pool\": {\"size\": 2}, \"plugins\": {\"example\": {\"instances\": "
+                          "[{\"id\": \"m\", \"items_per_poll\": 5}]}}}");
+    /* Create the schema first so both processes start on an existing file. */
+    host_result r;
+    const char *one[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--quiet", NULL};
+    host_run(env, &r, one);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+
+    test_env second = *env;
+    snprintf(second.out_path, sizeof second.out_path, "%s/stdout2", env->dir);
+    snprintf(second.err_path, sizeof second.err_path, "%s/stderr2", env->dir);
+    const char *args[] = {"--polls", "20", "--fake-clock", FAKE_CLOCK, "--quiet", NULL};
+    pid_t a = host_start(env, args);
+    pid_t b = host_start(&second, args);
+    host_result ra, rb;
+    host_wait(env, a, &ra);
+    host_wait(&second, b, &rb);
+    assert_int_equal(ra.exit_code, 0);
+    assert_int_equal(rb.exit_code, 0);
+    assert_string_equal(ra.err, "");
+    assert_string_equal(rb.err, "");
+    /* 5 + 2 x 20 x 5 items; the first 5 were printed by the first run. */
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox"), 205);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 205);
+    assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM tasks"), 205);
+    assert_int_equal(count_lines(ra.out) + count_lines(rb.out), 200);
+    host_result_free(&ra);
+    host_result_free(&rb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_example_tasks_are_printed_and_stored_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_transaction_and_statements_cleaned_at_release,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_double_release_and_stale_use_are_detected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refused_plugins_do_not_stop_the_others, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unsafe_files_and_directories_are_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_init_leaves_other_instances_running, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failing_instance_backs_off_and_resets, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_is_capped_and_other_instances_keep_polling,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_two_hosts_sharing_a_database_consume_each_item_once, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

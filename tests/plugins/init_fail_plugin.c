@@ -1,0 +1,33 @@
+/* "init_fail": init always fails with a message; other instances must go on. */
+#include <stdio.h>
+
+#include "tp_support.h"
+
+static const pa_plugin_info INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), "init_fail", "1.0.0",
+                                    "init always fails"};
+
+const pa_plugin_info *pa_plugin_describe(void)
+{
+    return &INFO;
+}
+
+int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
+                   void **instance_out, char *errbuf, size_t errbuf_size)
+{
+    (void)api, (void)ctx, (void)config_json;
+    *instance_out = NULL;
+    snprintf(errbuf, errbuf_size, "init_fail: refusing to start, as configured");
+    return PA_ERR_CONFIG;
+}
+
+int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
+{
+    (void)instance;
+    snprintf(errbuf, errbuf_size, "init_fail: poll must never be called");
+    return PA_ERR_GENERIC;
+}
+
+void pa_plugin_shutdown(void *instance)
+{
+    (void)instance;
+}

@@ -1,0 +1,33 @@
+/*
+ * Shared scaffolding for the test plugins: instance allocation, config
+ * look-ups and SQL on a lease. Compiled into each plugin (hidden symbols).
+ */
+#ifndef TP_SUPPORT_H
+#define TP_SUPPORT_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "pa_plugin.h"
+
+typedef struct tp_instance {
+    const pa_host_api *api;
+    pa_host_ctx *ctx;
+    cJSON *config;
+    const char *id;
+    long polls;
+} tp_instance;
+
+/* Parses config_json into a new instance; returns PA_OK or fills errbuf. */
+int tp_new(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json, tp_instance **out,
+           char *errbuf, size_t errbuf_size);
+void tp_free(tp_instance *t);
+long tp_int(const tp_instance *t, const char *key, long fallback);
+const char *tp_str(const tp_instance *t, const char *key, const char *fallback);
+bool tp_bool(const tp_instance *t, const char *key, bool fallback);
+/* Runs sql on the lease's connection; SQLite result code. */
+int tp_exec(const tp_instance *t, pa_lease lease, const char *sql);
+/* Creates table with one TEXT column in its own committed WRITE lease. */
+int tp_create_probe(const tp_instance *t, const char *table, char *errbuf, size_t errbuf_size);
+
+#endif

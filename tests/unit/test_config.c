@@ -1,0 +1,126 @@
+/* Unit tests for host.json parsing: each bad input names its key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <string.h>
+
+#include "config.h"
+#include "pa_plugin.h"
+
+static int parse(const char *text, host_config *cfg, char *err, size_t err_size)
+{
+    return config_parse(text, strlen(text), "host.json", cfg, err, err_size);
+}
+
+static void expect_error(const char *text, const char *message)
+{
+    host_config cfg;
+    char err[512] = "";
+    assert_int_equal(parse(text, &cfg, err, sizeof err), PA_ERR_CONFIG);
+    assert_string_equal(err, message);
+    assert_int_equal(cfg.plugin_count, 0);
+}
+
+static void test_full_example_parses(void **state)
+{
+    (void)state;
+    const char *text =
+        "{ \"poll_interval_seconds\": 900,"
+        "  \"pool\": { \"size\": 4, \"lease_timeout_ms\": 5000, \"max_lifetime_seconds\": 1800 },"
+        "  \"plugins\": { \"granola\": { \"enabled\": true,"
+        "     \"instances\": [ { \"id\": \"work\", \"workspace_id\": \"work\", \"lookback_days\": 7 },"
+        "                      { \"id\": \"home\", \"enabled\": false } ] } } }";
+    host_config cfg;
+    char err[512];
+    assert_int_equal(parse(text, &cfg, err, sizeof err), PA_OK);
+    assert_int_equal(cfg.poll_interval_seconds, 900);
+    assert_int_equal(cfg.pool_size, 4);
+    assert_int_equal(cfg.lease_timeout_ms, 5000);
+    assert_int_equal(cfg.max_lifetime_seconds, 1800);
+    assert_int_equal(cfg.backoff_cap_seconds, 86400);
+    assert_int_equal(cfg.plugin_count, 1);
+    const plugin_config *pc = config_find_plugin(&cfg, "granola");
+    assert_non_null(pc);
+    assert_true(pc->enabled);
+    assert_int_equal(pc->instance_count, 2);
+    assert_string_equal(pc->instances[0].id, "work");
+    assert_string_equal(pc->instances[0].json,
+                        "{\"id\":\"work\",\"workspace_id\":\"work\",\"lookback_days\":7}");
+    assert_true(pc->instances[0].enabled);
+    assert_false(pc->instances[1].enabled);
+    assert_null(config_find_plugin(&cfg, "mail"));
+    config_free(&cfg);
+}
+
+static void test_defaults_apply_to_empty_object(void **state)
+{
+    (void)state;
+    host_config cfg;
+    char err[512];
+    assert_int_equal(parse("{}", &cfg, err, sizeof err), PA_OK);
+    assert_int_equal(cfg.poll_interval_seconds, 900);
+    assert_int_equal(cfg.pool_size, 4);
+    assert_int_equal(cfg.busy_timeout_ms, 5000);
+    assert_int_equal(cfg.plugin_count, 0);
+    config_free(&cfg);
+}
+
+static void test_errors_name_the_key(void **state)
+{
+    (void)state;
+    expect_error("{\"pol_interval\": 5}", "host.json: pol_interval: unknown key");
+    expect_error("{\"poll_interval_seconds\": \"900\"}",
+                 "host.json: poll_interval_seconds: expected an integer from 1 to 2592000");
+    expect_error("{\"poll_interval_seconds\": 1.5}",
+                 "host.json: poll_interval_seconds: expected an integer from 1 to 2592000");
+    expect_error("{\"pool\": {\"size\": 0}}",
+                 "host.json: pool.size: expected an integer from 1 to 256");
+    expect_error("{\"pool\": {\"sise\": 2}}", "host.json: pool.sise: unknown key");
+    expect_error("{\"pool\": []}", "host.json: pool: expected an object");
+    expect_error("{\"plugins\": {\"g\": {\"instances\": {}}}}",
+                 "host.json: plugins.g.instances: expected an array of instance objects");
+    expect_error("{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"\"}]}}}",
+                 "host.json: plugins.g.instances[0].id: expected a non-empty string");
+    expect_error("{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"a\"}, {\"id\": \"a\"}]}}}",
+                 "host.json: plugins.g.instances[1].id: duplicate instance id 'a'");
+    expect_error("{\"plugins\": {\"g\": {\"enabled\": 1}}}",
+                 "host.json: plugins.g.enabled: expected true or false");
+    expect_error("{\"plugins\": {\"g\": {\"instance\": []}}}",
+                 "host.json: plugins.g.instance: unknown key");
+    expect_error("{\"plugins\": {\"g\": {}, \"g\": {}}}", "host.json: plugins.g: duplicate key");
+    expect_error("[1]", "host.json: (top level): expected a JSON object");
+    expect_error("{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"a\", \"enabled\": \"no\"}]}}}",
+                 "host.json: plugins.g.instances[0].enabled: expected true or false");
+}
+
+static void test_malformed_json_reports_position(void **state)
+{
+    (void)state;
+    expect_error("{\"pool\": {\"size\": 4,}}", "host.json: malformed JSON near byte 21");
+    expect_error("", "host.json: malformed JSON near byte 0");
+}
+
+static void test_missing_file_is_named(void **state)
+{
+    (void)state;
+    host_config cfg;
+    char err[512];
+    assert_int_equal(config_load("/nonexistent/host.json", &cfg, err, sizeof err), PA_ERR_CONFIG);
+    assert_string_equal(err,
+                        "/nonexistent/host.json: cannot open config file: No such file or directory");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_example_parses),
+        cmocka_unit_test(test_defaults_apply_to_empty_object),
+        cmocka_unit_test(test_errors_name_the_key),
+        cmocka_unit_test(test_malformed_json_reports_position),
+        cmocka_unit_test(test_missing_file_is_named),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
