@@ -214,11 +214,23 @@ static char *make_task(sqlite3_stmt *insert, sqlite3_int64 outbox_id, const char
         snprintf(err, err_size, "cannot insert task for outbox row %lld: %s", (long long)outbox_id,
                  sqlite3_errmsg(sqlite3_db_handle(insert)));
     } else {
-        /* The printed line is the task row: id and created_at first, then the item. */
-        cJSON_AddNumberToObject(item, "id", (double)task_id);
-        cJSON_AddStringToObject(item, "created_at", stamp);
-        cJSON_AddStringToObject(item, "plugin", plugin);
-        cJSON_AddStringToObject(item, "instance", instance);
+        /* The printed line is the task row, in the tasks table's column order. */
+        static const char *const order[] = {"title",      "description", "priority",
+                                            "source",     "source_reference", "account_id",
+                                            "due_date",   "tags",        "type",
+                                            "metadata"};
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddNumberToObject(row, "id", (double)task_id);
+        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+            cJSON *field = cJSON_DetachItemFromObjectCaseSensitive(item, order[i]);
+            if (field)
+                cJSON_AddItemToObject(row, order[i], field);
+        }
+        cJSON_AddStringToObject(row, "created_at", stamp);
+        cJSON_AddStringToObject(row, "plugin", plugin);
+        cJSON_AddStringToObject(row, "instance", instance);
+        cJSON_Delete(item);
+        item = row;
         line = cJSON_PrintUnformatted(item);
         if (!line)
             snprintf(err, err_size, "out of memory printing task %lld", (long long)task_id);

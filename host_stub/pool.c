@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,6 +14,9 @@
 #include "log.h"
 
 enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
+
+/* How long a waiter spins (yielding) before it sleeps on its condition. */
+#define POOL_SPIN_NS 20000
 
 typedef struct slot {
     pool *pool;
@@ -36,7 +40,7 @@ typedef struct slot {
 /* A thread queued for a connection; lives on that thread's stack. */
 typedef struct waiter {
     pthread_cond_t cond;
-    slot *granted;
+    slot *_Atomic granted; /* set under the mutex; also polled while spinning */
     struct waiter *next;
 } waiter;
 
@@ -221,7 +225,7 @@ static void put_back_locked(pool *p, slot *s)
         if (!p->wait_head)
             p->wait_tail = NULL;
         p->st.waiters--;
-        w->granted = s;
+        atomic_store_explicit(&w->granted, s, memory_order_release);
         pthread_cond_signal(&w->cond);
     } else {
         s->next_free = p->free_list;
@@ -350,7 +354,8 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
     if (s) {
         p->free_list = s->next_free;
     } else {
-        waiter w = {.granted = NULL, .next = NULL};
+        waiter w = {.next = NULL};
+        atomic_init(&w.granted, NULL);
         pthread_cond_init(&w.cond, &p->condattr);
         if (p->wait_tail)
             p->wait_tail->next = &w;
@@ -360,9 +365,20 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
         p->st.waiters++;
         p->st.waits++;
         int64_t wait_start = clock_mono_ns();
+        /*
+         * A lease is usually held for microseconds: spin briefly before
+         * sleeping, so a hand-off does not always cost a futex wake-up. The
+         * queue position is already taken, so spinning keeps FIFO order.
+         */
+        pthread_mutex_unlock(&p->mu);
+        int64_t spin_until = wait_start + (timeout < 1 ? 0 : POOL_SPIN_NS);
+        while (!atomic_load_explicit(&w.granted, memory_order_acquire) &&
+               clock_mono_ns() < spin_until)
+            sched_yield();
+        pthread_mutex_lock(&p->mu);
         struct timespec deadline;
         deadline_after(&deadline, timeout);
-        while (!w.granted) {
+        while (!atomic_load_explicit(&w.granted, memory_order_relaxed)) {
             if (pthread_cond_timedwait(&w.cond, &p->mu, &deadline) == ETIMEDOUT)
                 break;
         }
@@ -370,7 +386,7 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
         p->st.wait_ns_total += waited;
         if (waited > p->st.wait_ns_max)
             p->st.wait_ns_max = waited;
-        s = w.granted;
+        s = atomic_load_explicit(&w.granted, memory_order_relaxed);
         if (!s) {
             remove_waiter_locked(p, &w);
             p->st.timeouts++;

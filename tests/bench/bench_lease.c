@@ -47,16 +47,35 @@ static void lease_release(pool *p, pool_owner *owner, pa_lease_mode mode)
         die("release", err);
 }
 
-static double bench_uncontended(pool *p, pa_lease_mode mode, int samples)
+/* The same shape as the SQLAlchemy "Session(); SELECT 1; close()" operation. */
+static void lease_select_release(pool *p, pool_owner *owner, pa_lease_mode mode)
+{
+    pa_lease lease;
+    char err[1024];
+    if (pool_lease(p, owner, mode, 10000, POOL_HERE, &lease, err, sizeof err) != PA_OK)
+        die("lease", err);
+    sqlite3_stmt *stmt;
+    sqlite3 *db = pool_lease_db(p, owner, lease, POOL_HERE);
+    if (sqlite3_prepare_v2(db, "SELECT 1", -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW)
+        die("SELECT 1", sqlite3_errmsg(db));
+    sqlite3_finalize(stmt);
+    if (pool_release(p, owner, lease, PA_RELEASE_COMMIT, POOL_HERE, err, sizeof err) != PA_OK)
+        die("release", err);
+}
+
+typedef void (*operation_fn)(pool *p, pool_owner *owner, pa_lease_mode mode);
+
+static double bench_uncontended(pool *p, operation_fn op, pa_lease_mode mode, int samples)
 {
     pool_owner owner = {.plugin = "bench", .instance = "single"};
     double *ns = malloc((size_t)samples * sizeof *ns);
     for (int i = 0; i < BATCH; i++) /* warm up: open the connection, fill caches */
-        lease_release(p, &owner, mode);
+        op(p, &owner, mode);
     for (int s = 0; s < samples; s++) {
         int64_t t0 = clock_mono_ns();
         for (int i = 0; i < BATCH; i++)
-            lease_release(p, &owner, mode);
+            op(p, &owner, mode);
         ns[s] = (double)(clock_mono_ns() - t0) / BATCH;
     }
     double m = median(ns, (size_t)samples);
@@ -140,8 +159,9 @@ int main(int argc, char **argv)
                        .busy_timeout_ms = 5000, .max_lifetime_ms = 0, .now_ms = NULL};
     if (pool_open(&cfg, &p, err, sizeof err) != PA_OK)
         die("pool_open", err);
-    double read_ns = bench_uncontended(p, PA_LEASE_READ, SAMPLES);
-    double write_ns = bench_uncontended(p, PA_LEASE_WRITE, SAMPLES);
+    double read_ns = bench_uncontended(p, lease_release, PA_LEASE_READ, SAMPLES);
+    double write_ns = bench_uncontended(p, lease_release, PA_LEASE_WRITE, SAMPLES);
+    double select_ns = bench_uncontended(p, lease_select_release, PA_LEASE_READ, SAMPLES);
     pool_close(p);
 
     cfg.size = 2;
@@ -158,6 +178,7 @@ int main(int argc, char **argv)
            sqlite3_libversion());
     printf("read_lease_release_ns          %10.1f\n", read_ns);
     printf("write_lease_release_ns         %10.1f   (BEGIN IMMEDIATE + COMMIT)\n", write_ns);
+    printf("read_lease_select1_release_ns  %10.1f\n", select_ns);
     printf("read_4_threads_pool_2_ns       %10.1f   (per op per thread; %llu waits)\n",
            contended_ns, (unsigned long long)st.waits);
     printf("baseline_open_per_operation_ns %10.1f\n", open_ns);

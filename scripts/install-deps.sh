@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, tests, demo and benchmarks need.
+# Skips apt entirely when everything is already there. libdl comes with libc6-dev.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config
+          libsqlite3-dev libcurl4-openssl-dev libcjson-dev
+          libcmocka-dev libmicrohttpd-dev valgrind)
+[ "${PA_WITH_BENCH_DEPS:-0}" = 1 ] && packages+=(python3 python3-sqlalchemy)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
