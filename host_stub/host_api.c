@@ -47,8 +47,8 @@ static sqlite3 *api_lease_db(pa_host_ctx *ctx, pa_lease lease)
     return pool_lease_db(ctx->pool, &ctx->owner, lease, (pool_site){"?", 0, "lease_db"});
 }
 
-static int api_release(pa_host_ctx *ctx, pa_lease lease, pa_release_action action,
-                       const char *file, int line, const char *func)
+static int api_release(pa_host_ctx *ctx, pa_lease lease, pa_release_action action, const char *file,
+                       int line, const char *func)
 {
     if (!ctx)
         return PA_ERR_INVALID;

@@ -7,10 +7,10 @@
 
 static const char *status_name(int rc)
 {
-    static const char *const names[] = {
-        "PA_OK",          "PA_ERR_GENERIC", "PA_ERR_INVALID", "PA_ERR_NOMEM",
-        "PA_ERR_TIMEOUT", "PA_ERR_STALE_LEASE", "PA_ERR_DB",  "PA_ERR_CONFIG",
-        "PA_ERR_NETWORK", "PA_ERR_REMOTE",  "PA_ERR_AUTH"};
+    static const char *const names[] = {"PA_OK",         "PA_ERR_GENERIC", "PA_ERR_INVALID",
+                                        "PA_ERR_NOMEM",  "PA_ERR_TIMEOUT", "PA_ERR_STALE_LEASE",
+                                        "PA_ERR_DB",     "PA_ERR_CONFIG",  "PA_ERR_NETWORK",
+                                        "PA_ERR_REMOTE", "PA_ERR_AUTH"};
     return rc >= 0 && (size_t)rc < sizeof names / sizeof names[0] ? names[rc] : "unknown status";
 }
 

@@ -56,9 +56,9 @@ static int resolve_entry_points(loaded_plugin *pl, const char *path, char *err, 
     void *init = dlsym(pl->handle, PA_SYM_INIT);
     void *poll = dlsym(pl->handle, PA_SYM_POLL);
     void *shutdown = dlsym(pl->handle, PA_SYM_SHUTDOWN);
-    const char *missing = !describe ? PA_SYM_DESCRIBE
-                          : !init   ? PA_SYM_INIT
-                          : !poll   ? PA_SYM_POLL
+    const char *missing = !describe   ? PA_SYM_DESCRIBE
+                          : !init     ? PA_SYM_INIT
+                          : !poll     ? PA_SYM_POLL
                           : !shutdown ? PA_SYM_SHUTDOWN
                                       : NULL;
     if (missing) {
@@ -97,8 +97,7 @@ int loader_open(const char *dir, const char *file_name, loaded_plugin *out, char
     /* Check the file we will load, not a name that could be swapped afterwards. */
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return refuse(err, err_size, path,
-                      errno == ELOOP ? "is a symbolic link" : strerror(errno));
+        return refuse(err, err_size, path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
     struct stat st;
     const char *why = NULL;
     if (fstat(fd, &st) != 0)

@@ -15,7 +15,6 @@ void log_set_sink(log_sink_fn sink, void *userdata);
 
 /* source names the component, e.g. "pool" or "plugin granola/work". */
 void log_msg(pa_log_level level, const char *source, const char *fmt, ...) PA_PRINTF(3, 4);
-void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list ap)
-    PA_PRINTF(3, 0);
+void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list ap) PA_PRINTF(3, 0);
 
 #endif

@@ -32,7 +32,7 @@ typedef struct options {
     const char *plugins_dir;
     const char *config_path;
     const char *db_path;
-    long polls; /* 0: until signalled */
+    long polls;            /* 0: until signalled */
     long interval_seconds; /* 0: from config */
     bool watch;
     bool stats;
@@ -111,8 +111,9 @@ static int parse_options(int argc, char **argv, options *opt)
             break;
         case 'i':
             if (!parse_long(optarg, 1, 30L * 24 * 3600, &opt->interval_seconds)) {
-                fprintf(stderr, "host_stub: --interval: expected seconds from 1 to 2592000, "
-                                "got '%s'\n",
+                fprintf(stderr,
+                        "host_stub: --interval: expected seconds from 1 to 2592000, "
+                        "got '%s'\n",
                         optarg);
                 return EXIT_CONFIG;
             }
@@ -131,8 +132,9 @@ static int parse_options(int argc, char **argv, options *opt)
             break;
         case 'f':
             if (!parse_long(optarg, 0, 253402300799L, &v)) {
-                fprintf(stderr, "host_stub: --fake-clock: expected seconds since the epoch, "
-                                "got '%s'\n",
+                fprintf(stderr,
+                        "host_stub: --fake-clock: expected seconds since the epoch, "
+                        "got '%s'\n",
                         optarg);
                 return EXIT_CONFIG;
             }
@@ -247,8 +249,7 @@ static void print_stats(host *h)
     }
     for (size_t j = 0; j < h->instance_count; j++) {
         host_instance *in = &h->instances[j];
-        fprintf(stderr,
-                "instance %s/%s: polls=%llu failures=%llu items=%llu http_requests=%llu\n",
+        fprintf(stderr, "instance %s/%s: polls=%llu failures=%llu items=%llu http_requests=%llu\n",
                 in->plugin->name, in->config->id, (unsigned long long)in->polls,
                 (unsigned long long)in->poll_failures, (unsigned long long)in->items_emitted,
                 (unsigned long long)in->http_requests);

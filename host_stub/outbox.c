@@ -117,8 +117,7 @@ static char *item_to_json(const char *instance, const pa_item *item, char *err, 
          cJSON_AddStringToObject(o, "priority", priority) &&
          cJSON_AddStringToObject(o, "source", item->source) &&
          cJSON_AddStringToObject(o, "source_reference", item->source_reference) &&
-         cJSON_AddStringToObject(o, "account_id",
-                                 item->account_id ? item->account_id : instance) &&
+         cJSON_AddStringToObject(o, "account_id", item->account_id ? item->account_id : instance) &&
          (item->due_date ? cJSON_AddStringToObject(o, "due_date", item->due_date)
                          : cJSON_AddNullToObject(o, "due_date"));
     if (ok && metadata) {
@@ -130,7 +129,8 @@ static char *item_to_json(const char *instance, const pa_item *item, char *err, 
     cJSON_Delete(metadata);
     cJSON_Delete(o);
     if (!text)
-        snprintf(err, err_size, "emit: %s", ok ? "out of memory" : "a tag is NULL or out of memory");
+        snprintf(err, err_size, "emit: %s",
+                 ok ? "out of memory" : "a tag is NULL or out of memory");
     return text;
 }
 
@@ -177,8 +177,8 @@ static void bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
 
 /* Inserts the task for one outbox row; returns the new task's JSON line or NULL. */
 static char *make_task(sqlite3_stmt *insert, sqlite3_int64 outbox_id, const char *plugin,
-                       const char *instance, const char *item_json, const char *stamp,
-                       char *err, size_t err_size)
+                       const char *instance, const char *item_json, const char *stamp, char *err,
+                       size_t err_size)
 {
     cJSON *item = cJSON_Parse(item_json);
     const char *title = str_field(item, "title");
@@ -215,10 +215,9 @@ static char *make_task(sqlite3_stmt *insert, sqlite3_int64 outbox_id, const char
                  sqlite3_errmsg(sqlite3_db_handle(insert)));
     } else {
         /* The printed line is the task row, in the tasks table's column order. */
-        static const char *const order[] = {"title",      "description", "priority",
-                                            "source",     "source_reference", "account_id",
-                                            "due_date",   "tags",        "type",
-                                            "metadata"};
+        static const char *const order[] = {
+            "title",      "description", "priority", "source", "source_reference",
+            "account_id", "due_date",    "tags",     "type",   "metadata"};
         cJSON *row = cJSON_CreateObject();
         cJSON_AddNumberToObject(row, "id", (double)task_id);
         for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -308,9 +307,9 @@ int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t 
         sqlite3 *db = pool_lease_db(p, host, lease, POOL_HERE);
         rc = consume_batch(db, stamp, lines, &count, err, err_size);
         char release_err[512];
-        int release_rc = pool_release(p, host, lease,
-                                      rc == PA_OK ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK,
-                                      POOL_HERE, release_err, sizeof release_err);
+        int release_rc =
+            pool_release(p, host, lease, rc == PA_OK ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK,
+                         POOL_HERE, release_err, sizeof release_err);
         if (rc == PA_OK && release_rc != PA_OK) {
             rc = release_rc;
             snprintf(err, err_size, "%s", release_err);

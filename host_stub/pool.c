@@ -135,8 +135,8 @@ static void close_slot(slot *s)
 static int open_slot(pool *p, slot *s, char *err, size_t err_size)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(p->path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        p->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, err_size, "cannot open database '%s': %s", p->path,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -454,7 +454,8 @@ static int report_stale_locked(pool *p, pool_owner *owner, pa_lease lease, const
         pool_site b = p->slots[index1 - 1].site;
         snprintf(borrowed, sizeof borrowed, " (borrowed at %s:%d in %s())", b.file, b.line, b.func);
     }
-    snprintf(err, err_size, "%s of a stale lease by plugin '%s' instance '%s' at %s:%d in %s(): "
+    snprintf(err, err_size,
+             "%s of a stale lease by plugin '%s' instance '%s' at %s:%d in %s(): "
              "the lease %s%s",
              what, owner->plugin, owner->instance, site.file, site.line, site.func, why, borrowed);
     return PA_ERR_STALE_LEASE;
@@ -492,8 +493,8 @@ pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease)
  * connection if it is past its lifetime or hit a fatal error, and return it.
  * The caller owns s exclusively (it is leased) and does not hold the mutex.
  */
-static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming,
-                        pool_site site, char *err, size_t err_size)
+static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming, pool_site site,
+                        char *err, size_t err_size)
 {
     sqlite3 *db = s->db;
     pool_owner *owner = s->owner;
@@ -518,8 +519,7 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
     }
 
     bool in_transaction = !sqlite3_get_autocommit(db);
-    if (in_transaction && s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT &&
-        !reclaiming) {
+    if (in_transaction && s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT && !reclaiming) {
         int step = run_host_stmt(s->commit_stmt);
         if (step != SQLITE_DONE) {
             snprintf(err, err_size,

@@ -30,12 +30,12 @@ typedef struct pool_site {
 #define POOL_HERE ((pool_site){__FILE__, __LINE__, __func__})
 
 typedef struct pool_config {
-    const char *path;               /* database file */
-    int size;                       /* max connections, >= 1 */
-    int lease_timeout_ms;           /* used for PA_LEASE_DEFAULT_TIMEOUT */
-    int busy_timeout_ms;            /* sqlite3_busy_timeout */
-    int64_t max_lifetime_ms;        /* 0 = unlimited; up to 10% jitter below */
-    int64_t (*now_ms)(void);        /* clock for lifetimes; NULL = monotonic */
+    const char *path;        /* database file */
+    int size;                /* max connections, >= 1 */
+    int lease_timeout_ms;    /* used for PA_LEASE_DEFAULT_TIMEOUT */
+    int busy_timeout_ms;     /* sqlite3_busy_timeout */
+    int64_t max_lifetime_ms; /* 0 = unlimited; up to 10% jitter below */
+    int64_t (*now_ms)(void); /* clock for lifetimes; NULL = monotonic */
 } pool_config;
 
 typedef struct pool_stats {

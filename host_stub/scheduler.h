@@ -10,7 +10,7 @@
 typedef struct sched_entry {
     int64_t next_due_ms;
     int64_t interval_ms;
-    int64_t delay_ms; /* current delay: interval, or the backed-off value */
+    int64_t delay_ms;  /* current delay: interval, or the backed-off value */
     unsigned failures; /* consecutive */
 } sched_entry;
 

@@ -222,9 +222,8 @@ typedef struct pa_plugin_info {
  *   host may dlclose the plugin.
  */
 typedef const pa_plugin_info *(*pa_plugin_describe_fn)(void);
-typedef int (*pa_plugin_init_fn)(const pa_host_api *api, pa_host_ctx *ctx,
-                                 const char *config_json, void **instance_out, char *errbuf,
-                                 size_t errbuf_size);
+typedef int (*pa_plugin_init_fn)(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
+                                 void **instance_out, char *errbuf, size_t errbuf_size);
 typedef int (*pa_plugin_poll_fn)(void *instance, char *errbuf, size_t errbuf_size);
 typedef void (*pa_plugin_shutdown_fn)(void *instance);
 

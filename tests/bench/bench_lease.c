@@ -155,8 +155,12 @@ int main(int argc, char **argv)
     log_set_level(PA_LOG_WARN);
     char err[512];
     pool *p;
-    pool_config cfg = {.path = path, .size = 1, .lease_timeout_ms = 10000,
-                       .busy_timeout_ms = 5000, .max_lifetime_ms = 0, .now_ms = NULL};
+    pool_config cfg = {.path = path,
+                       .size = 1,
+                       .lease_timeout_ms = 10000,
+                       .busy_timeout_ms = 5000,
+                       .max_lifetime_ms = 0,
+                       .now_ms = NULL};
     if (pool_open(&cfg, &p, err, sizeof err) != PA_OK)
         die("pool_open", err);
     double read_ns = bench_uncontended(p, lease_release, PA_LEASE_READ, SAMPLES);

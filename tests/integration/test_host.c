@@ -470,10 +470,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_example_tasks_are_printed_and_stored_once, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_open_transaction_and_statements_cleaned_at_release,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_double_release_and_stale_use_are_detected, setup,
@@ -490,10 +490,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_two_hosts_sharing_a_database_consume_each_item_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_hosts_sharing_a_database_consume_each_item_once,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

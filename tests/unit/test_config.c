@@ -31,7 +31,8 @@ static void test_full_example_parses(void **state)
         "{ \"poll_interval_seconds\": 900,"
         "  \"pool\": { \"size\": 4, \"lease_timeout_ms\": 5000, \"max_lifetime_seconds\": 1800 },"
         "  \"plugins\": { \"granola\": { \"enabled\": true,"
-        "     \"instances\": [ { \"id\": \"work\", \"workspace_id\": \"work\", \"lookback_days\": 7 },"
+        "     \"instances\": [ { \"id\": \"work\", \"workspace_id\": \"work\", \"lookback_days\": "
+        "7 },"
         "                      { \"id\": \"home\", \"enabled\": false } ] } } }";
     host_config cfg;
     char err[512];
@@ -109,8 +110,8 @@ static void test_missing_file_is_named(void **state)
     host_config cfg;
     char err[512];
     assert_int_equal(config_load("/nonexistent/host.json", &cfg, err, sizeof err), PA_ERR_CONFIG);
-    assert_string_equal(err,
-                        "/nonexistent/host.json: cannot open config file: No such file or directory");
+    assert_string_equal(
+        err, "/nonexistent/host.json: cannot open config file: No such file or directory");
 }
 
 int main(void)

@@ -285,8 +285,7 @@ static void test_reclaim_takes_only_the_owners_leases(void **state)
     pa_lease theirs;
     char err[512];
     assert_int_equal(
-        pool_lease(f->pool, &other, PA_LEASE_READ, -1, POOL_HERE, &theirs, err, sizeof err),
-        PA_OK);
+        pool_lease(f->pool, &other, PA_LEASE_READ, -1, POOL_HERE, &theirs, err, sizeof err), PA_OK);
     assert_int_equal(pool_reclaim(f->pool, &other, "poll"), 1);
     assert_non_null(pool_lease_db(f->pool, &f->owner, mine, POOL_HERE));
     must_release(f, mine, PA_RELEASE_COMMIT);
@@ -306,9 +305,9 @@ static void test_exhausted_pool_times_out_with_state(void **state)
     pa_lease second;
     int64_t start = clock_mono_ns();
     pool_site waiter_site = {"waiter.c", 9, "wait"};
-    assert_int_equal(pool_lease(f->pool, &f->owner, PA_LEASE_READ, 50, waiter_site, &second, err,
-                                sizeof err),
-                     PA_ERR_TIMEOUT);
+    assert_int_equal(
+        pool_lease(f->pool, &f->owner, PA_LEASE_READ, 50, waiter_site, &second, err, sizeof err),
+        PA_ERR_TIMEOUT);
     int64_t waited_ms = (clock_mono_ns() - start) / 1000000;
     assert_true(waited_ms >= 49);
     assert_int_equal(second.id, 0);
@@ -434,9 +433,9 @@ static void test_lease_of_another_owner_is_refused(void **state)
     assert_int_equal(
         pool_release(f->pool, &f->owner, bogus, PA_RELEASE_COMMIT, POOL_HERE, err, sizeof err),
         PA_ERR_STALE_LEASE);
-    assert_int_equal(pool_lease(f->pool, &f->owner, (pa_lease_mode)9, -1, POOL_HERE, &lease, err,
-                                sizeof err),
-                     PA_ERR_INVALID);
+    assert_int_equal(
+        pool_lease(f->pool, &f->owner, (pa_lease_mode)9, -1, POOL_HERE, &lease, err, sizeof err),
+        PA_ERR_INVALID);
 }
 
 static void test_connections_retire_after_max_lifetime(void **state)
@@ -566,12 +565,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_transaction_on_read_lease_is_rolled_back, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_statements_left_behind_are_reset_and_finalized,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statements_left_behind_are_reset_and_finalized, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_rolls_back_and_logs_borrow_site, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_reclaim_takes_only_the_owners_leases, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_takes_only_the_owners_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_pool_times_out_with_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters_are_served_in_arrival_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_double_release_and_use_after_release_are_detected,
@@ -579,8 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_of_another_owner_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connections_retire_after_max_lifetime, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_connection_retires_after_fatal_error, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_connection_retires_after_fatal_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_on_small_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configuration_is_rejected, setup, teardown),
     };
