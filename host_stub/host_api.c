@@ -106,6 +106,12 @@ static const char *api_last_error(pa_host_ctx *ctx)
     return ctx ? ctx->last_error : "";
 }
 
+static void api_defer_next_poll(pa_host_ctx *ctx, int64_t earliest_ms)
+{
+    if (ctx && earliest_ms > ctx->not_before_ms)
+        ctx->not_before_ms = earliest_ms;
+}
+
 static const pa_host_api API = {
     .abi_version = PA_ABI_VERSION,
     .struct_size = sizeof(pa_host_api),
@@ -117,6 +123,7 @@ static const pa_host_api API = {
     .report_http = api_report_http,
     .now_ms = api_now_ms,
     .last_error = api_last_error,
+    .defer_next_poll = api_defer_next_poll,
 };
 
 const pa_host_api *host_api_table(void)

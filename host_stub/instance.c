@@ -53,6 +53,7 @@ int instance_poll(host_instance *in, char *err, size_t err_size)
 {
     char buf[1024] = "";
     in->last_error[0] = '\0';
+    in->not_before_ms = 0;
     int rc = in->plugin->poll(in->state, buf, sizeof buf);
     pool_reclaim(in->pool, &in->owner, "poll");
     in->polls++;

@@ -25,6 +25,7 @@ struct pa_host_ctx {
     bool running;
     char last_error[1024];
     sched_entry sched;
+    int64_t not_before_ms; /* from defer_next_poll during the last poll; 0 if none */
     uint64_t polls;
     uint64_t poll_failures;
     uint64_t items_emitted;

@@ -297,12 +297,17 @@ static void poll_instance(host *h, host_instance *in)
     int64_t now = clock_wall_ms();
     if (rc != PA_OK) {
         int64_t delay = sched_on_failure(&in->sched, now, h->cfg.backoff_cap_seconds * 1000);
+        if (in->not_before_ms > in->sched.next_due_ms) {
+            sched_not_before(&in->sched, in->not_before_ms);
+            delay = in->not_before_ms - now;
+        }
         log_msg(PA_LOG_ERROR, in->log_source,
                 "poll failed (%u in a row): %s; backing off, next poll in %lld s",
                 in->sched.failures, err, (long long)(delay / 1000));
         return;
     }
     unsigned ended = sched_on_success(&in->sched, now);
+    sched_not_before(&in->sched, in->not_before_ms);
     if (ended)
         log_msg(PA_LOG_INFO, in->log_source,
                 "poll succeeded after %u failure(s); interval reset to %lld s", ended,

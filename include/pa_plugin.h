@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define PA_ABI_VERSION_MAJOR 1u
-#define PA_ABI_VERSION_MINOR 0u
+#define PA_ABI_VERSION_MINOR 1u
 #define PA_ABI_VERSION       ((PA_ABI_VERSION_MAJOR << 16) | PA_ABI_VERSION_MINOR)
 #define PA_ABI_MAJOR(v)      ((uint32_t)(v) >> 16)
 #define PA_ABI_MINOR(v)      ((uint32_t)(v)&0xffffu)
@@ -187,6 +187,15 @@ typedef struct pa_host_api {
 
     /* The message of the last failed host call made with this ctx ("" if none). */
     const char *(*last_error)(pa_host_ctx *ctx);
+
+    /* Added in ABI 1.1 (check with PA_HAS_FIELD). */
+
+    /*
+     * Ask that this instance's next poll start no earlier than earliest_ms
+     * (now_ms clock), e.g. to honour a server's Retry-After. Applies after the
+     * current poll, on top of the normal schedule and backoff.
+     */
+    void (*defer_next_poll)(pa_host_ctx *ctx, int64_t earliest_ms);
 } pa_host_api;
 
 #define PA_LEASE(api, ctx, mode, timeout_ms, out)                                                  \

@@ -1,0 +1,351 @@
+/*
+ * granola.so: turns new Granola meeting notes into document_review items.
+ *
+ * One instance per workspace; all state lives in the instance. A poll:
+ * list_meetings over the lookback window, keep meetings in the window and
+ * workspace, ask the database which are new (one statement), fetch those with
+ * get_meetings (at most 10 ids a call), and record + emit each in its own
+ * WRITE lease. No lease is held across a request.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "date_parser.h"
+#include "granola_config.h"
+#include "mcp_client.h"
+#include "meeting_item.h"
+#include "meeting_parser.h"
+#include "note_store.h"
+#include "pa_plugin.h"
+#include "token_file.h"
+
+#define GET_MEETINGS_BATCH 10
+#define DAY_MS             (24LL * 3600 * 1000)
+
+static const pa_plugin_info INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), "granola", "1.0.0",
+                                    "Granola meeting notes as document_review items"};
+
+typedef struct granola {
+    const pa_host_api *api;
+    pa_host_ctx *ctx;
+    granola_config cfg;
+    mcp_client *mcp;
+    note_store store;
+    bool schema_ready;
+    int64_t not_before_ms; /* from a 429's Retry-After */
+} granola;
+
+/* What one poll saw, for its summary log line. */
+typedef struct poll_counts {
+    size_t listed, in_window, undated, other_workspace, new_ids, fetched, emitted, no_notes,
+        already_done, missing;
+} poll_counts;
+
+const pa_plugin_info *pa_plugin_describe(void)
+{
+    return &INFO;
+}
+
+int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
+                   void **instance_out, char *errbuf, size_t errbuf_size)
+{
+    *instance_out = NULL;
+    if (!api || PA_ABI_MAJOR(api->abi_version) != PA_ABI_VERSION_MAJOR ||
+        !PA_HAS_FIELD(api, pa_host_api, last_error)) {
+        snprintf(errbuf, errbuf_size, "granola: host API table is missing or too old");
+        return PA_ERR_INVALID;
+    }
+    granola *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(errbuf, errbuf_size, "granola: out of memory");
+        return PA_ERR_NOMEM;
+    }
+    g->api = api;
+    g->ctx = ctx;
+    g->store = (note_store){api, ctx};
+    int rc = granola_config_parse(config_json, &g->cfg, errbuf, errbuf_size);
+    if (rc != PA_OK) {
+        free(g);
+        return rc;
+    }
+    /* Reference-counted and thread-safe in the libcurl versions we build against. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(errbuf, errbuf_size, "granola: libcurl initialisation failed");
+        granola_config_free(&g->cfg);
+        free(g);
+        return PA_ERR_GENERIC;
+    }
+    mcp_options o = {.url = g->cfg.server_url,
+                     .timeout_seconds = g->cfg.timeout_seconds,
+                     .max_response_bytes = g->cfg.max_response_bytes,
+                     .api = api,
+                     .ctx = ctx};
+    rc = mcp_client_new(&o, &g->mcp, errbuf, errbuf_size);
+    if (rc != PA_OK) {
+        curl_global_cleanup();
+        granola_config_free(&g->cfg);
+        free(g);
+        return rc;
+    }
+    if (!g->cfg.enabled)
+        api->log(ctx, PA_LOG_INFO, "workspace '%s' is disabled; polls will do nothing",
+                 g->cfg.workspace_id);
+    *instance_out = g;
+    return PA_OK;
+}
+
+void pa_plugin_shutdown(void *instance)
+{
+    granola *g = instance;
+    if (!g)
+        return;
+    mcp_client_free(g->mcp);
+    curl_global_cleanup();
+    granola_config_free(&g->cfg);
+    free(g);
+}
+
+static void format_day(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+static int call_tool(granola *g, const char *tool, cJSON *args, gr_meeting_list *out, char *err,
+                     size_t err_size)
+{
+    if (!args) {
+        snprintf(err, err_size, "%s: out of memory", tool);
+        return PA_ERR_NOMEM;
+    }
+    char *text = NULL;
+    int rc = mcp_call_tool(g->mcp, tool, args, &text, err, err_size);
+    cJSON_Delete(args);
+    if (rc != PA_OK) {
+        int64_t retry = mcp_client_retry_after_ms(g->mcp);
+        if (retry > g->not_before_ms) {
+            g->not_before_ms = retry;
+            if (PA_HAS_FIELD(g->api, pa_host_api, defer_next_poll))
+                g->api->defer_next_poll(g->ctx, retry);
+        }
+        return rc;
+    }
+    rc = gr_parse_meetings(text, strlen(text), out, err, err_size) == 0 ? PA_OK : PA_ERR_NOMEM;
+    free(text);
+    if (rc == PA_OK && out->skipped_without_id)
+        g->api->log(g->ctx, PA_LOG_WARN, "%s: skipped %zu meeting(s) without an id", tool,
+                    out->skipped_without_id);
+    return rc;
+}
+
+static int list_meetings(granola *g, int64_t now, gr_meeting_list *out, char *err, size_t err_size)
+{
+    char start[16], end[16];
+    format_day(now - g->cfg.lookback_days * DAY_MS, start, sizeof start);
+    format_day(now + DAY_MS, end, sizeof end); /* the window includes today */
+    cJSON *args = cJSON_CreateObject();
+    if (args && (!cJSON_AddStringToObject(args, "time_range", "custom") ||
+                 !cJSON_AddStringToObject(args, "custom_start", start) ||
+                 !cJSON_AddStringToObject(args, "custom_end", end))) {
+        cJSON_Delete(args);
+        args = NULL;
+    }
+    return call_tool(g, "list_meetings", args, out, err, err_size);
+}
+
+/* Meetings inside the lookback window and this instance's workspace. */
+static size_t select_candidates(granola *g, int64_t now, const gr_meeting_list *list,
+                                const gr_meeting **out, poll_counts *counts)
+{
+    int64_t oldest = now - g->cfg.lookback_days * DAY_MS;
+    size_t n = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        const gr_meeting *m = &list->items[i];
+        int64_t when;
+        if (!m->date || !gr_parse_date(m->date, strlen(m->date), &when)) {
+            /* Unparseable dates count as very old: outside any window. */
+            g->api->log(g->ctx, PA_LOG_WARN,
+                        "meeting %s has an unparseable date '%.64s'; "
+                        "treated as outside the lookback window",
+                        m->id, m->date ? m->date : "(none)");
+            counts->undated++;
+            continue;
+        }
+        if (when < oldest)
+            continue;
+        if (g->cfg.filter_workspace && m->workspace &&
+            strcmp(m->workspace, g->cfg.workspace_id) != 0) {
+            counts->other_workspace++;
+            continue;
+        }
+        out[n++] = m;
+    }
+    counts->in_window = n;
+    return n;
+}
+
+static const gr_meeting *find_meeting(const gr_meeting_list *list, const char *id)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        if (strcmp(list->items[i].id, id) == 0)
+            return &list->items[i];
+    }
+    return NULL;
+}
+
+/* Fills gaps in the detailed meeting from the listed one. */
+static gr_meeting merged(const gr_meeting *detail, const gr_meeting *listed)
+{
+    gr_meeting m = *detail;
+    if (!m.title)
+        m.title = listed->title;
+    if (!m.date)
+        m.date = listed->date;
+    if (!m.participant_count) {
+        m.participants = listed->participants;
+        m.participant_count = listed->participant_count;
+    }
+    return m;
+}
+
+static int store_meeting(granola *g, const gr_meeting *m, poll_counts *counts, char *err,
+                         size_t err_size)
+{
+    if (!gr_meeting_content(m)) {
+        counts->no_notes++; /* not marked: picked up once Granola has notes */
+        return PA_OK;
+    }
+    meeting_item mi;
+    if (meeting_item_build(m, g->cfg.workspace_id, g->cfg.workspace_id, &mi) != PA_OK) {
+        snprintf(err, err_size, "out of memory building the item for meeting %s", m->id);
+        return PA_ERR_NOMEM;
+    }
+    processed_note note = {.note_id = m->id,
+                           .workspace_id = g->cfg.workspace_id,
+                           .account_id = g->cfg.workspace_id,
+                           .title = m->title,
+                           .created_at = m->date};
+    bool emitted = false;
+    int rc = note_store_record_and_emit(&g->store, &note, &mi.item, &emitted, err, err_size);
+    meeting_item_free(&mi);
+    if (rc == PA_OK) {
+        if (emitted)
+            counts->emitted++;
+        else
+            counts->already_done++; /* another process got there first */
+    }
+    return rc;
+}
+
+static int fetch_and_store(granola *g, const gr_meeting *const *batch, size_t n,
+                           poll_counts *counts, char *err, size_t err_size)
+{
+    cJSON *args = cJSON_CreateObject();
+    cJSON *ids = cJSON_AddArrayToObject(args, "meeting_ids");
+    for (size_t i = 0; ids && i < n; i++) {
+        if (!cJSON_AddItemToArray(ids, cJSON_CreateString(batch[i]->id)))
+            ids = NULL;
+    }
+    if (!ids) {
+        cJSON_Delete(args);
+        args = NULL;
+    }
+    gr_meeting_list details;
+    int rc = call_tool(g, "get_meetings", args, &details, err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == PA_OK; i++) {
+        const gr_meeting *detail = find_meeting(&details, batch[i]->id);
+        if (!detail) {
+            counts->missing++;
+            g->api->log(g->ctx, PA_LOG_WARN, "get_meetings did not return meeting %s",
+                        batch[i]->id);
+            continue;
+        }
+        counts->fetched++;
+        gr_meeting m = merged(detail, batch[i]);
+        rc = store_meeting(g, &m, counts, err, err_size);
+    }
+    gr_meeting_list_free(&details);
+    return rc;
+}
+
+static int poll_workspace(granola *g, char *err, size_t err_size)
+{
+    int64_t now = g->api->now_ms(g->ctx);
+    if (g->not_before_ms > now) {
+        snprintf(err, err_size, "rate limited by Granola: next request allowed in %lld s",
+                 (long long)((g->not_before_ms - now + 999) / 1000));
+        return PA_ERR_REMOTE;
+    }
+    char *token = NULL;
+    int rc = granola_token_read(g->cfg.token_path, &token, err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    rc = mcp_client_set_token(g->mcp, token);
+    memset(token, 0, strlen(token));
+    free(token);
+    if (rc != PA_OK) {
+        snprintf(err, err_size, "out of memory");
+        return rc;
+    }
+    if (!g->schema_ready) {
+        if ((rc = note_store_create_schema(&g->store, err, err_size)) != PA_OK)
+            return rc;
+        g->schema_ready = true;
+    }
+
+    gr_meeting_list listed;
+    if ((rc = list_meetings(g, now, &listed, err, err_size)) != PA_OK)
+        return rc;
+    poll_counts counts = {.listed = listed.count};
+    const gr_meeting **candidates = calloc(listed.count ? listed.count : 1, sizeof *candidates);
+    const char **ids = calloc(listed.count ? listed.count : 1, sizeof *ids);
+    bool *is_new = calloc(listed.count ? listed.count : 1, sizeof *is_new);
+    if (!candidates || !ids || !is_new) {
+        snprintf(err, err_size, "out of memory");
+        rc = PA_ERR_NOMEM;
+        goto done;
+    }
+    size_t n = select_candidates(g, now, &listed, candidates, &counts);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = candidates[i]->id;
+    rc = note_store_find_new(&g->store, g->cfg.workspace_id, ids, n, is_new, err, err_size);
+    if (rc != PA_OK)
+        goto done;
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_new[i])
+            candidates[fresh++] = candidates[i];
+    }
+    counts.new_ids = fresh;
+    for (size_t off = 0; off < fresh && rc == PA_OK; off += GET_MEETINGS_BATCH) {
+        size_t batch = fresh - off < GET_MEETINGS_BATCH ? fresh - off : GET_MEETINGS_BATCH;
+        rc = fetch_and_store(g, candidates + off, batch, &counts, err, err_size);
+    }
+    g->api->log(g->ctx, rc == PA_OK ? PA_LOG_INFO : PA_LOG_WARN,
+                "listed %zu, in window %zu, new %zu, fetched %zu, emitted %zu, without notes "
+                "yet %zu, done elsewhere %zu, unparseable dates %zu, other workspaces %zu",
+                counts.listed, counts.in_window, counts.new_ids, counts.fetched, counts.emitted,
+                counts.no_notes, counts.already_done, counts.undated, counts.other_workspace);
+done:
+    free(candidates);
+    free(ids);
+    free(is_new);
+    gr_meeting_list_free(&listed);
+    return rc;
+}
+
+int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
+{
+    granola *g = instance;
+    if (!g->cfg.enabled)
+        return PA_OK;
+    errbuf[0] = '\0';
+    return poll_workspace(g, errbuf, errbuf_size);
+}

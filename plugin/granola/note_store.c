@@ -1,0 +1,145 @@
+#include "note_store.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int lease_failed(const note_store *s, const char *what, int rc, char *err, size_t err_size)
+{
+    snprintf(err, err_size, "%s: %s", what, s->api->last_error(s->ctx));
+    return rc;
+}
+
+static int db_failed(const note_store *s, pa_lease lease, const char *what, sqlite3 *db, char *err,
+                     size_t err_size)
+{
+    snprintf(err, err_size, "%s: %s", what, db ? sqlite3_errmsg(db) : "stale lease");
+    PA_RELEASE(s->api, s->ctx, lease, PA_RELEASE_ROLLBACK);
+    return PA_ERR_DB;
+}
+
+int note_store_create_schema(const note_store *s, char *err, size_t err_size)
+{
+    static const char SQL[] = "CREATE TABLE IF NOT EXISTS processed_granola_notes ("
+                              " id INTEGER PRIMARY KEY,"
+                              " note_id TEXT NOT NULL,"
+                              " workspace_id TEXT NOT NULL,"
+                              " account_id TEXT NOT NULL,"
+                              " note_title TEXT,"
+                              " note_created_at TEXT,"
+                              " processed_at TEXT NOT NULL,"
+                              " tasks_created_count INTEGER NOT NULL DEFAULT 0,"
+                              " UNIQUE(note_id, account_id))";
+    pa_lease lease;
+    int rc = PA_LEASE(s->api, s->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease);
+    if (rc != PA_OK)
+        return lease_failed(s, "creating processed_granola_notes", rc, err, err_size);
+    sqlite3 *db = s->api->lease_db(s->ctx, lease);
+    if (!db || sqlite3_exec(db, SQL, NULL, NULL, NULL) != SQLITE_OK)
+        return db_failed(s, lease, "creating processed_granola_notes", db, err, err_size);
+    rc = PA_RELEASE(s->api, s->ctx, lease, PA_RELEASE_COMMIT);
+    if (rc != PA_OK)
+        return lease_failed(s, "creating processed_granola_notes", rc, err, err_size);
+    return PA_OK;
+}
+
+int note_store_find_new(const note_store *s, const char *account_id, const char *const *ids,
+                        size_t count, bool *is_new, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < count; i++)
+        is_new[i] = false;
+    if (count == 0)
+        return PA_OK;
+    cJSON *array = cJSON_CreateStringArray(ids, (int)count);
+    char *json = array ? cJSON_PrintUnformatted(array) : NULL;
+    cJSON_Delete(array);
+    if (!json) {
+        snprintf(err, err_size, "out of memory");
+        return PA_ERR_NOMEM;
+    }
+    pa_lease lease;
+    int rc = PA_LEASE(s->api, s->ctx, PA_LEASE_READ, PA_LEASE_DEFAULT_TIMEOUT, &lease);
+    if (rc != PA_OK) {
+        cJSON_free(json);
+        return lease_failed(s, "checking processed notes", rc, err, err_size);
+    }
+    sqlite3 *db = s->api->lease_db(s->ctx, lease);
+    sqlite3_stmt *stmt = NULL;
+    /* One statement for the whole list: the ids travel as one JSON array. */
+    int sr = db ? sqlite3_prepare_v2(db,
+                                     "SELECT CAST(j.key AS INTEGER) FROM json_each(?1) AS j"
+                                     " WHERE NOT EXISTS (SELECT 1 FROM processed_granola_notes p"
+                                     " WHERE p.note_id = j.value AND p.account_id = ?2)",
+                                     -1, &stmt, NULL)
+                : SQLITE_MISUSE;
+    if (sr == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, json, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, account_id, -1, SQLITE_STATIC);
+        while ((sr = sqlite3_step(stmt)) == SQLITE_ROW) {
+            sqlite3_int64 index = sqlite3_column_int64(stmt, 0);
+            if (index >= 0 && (size_t)index < count)
+                is_new[index] = true;
+        }
+    }
+    sqlite3_finalize(stmt);
+    cJSON_free(json);
+    if (sr != SQLITE_DONE)
+        return db_failed(s, lease, "checking processed notes", db, err, err_size);
+    rc = PA_RELEASE(s->api, s->ctx, lease, PA_RELEASE_COMMIT);
+    return rc == PA_OK ? PA_OK : lease_failed(s, "checking processed notes", rc, err, err_size);
+}
+
+int note_store_record_and_emit(const note_store *s, const processed_note *note, const pa_item *item,
+                               bool *emitted, char *err, size_t err_size)
+{
+    *emitted = false;
+    char now[32];
+    time_t secs = (time_t)(s->api->now_ms(s->ctx) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    pa_lease lease;
+    int rc = PA_LEASE(s->api, s->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease);
+    if (rc != PA_OK)
+        return lease_failed(s, "recording a processed note", rc, err, err_size);
+    sqlite3 *db = s->api->lease_db(s->ctx, lease);
+    sqlite3_stmt *stmt = NULL;
+    int sr = db ? sqlite3_prepare_v2(db,
+                                     "INSERT INTO processed_granola_notes(note_id, workspace_id,"
+                                     " account_id, note_title, note_created_at, processed_at,"
+                                     " tasks_created_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)"
+                                     " ON CONFLICT(note_id, account_id) DO NOTHING",
+                                     -1, &stmt, NULL)
+                : SQLITE_MISUSE;
+    if (sr == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, note->note_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, note->workspace_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, note->account_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, note->title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 5, note->created_at, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 6, now, -1, SQLITE_STATIC);
+        sr = sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (sr != SQLITE_DONE)
+        return db_failed(s, lease, "recording a processed note", db, err, err_size);
+    if (sqlite3_changes(db) == 1) {
+        /* Inserted just now: the item goes out in the same transaction. */
+        rc = s->api->emit(s->ctx, lease, item);
+        if (rc != PA_OK) {
+            snprintf(err, err_size, "emitting meeting %s: %s", note->note_id,
+                     s->api->last_error(s->ctx));
+            PA_RELEASE(s->api, s->ctx, lease, PA_RELEASE_ROLLBACK);
+            return rc;
+        }
+        *emitted = true;
+    }
+    rc = PA_RELEASE(s->api, s->ctx, lease, PA_RELEASE_COMMIT);
+    if (rc != PA_OK) {
+        *emitted = false;
+        return lease_failed(s, "committing a processed note", rc, err, err_size);
+    }
+    return PA_OK;
+}

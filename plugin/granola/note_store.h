@@ -1,0 +1,41 @@
+/*
+ * processed_granola_notes: which meetings an account has already turned into
+ * items (ARCHITECTURE.md Contract 3). Every function takes and releases its
+ * own lease; none is held across a network request.
+ */
+#ifndef GRANOLA_NOTE_STORE_H
+#define GRANOLA_NOTE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pa_plugin.h"
+
+typedef struct note_store {
+    const pa_host_api *api;
+    pa_host_ctx *ctx;
+} note_store;
+
+typedef struct processed_note {
+    const char *note_id;
+    const char *workspace_id;
+    const char *account_id;
+    const char *title;
+    const char *created_at; /* the meeting's date text, may be NULL */
+} processed_note;
+
+int note_store_create_schema(const note_store *s, char *err, size_t err_size);
+
+/* Sets is_new[i] for each ids[i] not yet processed for account_id: one statement. */
+int note_store_find_new(const note_store *s, const char *account_id, const char *const *ids,
+                        size_t count, bool *is_new, char *err, size_t err_size);
+
+/*
+ * In one WRITE lease: inserts the processed row (ON CONFLICT DO NOTHING) and,
+ * only if it inserted, emits item; commits. *emitted tells which happened.
+ */
+int note_store_record_and_emit(const note_store *s, const processed_note *note, const pa_item *item,
+                               bool *emitted, char *err, size_t err_size);
+
+#endif
