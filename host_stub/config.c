@@ -82,7 +82,9 @@ static int parse_instances(const cJSON *list, plugin_config *pc, const char *ori
         snprintf(path, sizeof path, "plugins.%s.instances[%d]", pc->name, i);
         if (!cJSON_IsObject(inst))
             return fail(err, err_size, origin, path, "expected an object");
-        if (check_keys(inst, NULL, path, origin, err, err_size) != PA_OK)
+        char where[300];
+        snprintf(where, sizeof where, "%s.", path);
+        if (check_keys(inst, NULL, where, origin, err, err_size) != PA_OK)
             return PA_ERR_CONFIG;
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(inst, "id");
         if (!cJSON_IsString(id) || id->valuestring[0] == '\0') {

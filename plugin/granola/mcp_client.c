@@ -132,6 +132,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     exchange *x = userdata;
     size_t len = size * nmemb;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response: reset */
+        const char *sp = memchr(data, ' ', len);
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         x->is_sse = false;
         free(x->session_id), free(x->retry_after);
         x->session_id = x->retry_after = NULL;

@@ -38,9 +38,16 @@ void env_destroy(test_env *env)
 
 void env_add_plugin(test_env *env, const char *name)
 {
-    char from[512], to[512];
+    char from[512];
     snprintf(from, sizeof from, "%s/%s.so", PA_TEST_PLUGIN_DIR, name);
-    snprintf(to, sizeof to, "%s/%s.so", env->plugins, name);
+    env_install_plugin(env, from);
+}
+
+void env_install_plugin(test_env *env, const char *from)
+{
+    char to[512];
+    const char *base = strrchr(from, '/');
+    snprintf(to, sizeof to, "%s/%s", env->plugins, base ? base + 1 : from);
     char *data = NULL;
     FILE *in = fopen(from, "rb");
     assert_non_null(in);

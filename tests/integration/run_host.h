@@ -29,6 +29,8 @@ void env_create(test_env *env);
 void env_destroy(test_env *env);
 /* Copies the built test plugin NAME.so into the env's plugins dir (mode 0755). */
 void env_add_plugin(test_env *env, const char *name);
+/* Copies the .so at path into the env's plugins dir under its own name. */
+void env_install_plugin(test_env *env, const char *path);
 void env_write_config(test_env *env, const char *json);
 
 /* Runs host_stub --plugins --config --db plus args (NULL-terminated) to completion. */
