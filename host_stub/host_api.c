@@ -73,9 +73,8 @@ static int api_emit(pa_host_ctx *ctx, pa_lease lease, const pa_item *item)
         log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
         return mode == PA_LEASE_READ ? PA_ERR_INVALID : PA_ERR_STALE_LEASE;
     }
-    sqlite3 *db = pool_lease_db(ctx->pool, &ctx->owner, lease, (pool_site){"?", 0, "emit"});
-    int rc = outbox_insert(db, ctx->plugin->name, ctx->config->id, item, clock_wall_ms(), err,
-                           sizeof err);
+    int rc = outbox_insert(ctx->pool, &ctx->owner, lease, ctx->plugin->name, ctx->config->id, item,
+                           clock_wall_ms(), err, sizeof err);
     if (rc != PA_OK) {
         set_error(ctx, err);
         log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);

@@ -134,29 +134,35 @@ static char *item_to_json(const char *instance, const pa_item *item, char *err, 
     return text;
 }
 
-int outbox_insert(sqlite3 *db, const char *plugin, const char *instance, const pa_item *item,
-                  int64_t now_ms, char *err, size_t err_size)
+int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin,
+                  const char *instance, const pa_item *item, int64_t now_ms, char *err,
+                  size_t err_size)
 {
     char *json = item_to_json(instance, item, err, err_size);
     if (!json)
         return PA_ERR_INVALID;
     char stamp[32];
     format_iso8601(now_ms, stamp, sizeof stamp);
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO outbox(plugin, instance_id, item_json, created_at)"
-                                " VALUES (?1, ?2, ?3, ?4)",
-                                -1, &stmt, NULL);
-    if (rc == SQLITE_OK) {
+    /* Prepared once per connection: a poll emits one item per transaction. */
+    sqlite3_stmt *stmt = pool_cached_stmt(p, owner, lease, POOL_STMT_OUTBOX_INSERT,
+                                          "INSERT INTO outbox(plugin, instance_id, item_json,"
+                                          " created_at) VALUES (?1, ?2, ?3, ?4)");
+    int rc = SQLITE_ERROR;
+    if (stmt) {
         sqlite3_bind_text(stmt, 1, plugin, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, instance, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, json, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 4, stamp, -1, SQLITE_STATIC);
         rc = sqlite3_step(stmt);
     }
+    sqlite3 *db = pool_lease_db(p, owner, lease, POOL_HERE);
     if (rc != SQLITE_DONE)
-        snprintf(err, err_size, "emit: cannot write outbox row: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
+        snprintf(err, err_size, "emit: cannot write outbox row: %s",
+                 db ? sqlite3_errmsg(db) : "stale lease");
+    if (stmt) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
     cJSON_free(json);
     return rc == SQLITE_DONE ? PA_OK : PA_ERR_DB;
 }

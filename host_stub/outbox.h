@@ -14,9 +14,10 @@
 /* Creates the outbox and tasks tables if missing. */
 int outbox_create_schema(pool *p, pool_owner *host, char *err, size_t err_size);
 
-/* Validates item and inserts its outbox row on db (inside the caller's transaction). */
-int outbox_insert(sqlite3 *db, const char *plugin, const char *instance, const pa_item *item,
-                  int64_t now_ms, char *err, size_t err_size);
+/* Validates item and inserts its outbox row on the lease's connection, in its transaction. */
+int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin,
+                  const char *instance, const pa_item *item, int64_t now_ms, char *err,
+                  size_t err_size);
 
 /*
  * Moves every pending outbox row into tasks in one WRITE transaction, then

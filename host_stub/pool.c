@@ -25,6 +25,7 @@ typedef struct slot {
     sqlite3_stmt *begin_stmt;
     sqlite3_stmt *commit_stmt;
     sqlite3_stmt *rollback_stmt;
+    sqlite3_stmt *cached[POOL_CACHED_STMTS];
     int64_t expires_ms; /* 0: no lifetime limit */
     /* Read by the authorizer on the borrower's thread, hence atomic. */
     atomic_int state;
@@ -127,6 +128,10 @@ static void close_slot(slot *s)
     sqlite3_finalize(s->commit_stmt);
     sqlite3_finalize(s->rollback_stmt);
     s->begin_stmt = s->commit_stmt = s->rollback_stmt = NULL;
+    for (int i = 0; i < POOL_CACHED_STMTS; i++) {
+        sqlite3_finalize(s->cached[i]);
+        s->cached[i] = NULL;
+    }
     sqlite3_close_v2(s->db);
     s->db = NULL;
     s->expires_ms = 0;
@@ -488,6 +493,32 @@ pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease)
     return mode;
 }
 
+static bool is_host_stmt(const slot *s, const sqlite3_stmt *stmt)
+{
+    if (stmt == s->begin_stmt || stmt == s->commit_stmt || stmt == s->rollback_stmt)
+        return true;
+    for (int i = 0; i < POOL_CACHED_STMTS; i++) {
+        if (stmt == s->cached[i])
+            return true;
+    }
+    return false;
+}
+
+sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, int key, const char *sql)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&p->mu);
+    slot *s = key >= 0 && key < POOL_CACHED_STMTS ? find_live_locked(p, owner, lease, &why) : NULL;
+    pthread_mutex_unlock(&p->mu);
+    if (!s)
+        return NULL;
+    /* The lease gives this thread the slot, so its cache needs no lock. */
+    if (!s->cached[key] && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                              &s->cached[key], NULL) != SQLITE_OK)
+        return NULL;
+    return s->cached[key];
+}
+
 /*
  * End the lease on s: clean up statements, end the transaction, retire the
  * connection if it is past its lifetime or hit a fatal error, and return it.
@@ -507,7 +538,7 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
     sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
     while (stmt) {
         sqlite3_stmt *next = sqlite3_next_stmt(db, stmt);
-        if (stmt != s->begin_stmt && stmt != s->commit_stmt && stmt != s->rollback_stmt) {
+        if (!is_host_stmt(s, stmt)) {
             if (sqlite3_stmt_busy(stmt)) {
                 sqlite3_reset(stmt);
                 reset++;

@@ -77,7 +77,7 @@ static char *build_description(const gr_meeting *m, const char *content)
 static char *build_metadata(const gr_meeting *m, const char *workspace_id)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON *attendees = cJSON_AddArrayToObject(o, "attendees");
+    cJSON *attendees = cJSON_CreateArray();
     bool ok =
         o && attendees && cJSON_AddStringToObject(o, "note_id", m->id) &&
         cJSON_AddStringToObject(o, "workspace_id", workspace_id) &&
@@ -85,7 +85,12 @@ static char *build_metadata(const gr_meeting *m, const char *workspace_id)
     for (size_t i = 0; ok && i < m->participant_count; i++)
         ok = cJSON_AddItemToArray(attendees,
                                   cJSON_CreateString(attendee_label(&m->participants[i])));
+    if (ok && cJSON_AddItemToObject(o, "attendees", attendees))
+        attendees = NULL;
+    else
+        ok = false;
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(attendees);
     cJSON_Delete(o);
     return text;
 }

@@ -225,13 +225,19 @@ void gr_participants_free(gr_participant *list, size_t count)
     free(list);
 }
 
+/* One attribute a caller wants: its name and where to store the decoded value. */
+typedef struct wanted_attr {
+    const char *name;
+    char **value;
+} wanted_attr;
+
 /*
- * Reads the attribute name="value" (or 'value') from the start tag [p, end).
- * Returns a decoded copy, NULL when absent; *oom is set on allocation failure.
+ * Reads the name="value" (or 'value') attributes of the start tag [p, end) in
+ * one pass, storing decoded copies of the wanted ones (first occurrence wins).
+ * Returns false on allocation failure.
  */
-static char *attribute(const char *p, const char *end, const char *name, bool *oom)
+static bool read_attributes(const char *p, const char *end, const wanted_attr *wanted, size_t count)
 {
-    size_t n = strlen(name);
     const char *s = p;
     while (s < end) {
         while (s < end && !isalpha((unsigned char)*s) && *s != '_')
@@ -253,15 +259,17 @@ static char *attribute(const char *p, const char *end, const char *name, bool *o
         const char *value = s;
         while (s < end && *s != quote)
             s++;
-        if (key_len == n && memcmp(key, name, n) == 0) {
-            char *v = gr_decode_entities(value, (size_t)(s - value));
-            *oom = *oom || !v;
-            return v;
+        for (size_t i = 0; i < count; i++) {
+            if (strlen(wanted[i].name) != key_len || memcmp(key, wanted[i].name, key_len) != 0 ||
+                *wanted[i].value)
+                continue;
+            if (!(*wanted[i].value = gr_decode_entities(value, (size_t)(s - value))))
+                return false;
         }
         if (s < end)
             s++;
     }
-    return NULL;
+    return true;
 }
 
 /* End of the start tag that begins at p: the first '>' outside quotes. */
@@ -371,7 +379,9 @@ int gr_parse_meetings(const char *text, size_t len, gr_meeting_list *out, char *
     const char *data = find(p, end, "<meetings_data");
     if (data) {
         const char *te = tag_end(data, end);
-        char *count = attribute(data + 14, te ? te : end, "count", &oom);
+        char *count = NULL;
+        wanted_attr want_count = {"count", &count};
+        oom = !read_attributes(data + 14, te ? te : end, &want_count, 1);
         if (count) {
             char *stop;
             long v = strtol(count, &stop, 10);
@@ -394,10 +404,9 @@ int gr_parse_meetings(const char *text, size_t len, gr_meeting_list *out, char *
         if (!close || next)
             body_end = next ? next : end;
         gr_meeting m = {0};
-        m.id = attribute(start + 9, te, "id", &oom);
-        m.title = attribute(start + 9, te, "title", &oom);
-        m.date = attribute(start + 9, te, "date", &oom);
-        m.workspace = attribute(start + 9, te, "workspace_id", &oom);
+        const wanted_attr wanted[] = {
+            {"id", &m.id}, {"title", &m.title}, {"date", &m.date}, {"workspace_id", &m.workspace}};
+        oom = !read_attributes(start + 9, te, wanted, sizeof wanted / sizeof wanted[0]);
         if (!oom && parse_children(te + 1, body_end, &m) != 0)
             oom = true;
         p = body_end == close ? close + 10 : body_end;

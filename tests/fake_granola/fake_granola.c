@@ -120,7 +120,7 @@ typedef struct fault {
 } fault;
 
 typedef struct method_count {
-    char name[64];
+    char name[96];
     long count;
 } method_count;
 
