@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
-# Runs the lease benchmark and the SQLAlchemy baseline on the same machine in
-# the same run, and prints the ratios docs/PERFORMANCE.md quotes.
+# Runs every benchmark on this machine in one go and prints the numbers and
+# ratios docs/PERFORMANCE.md quotes: lease cost against the SQLAlchemy session
+# pattern, parser throughput against a Python regex parser on the same bytes,
+# and the Granola poll's CPU time, requests and connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PA_WITH_BENCH_DEPS=1 scripts/install-deps.sh
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-release -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+bench=build-release/tests/bench
+tmp=$(mktemp -d /tmp/pa-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 
-c_out=$(build-release/tests/bench/bench_lease)
+echo "== leases =="
+c_out=$("$bench/bench_lease")
 py_out=$(/usr/bin/python3 tests/bench/sqlalchemy_session.py)
 echo "$c_out"
 echo "$py_out"
-value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
-read_ns=$(value read_lease_release_ns "$c_out")
-select_ns=$(value read_lease_select1_release_ns "$c_out")
-session_us=$(value session_open_close_us "$py_out")
-awk -v r="$read_ns" -v s="$select_ns" -v p="$session_us" 'BEGIN {
+awk -v r="$(value read_lease_release_ns "$c_out")" \
+    -v s="$(value read_lease_select1_release_ns "$c_out")" \
+    -v p="$(value session_open_close_us "$py_out")" 'BEGIN {
     printf "ratio_session_over_read_lease          %10.1f\n", p * 1000 / r
     printf "ratio_session_over_lease_select1       %10.1f\n", p * 1000 / s
 }'
+
+echo "== meeting parser =="
+parser_out=$("$bench/bench_parser" --write "$tmp/reply.txt")
+regex_out=$(/usr/bin/python3 tests/bench/python_regex_parser.py "$tmp/reply.txt")
+echo "$parser_out"
+echo "$regex_out"
+awk -v c="$(value parser_mb_per_s "$parser_out")" \
+    -v p="$(value python_regex_mb_per_s "$regex_out")" \
+    'BEGIN { printf "ratio_parser_over_python_regex         %10.1f\n", c / p }'
+
+echo "== granola poll =="
+"$bench/bench_poll" build-release/plugins/granola.so build-release/tests/fake_granola/fake_granola

@@ -116,8 +116,8 @@ static void format_day(int64_t ms, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%d", &tm);
 }
 
-static int call_tool(granola *g, const char *tool, cJSON *args, gr_meeting_list *out, char *err,
-                     size_t err_size)
+static int call_tool(granola *g, const char *tool, cJSON *args, unsigned parse_flags,
+                     gr_meeting_list *out, char *err, size_t err_size)
 {
     if (!args) {
         snprintf(err, err_size, "%s: out of memory", tool);
@@ -135,8 +135,9 @@ static int call_tool(granola *g, const char *tool, cJSON *args, gr_meeting_list 
         }
         return rc;
     }
-    rc = gr_parse_meetings(text, strlen(text), out, err, err_size) == 0 ? PA_OK : PA_ERR_NOMEM;
-    free(text);
+    rc = gr_parse_meetings(text, strlen(text), parse_flags, out, err, err_size) == 0 ? PA_OK
+                                                                                     : PA_ERR_NOMEM;
+    cJSON_free(text);
     if (rc == PA_OK && out->skipped_without_id)
         g->api->log(g->ctx, PA_LOG_WARN, "%s: skipped %zu meeting(s) without an id", tool,
                     out->skipped_without_id);
@@ -155,7 +156,7 @@ static int list_meetings(granola *g, int64_t now, gr_meeting_list *out, char *er
         cJSON_Delete(args);
         args = NULL;
     }
-    return call_tool(g, "list_meetings", args, out, err, err_size);
+    return call_tool(g, "list_meetings", args, GR_PARSE_SKIP_PARTICIPANTS, out, err, err_size);
 }
 
 /* Meetings inside the lookback window and this instance's workspace. */
@@ -206,10 +207,6 @@ static gr_meeting merged(const gr_meeting *detail, const gr_meeting *listed)
         m.title = listed->title;
     if (!m.date)
         m.date = listed->date;
-    if (!m.participant_count) {
-        m.participants = listed->participants;
-        m.participant_count = listed->participant_count;
-    }
     return m;
 }
 
@@ -256,7 +253,7 @@ static int fetch_and_store(granola *g, const gr_meeting *const *batch, size_t n,
         args = NULL;
     }
     gr_meeting_list details;
-    int rc = call_tool(g, "get_meetings", args, &details, err, err_size);
+    int rc = call_tool(g, "get_meetings", args, GR_PARSE_ALL, &details, err, err_size);
     if (rc != PA_OK)
         return rc;
     for (size_t i = 0; i < n && rc == PA_OK; i++) {

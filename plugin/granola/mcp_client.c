@@ -511,42 +511,54 @@ static int initialize(mcp_client *c, char *err, size_t err_size)
 }
 
 /* Joins the text items of a tool result; isError results become errors. */
-static int tool_text(const cJSON *result, const char *type, char **text, char *err, size_t err_size)
+static int tool_text(cJSON *result, const char *type, char **text, char *err, size_t err_size)
 {
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(result, "content");
-    size_t total = 0;
-    const cJSON *item;
+    cJSON *content = cJSON_GetObjectItemCaseSensitive(result, "content");
+    size_t total = 0, items = 0;
+    cJSON *item, *only = NULL;
     cJSON_ArrayForEach(item, content)
     {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "text");
-        if (cJSON_IsString(t))
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "text");
+        if (cJSON_IsString(t)) {
             total += strlen(t->valuestring);
+            items++;
+            only = t;
+        }
     }
-    char *out = malloc(total + 1);
+    char *out;
+    if (items == 1) {
+        /* The usual case: take the one string from the tree instead of copying it. */
+        out = only->valuestring;
+        only->valuestring = NULL;
+        only->type = cJSON_NULL;
+    } else if ((out = cJSON_malloc(total + 1)) != NULL) {
+        size_t n = 0;
+        cJSON_ArrayForEach(item, content)
+        {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "text");
+            if (cJSON_IsString(t)) {
+                size_t len = strlen(t->valuestring);
+                memcpy(out + n, t->valuestring, len);
+                n += len;
+            }
+        }
+        out[n] = '\0';
+    }
     if (!out) {
         snprintf(err, err_size, "%s: out of memory", type);
         return PA_ERR_NOMEM;
     }
-    size_t n = 0;
-    cJSON_ArrayForEach(item, content)
-    {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "text");
-        if (cJSON_IsString(t)) {
-            size_t len = strlen(t->valuestring);
-            memcpy(out + n, t->valuestring, len);
-            n += len;
-        }
-    }
-    out[n] = '\0';
+    int rc = PA_OK;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "isError"))) {
-        snprintf(err, err_size, "%s: tool error: %.300s", type, n ? out : "(no text)");
-        free(out);
-        return PA_ERR_REMOTE;
-    }
-    if (!cJSON_IsArray(content)) {
+        snprintf(err, err_size, "%s: tool error: %.300s", type, *out ? out : "(no text)");
+        rc = PA_ERR_REMOTE;
+    } else if (!cJSON_IsArray(content)) {
         snprintf(err, err_size, "%s: tool result has no content array", type);
-        free(out);
-        return PA_ERR_REMOTE;
+        rc = PA_ERR_REMOTE;
+    }
+    if (rc != PA_OK) {
+        cJSON_free(out);
+        return rc;
     }
     *text = out;
     return PA_OK;

@@ -30,7 +30,7 @@ int mcp_client_set_token(mcp_client *c, const char *token);
 
 /*
  * Calls tool name with arguments (borrowed) and returns the concatenated text
- * of its result's text content in *text (caller frees). Starts or restarts
+ * of its result's text content in *text (free with cJSON_free). Starts or restarts
  * the session as needed. Errors: PA_ERR_NETWORK, PA_ERR_AUTH, PA_ERR_REMOTE,
  * PA_ERR_NOMEM, each with a one-line message naming the tool and status.
  */

@@ -311,7 +311,7 @@ static const char *element_body(const char *p, const char *end, const char *clos
 }
 
 /* Parses the children of one meeting in [p, end). Returns -1 on allocation failure. */
-static int parse_children(const char *p, const char *end, gr_meeting *m)
+static int parse_children(const char *p, const char *end, unsigned flags, gr_meeting *m)
 {
     static const struct {
         const char *open;
@@ -332,7 +332,7 @@ static int parse_children(const char *p, const char *end, gr_meeting *m)
         if (starts_with(p, end, "<known_participants>")) {
             const char *body = p + strlen("<known_participants>");
             p = element_body(body, end, "</known_participants>", &body_end);
-            if (!m->participants &&
+            if (!(flags & GR_PARSE_SKIP_PARTICIPANTS) && !m->participants &&
                 gr_parse_participants(body, (size_t)(body_end - body), &m->participants,
                                       &m->participant_count) != 0)
                 return -1;
@@ -368,7 +368,7 @@ static int append_meeting(gr_meeting_list *list, size_t *cap, gr_meeting *m)
     return 0;
 }
 
-int gr_parse_meetings(const char *text, size_t len, gr_meeting_list *out, char *err,
+int gr_parse_meetings(const char *text, size_t len, unsigned flags, gr_meeting_list *out, char *err,
                       size_t err_size)
 {
     memset(out, 0, sizeof *out);
@@ -407,7 +407,7 @@ int gr_parse_meetings(const char *text, size_t len, gr_meeting_list *out, char *
         const wanted_attr wanted[] = {
             {"id", &m.id}, {"title", &m.title}, {"date", &m.date}, {"workspace_id", &m.workspace}};
         oom = !read_attributes(start + 9, te, wanted, sizeof wanted / sizeof wanted[0]);
-        if (!oom && parse_children(te + 1, body_end, &m) != 0)
+        if (!oom && parse_children(te + 1, body_end, flags, &m) != 0)
             oom = true;
         p = body_end == close ? close + 10 : body_end;
         if (oom || !m.id || m.id[0] == '\0') {

@@ -42,8 +42,14 @@ typedef struct gr_meeting_list {
     long declared_count; /* meetings_data count="N", or -1 */
 } gr_meeting_list;
 
+/* Flags for gr_parse_meetings. */
+enum {
+    GR_PARSE_ALL = 0,
+    GR_PARSE_SKIP_PARTICIPANTS = 1 /* a listing only needs ids, titles and dates */
+};
+
 /* Returns 0, or -1 with err set (only on allocation failure). */
-int gr_parse_meetings(const char *text, size_t len, gr_meeting_list *out, char *err,
+int gr_parse_meetings(const char *text, size_t len, unsigned flags, gr_meeting_list *out, char *err,
                       size_t err_size);
 void gr_meeting_list_free(gr_meeting_list *list);
 

@@ -85,7 +85,7 @@ int main(int argc, char **argv)
         double t0 = now_s();
         gr_meeting_list list;
         char err[128];
-        if (gr_parse_meetings(reply, len, &list, err, sizeof err) != 0) {
+        if (gr_parse_meetings(reply, len, GR_PARSE_ALL, &list, err, sizeof err) != 0) {
             fprintf(stderr, "bench_parser: %s\n", err);
             return 1;
         }

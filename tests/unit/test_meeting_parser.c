@@ -14,7 +14,8 @@ static gr_meeting_list parse(const char *text)
 {
     gr_meeting_list list;
     char err[128];
-    assert_int_equal(gr_parse_meetings(text, strlen(text), &list, err, sizeof err), 0);
+    assert_int_equal(gr_parse_meetings(text, strlen(text), GR_PARSE_ALL, &list, err, sizeof err),
+                     0);
     return list;
 }
 
@@ -161,7 +162,7 @@ static void test_every_truncation_is_safe(void **state)
         memcpy(copy, LIST_REPLY, cut);
         gr_meeting_list list;
         char err[128];
-        assert_int_equal(gr_parse_meetings(copy, cut, &list, err, sizeof err), 0);
+        assert_int_equal(gr_parse_meetings(copy, cut, GR_PARSE_ALL, &list, err, sizeof err), 0);
         assert_true(list.count <= 2);
         gr_meeting_list_free(&list);
         free(copy);
@@ -213,7 +214,7 @@ static void test_random_input_is_safe(void **state)
         memcpy(exact, buf, len);
         gr_meeting_list list;
         char err[128];
-        assert_int_equal(gr_parse_meetings(exact, len, &list, err, sizeof err), 0);
+        assert_int_equal(gr_parse_meetings(exact, len, GR_PARSE_ALL, &list, err, sizeof err), 0);
         gr_meeting_list_free(&list);
         free(exact);
     }
