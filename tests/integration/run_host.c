@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -183,4 +184,24 @@ int count_lines_with(const char *text, const char *needle)
 int count_lines(const char *text)
 {
     return count_lines_with(text, "");
+}
+
+void assert_contains(const char *text, const char *needle)
+{
+    if (!strstr(text, needle))
+        fail_msg("expected to find\n  %s\nin\n%s", needle, text);
+}
+
+void assert_lacks(const char *text, const char *needle)
+{
+    if (strstr(text, needle))
+        fail_msg("did not expect\n  %s\nin\n%s", needle, text);
+}
+
+const char *json_str(const cJSON *object, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, key);
+    if (!cJSON_IsString(v))
+        fail_msg("field %s is not a string", key);
+    return v->valuestring;
 }

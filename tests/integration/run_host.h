@@ -47,4 +47,12 @@ long db_scalar(test_env *env, const char *sql);
 int count_lines_with(const char *text, const char *needle);
 int count_lines(const char *text);
 
+/* Fail the test, printing text, unless it contains (or lacks) needle. */
+void assert_contains(const char *text, const char *needle);
+void assert_lacks(const char *text, const char *needle);
+
+struct cJSON;
+/* The string member key of a JSON object; fails the test when it is not a string. */
+const char *json_str(const struct cJSON *object, const char *key);
+
 #endif

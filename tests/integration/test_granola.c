@@ -55,12 +55,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void assert_contains(const char *text, const char *needle)
-{
-    if (!strstr(text, needle))
-        fail_msg("expected to find\n  %s\nin\n%s", needle, text);
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -204,14 +198,6 @@ static cJSON *task_with_reference(const char *out, const char *ref)
     return NULL;
 }
 
-static const char *jstr(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v))
-        fail_msg("field %s is not a string", key);
-    return v->valuestring;
-}
-
 /* Contract 3: a processed row never exists without its outbox row, nor the reverse. */
 static void assert_store_consistent(ctx *c)
 {
@@ -236,37 +222,37 @@ static void test_first_poll_emits_each_eligible_meeting_second_none(void **state
     assert_int_equal(count_lines(r.out), 4);
 
     cJSON *t = task_with_reference(r.out, "m-1");
-    assert_string_equal(jstr(t, "title"), "Review meeting: Q1 & \"planning\" <draft>");
-    assert_string_equal(jstr(t, "description"),
+    assert_string_equal(json_str(t, "title"), "Review meeting: Q1 & \"planning\" <draft>");
+    assert_string_equal(json_str(t, "description"),
                         "## Decisions\n- ship if p < 0.05 & latency > 3 ms\n- owner: \"Ann\"\n\n"
                         "**Attendees:** ann@acme.com, bob@beta.io, Carol, dan@x.io, eve@x.io");
-    assert_string_equal(jstr(t, "type"), "document_review");
-    assert_string_equal(jstr(t, "priority"), "medium");
-    assert_string_equal(jstr(t, "source"), "granola");
-    assert_string_equal(jstr(t, "account_id"), "work");
-    assert_string_equal(jstr(t, "instance"), "work");
+    assert_string_equal(json_str(t, "type"), "document_review");
+    assert_string_equal(json_str(t, "priority"), "medium");
+    assert_string_equal(json_str(t, "source"), "granola");
+    assert_string_equal(json_str(t, "account_id"), "work");
+    assert_string_equal(json_str(t, "instance"), "work");
     const cJSON *tags = cJSON_GetObjectItemCaseSensitive(t, "tags");
     assert_int_equal(cJSON_GetArraySize(tags), 2);
     assert_string_equal(cJSON_GetArrayItem(tags, 0)->valuestring, "meeting-notes");
     assert_string_equal(cJSON_GetArrayItem(tags, 1)->valuestring, "granola");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(t, "metadata");
-    assert_string_equal(jstr(meta, "note_id"), "m-1");
-    assert_string_equal(jstr(meta, "workspace_id"), "work");
-    assert_string_equal(jstr(meta, "date"), "2026-02-11T15:00:00Z");
+    assert_string_equal(json_str(meta, "note_id"), "m-1");
+    assert_string_equal(json_str(meta, "workspace_id"), "work");
+    assert_string_equal(json_str(meta, "date"), "2026-02-11T15:00:00Z");
     const cJSON *attendees = cJSON_GetObjectItemCaseSensitive(meta, "attendees");
     assert_int_equal(cJSON_GetArraySize(attendees), 6);
     assert_string_equal(cJSON_GetArrayItem(attendees, 5)->valuestring, "frank@x.io");
     cJSON_Delete(t);
 
     t = task_with_reference(r.out, "m-2");
-    assert_string_equal(jstr(t, "description"), "Short standup.");
+    assert_string_equal(json_str(t, "description"), "Short standup.");
     cJSON_Delete(t);
     t = task_with_reference(r.out, "m-8");
-    assert_string_equal(jstr(t, "title"), "Review meeting: Untitled Meeting");
-    assert_string_equal(jstr(t, "description"), "legacy notes");
+    assert_string_equal(json_str(t, "title"), "Review meeting: Untitled Meeting");
+    assert_string_equal(json_str(t, "description"), "legacy notes");
     cJSON_Delete(t);
     t = task_with_reference(r.out, "m-9");
-    const char *d = jstr(t, "description");
+    const char *d = json_str(t, "description");
     assert_int_equal(strlen(d), 8000 * 2);
     assert_memory_equal(d + strlen(d) - 2, "\xC3\xA9", 2);
     cJSON_Delete(t);
@@ -296,9 +282,9 @@ static void test_first_poll_emits_each_eligible_meeting_second_none(void **state
     assert_int_equal(fake_count(stats, "tools/call:list_meetings"), 2);
     assert_int_equal(fake_count(stats, "tools/call:get_meetings"), 2);
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(stats, "last_list_arguments");
-    assert_string_equal(jstr(args, "time_range"), "custom");
-    assert_string_equal(jstr(args, "custom_start"), "2026-02-05");
-    assert_string_equal(jstr(args, "custom_end"), "2026-02-13");
+    assert_string_equal(json_str(args, "time_range"), "custom");
+    assert_string_equal(json_str(args, "custom_start"), "2026-02-05");
+    assert_string_equal(json_str(args, "custom_end"), "2026-02-13");
     cJSON_Delete(stats);
     host_result_free(&r);
 }
@@ -317,7 +303,7 @@ static void test_meeting_whose_notes_arrive_later_is_picked_up(void **state)
     run_polls(c, 1, &r);
     assert_int_equal(count_lines(r.out), 1);
     cJSON *t = task_with_reference(r.out, "m-3");
-    assert_string_equal(jstr(t, "description"), "Notes now");
+    assert_string_equal(json_str(t, "description"), "Notes now");
     cJSON_Delete(t);
     assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM processed_granola_notes"), 5);
     host_result_free(&r);
@@ -348,7 +334,7 @@ static void check_standard_run(ctx *c)
     run_polls(c, 1, &r);
     assert_int_equal(count_lines(r.out), 4);
     cJSON *t = task_with_reference(r.out, "m-1");
-    assert_string_equal(jstr(t, "title"), "Review meeting: Q1 & \"planning\" <draft>");
+    assert_string_equal(json_str(t, "title"), "Review meeting: Q1 & \"planning\" <draft>");
     cJSON_Delete(t);
     host_result_free(&r);
 }

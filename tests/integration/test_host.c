@@ -36,18 +36,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void assert_contains(const char *text, const char *needle)
-{
-    if (!strstr(text, needle))
-        fail_msg("expected to find\n  %s\nin\n%s", needle, text);
-}
-
-static void assert_lacks(const char *text, const char *needle)
-{
-    if (strstr(text, needle))
-        fail_msg("did not expect\n  %s\nin\n%s", needle, text);
-}
-
 /* Returns line number n (0-based) of text as a parsed JSON object. */
 static cJSON *json_line(const char *text, int n)
 {
@@ -66,14 +54,6 @@ static cJSON *json_line(const char *text, int n)
     return o;
 }
 
-static const char *jstr(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v))
-        fail_msg("field %s is not a string", key);
-    return v->valuestring;
-}
-
 static void test_example_tasks_are_printed_and_stored_once(void **state)
 {
     test_env *env = *state;
@@ -86,14 +66,14 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_int_equal(count_lines(r.out), 4);
     cJSON *first = json_line(r.out, 0);
-    assert_string_equal(jstr(first, "title"), "Check 1.1");
-    assert_string_equal(jstr(first, "type"), "example");
-    assert_string_equal(jstr(first, "description"), "An item from the example plugin.");
-    assert_string_equal(jstr(first, "priority"), "medium");
-    assert_string_equal(jstr(first, "source"), "example");
-    assert_string_equal(jstr(first, "source_reference"), "a-1-1");
-    assert_string_equal(jstr(first, "account_id"), "a");
-    assert_string_equal(jstr(first, "created_at"), "2026-01-01T00:00:00Z");
+    assert_string_equal(json_str(first, "title"), "Check 1.1");
+    assert_string_equal(json_str(first, "type"), "example");
+    assert_string_equal(json_str(first, "description"), "An item from the example plugin.");
+    assert_string_equal(json_str(first, "priority"), "medium");
+    assert_string_equal(json_str(first, "source"), "example");
+    assert_string_equal(json_str(first, "source_reference"), "a-1-1");
+    assert_string_equal(json_str(first, "account_id"), "a");
+    assert_string_equal(json_str(first, "created_at"), "2026-01-01T00:00:00Z");
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(first, "due_date")));
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(first, "id")->valueint, 1);
     const cJSON *tags = cJSON_GetObjectItemCaseSensitive(first, "tags");
@@ -103,9 +83,9 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(meta, "poll")->valueint, 1);
     cJSON_Delete(first);
     cJSON *last = json_line(r.out, 3);
-    assert_string_equal(jstr(last, "source_reference"), "a-2-2");
+    assert_string_equal(json_str(last, "source_reference"), "a-2-2");
     /* The second poll came one interval (900 s) later on the virtual clock. */
-    assert_string_equal(jstr(last, "created_at"), "2026-01-01T00:15:00Z");
+    assert_string_equal(json_str(last, "created_at"), "2026-01-01T00:15:00Z");
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(last, "id")->valueint, 4);
     cJSON_Delete(last);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 4);

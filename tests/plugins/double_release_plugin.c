@@ -7,21 +7,12 @@
 
 #include "tp_support.h"
 
-static const pa_plugin_info INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), "double_release",
-                                    "1.0.0", "releases a lease twice"};
-
-const pa_plugin_info *pa_plugin_describe(void)
-{
-    return &INFO;
-}
+TP_DESCRIBE("double_release", "releases a lease twice")
 
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)
 {
-    tp_instance *t;
-    int rc = tp_new(api, ctx, config_json, &t, errbuf, errbuf_size);
-    *instance_out = t;
-    return rc;
+    return tp_init_plain(api, ctx, config_json, instance_out, errbuf, errbuf_size);
 }
 
 int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)

@@ -7,13 +7,7 @@
 
 #include "tp_support.h"
 
-static const pa_plugin_info INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), "leak_lease", "1.0.0",
-                                    "forgets to release a lease"};
-
-const pa_plugin_info *pa_plugin_describe(void)
-{
-    return &INFO;
-}
+TP_DESCRIBE("leak_lease", "forgets to release a lease")
 
 static void leak(tp_instance *t, const char *phase)
 {

@@ -1,13 +1,7 @@
 /* "missing_entry": has no pa_plugin_poll; the host must refuse it. */
 #include "tp_support.h"
 
-static const pa_plugin_info INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), "missing_entry",
-                                    "1.0.0", "lacks pa_plugin_poll"};
-
-const pa_plugin_info *pa_plugin_describe(void)
-{
-    return &INFO;
-}
+TP_DESCRIBE("missing_entry", "lacks pa_plugin_poll")
 
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)

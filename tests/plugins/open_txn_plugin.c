@@ -7,13 +7,7 @@
 
 #include "tp_support.h"
 
-static const pa_plugin_info INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), "open_txn", "1.0.0",
-                                    "releases with a transaction open"};
-
-const pa_plugin_info *pa_plugin_describe(void)
-{
-    return &INFO;
-}
+TP_DESCRIBE("open_txn", "releases with a transaction open")
 
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)

@@ -26,6 +26,15 @@ int tp_new(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json, tp
     return PA_OK;
 }
 
+int tp_init_plain(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
+                  void **instance_out, char *errbuf, size_t errbuf_size)
+{
+    tp_instance *t;
+    int rc = tp_new(api, ctx, config_json, &t, errbuf, errbuf_size);
+    *instance_out = t;
+    return rc;
+}
+
 void tp_free(tp_instance *t)
 {
     if (!t)

@@ -18,6 +18,19 @@ typedef struct tp_instance {
     long polls;
 } tp_instance;
 
+/* Defines the static pa_plugin_info and pa_plugin_describe of a test plugin. */
+#define TP_DESCRIBE(name, description)                                                             \
+    static const pa_plugin_info TP_INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), name, "1.0.0",  \
+                                           description};                                           \
+    const pa_plugin_info *pa_plugin_describe(void)                                                 \
+    {                                                                                              \
+        return &TP_INFO;                                                                           \
+    }
+
+/* pa_plugin_init for plugins that need nothing beyond tp_new. */
+int tp_init_plain(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
+                  void **instance_out, char *errbuf, size_t errbuf_size);
+
 /* Parses config_json into a new instance; returns PA_OK or fills errbuf. */
 int tp_new(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json, tp_instance **out,
            char *errbuf, size_t errbuf_size);
