@@ -4,14 +4,19 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+
+struct loader {
+    char *dir;
+    char *runtime_dir;
+    unsigned long generation; /* makes every private copy's path unique */
+};
 
 /* A plugin or its directory must not be replaceable by anyone but us or root. */
 static const char *unsafe_ownership(const struct stat *st)
@@ -23,7 +28,7 @@ static const char *unsafe_ownership(const struct stat *st)
     return NULL;
 }
 
-int loader_check_dir(const char *dir, char *err, size_t err_size)
+static int check_dir(const char *dir, char *err, size_t err_size)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
@@ -43,10 +48,105 @@ int loader_check_dir(const char *dir, char *err, size_t err_size)
     return PA_OK;
 }
 
+int loader_new(const char *dir, loader **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    int rc = check_dir(dir, err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    loader *l = calloc(1, sizeof *l);
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    char templ[4096];
+    snprintf(templ, sizeof templ, "%s/host_stub-%ld-XXXXXX", base && *base ? base : "/tmp",
+             (long)getpid());
+    if (!l || !(l->dir = strdup(dir)) || !mkdtemp(templ) || !(l->runtime_dir = strdup(templ))) {
+        snprintf(err, err_size, "cannot create the plugin runtime directory %s: %s", templ,
+                 strerror(errno));
+        if (l && !l->runtime_dir)
+            rmdir(templ);
+        if (l)
+            free(l->dir);
+        free(l);
+        return PA_ERR_GENERIC;
+    }
+    *out = l; /* mkdtemp made it 0700 */
+    return PA_OK;
+}
+
+void loader_free(loader *l)
+{
+    if (!l)
+        return;
+    if (rmdir(l->runtime_dir) != 0)
+        log_msg(PA_LOG_WARN, "loader", "cannot remove runtime directory %s: %s", l->runtime_dir,
+                strerror(errno));
+    free(l->runtime_dir);
+    free(l->dir);
+    free(l);
+}
+
+const char *loader_dir(const loader *l)
+{
+    return l->dir;
+}
+
 static int refuse(char *err, size_t err_size, const char *path, const char *why)
 {
     snprintf(err, err_size, "refusing plugin '%s': %s", path, why);
     return PA_ERR_INVALID;
+}
+
+/*
+ * Whether fd holds a whole ELF shared object for this machine: the header,
+ * and the program and section header tables it points to, lie inside the
+ * file. A file still being written fails this, as its section headers come
+ * last.
+ */
+static const char *incomplete_elf(int fd, off_t size)
+{
+    ElfW(Ehdr) h;
+    if (size < (off_t)sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        return "not a complete ELF shared object (too short; still being written?)";
+    if (memcmp(h.e_ident, ELFMAG, SELFMAG) != 0)
+        return "not an ELF file";
+    if (h.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+        h.e_type != ET_DYN)
+        return "not an ELF shared object for this machine";
+    unsigned long long ph_end =
+        (unsigned long long)h.e_phoff + (unsigned long long)h.e_phnum * h.e_phentsize;
+    unsigned long long sh_end =
+        (unsigned long long)h.e_shoff + (unsigned long long)h.e_shnum * h.e_shentsize;
+    if (ph_end > (unsigned long long)size || sh_end > (unsigned long long)size)
+        return "not a complete ELF shared object (truncated; still being written?)";
+    return NULL;
+}
+
+/* Copies size bytes of src into a new file at dst (mode 0500). */
+static const char *copy_file(int src, off_t size, const char *dst)
+{
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (out < 0)
+        return "cannot create the private copy";
+    char buf[65536];
+    off_t done = 0;
+    const char *why = NULL;
+    while (!why && done < size) {
+        size_t want = (size_t)(size - done) < sizeof buf ? (size_t)(size - done) : sizeof buf;
+        ssize_t n = pread(src, buf, want, done);
+        if (n <= 0)
+            why = "file shrank while being copied";
+        else if (write(out, buf, (size_t)n) != n)
+            why = "cannot write the private copy";
+        else
+            done += n;
+    }
+    if (!why && fchmod(out, 0500) != 0)
+        why = "cannot set the private copy's mode";
+    if (close(out) != 0 && !why)
+        why = "cannot write the private copy";
+    if (why)
+        unlink(dst);
+    return why;
 }
 
 static int resolve_entry_points(loaded_plugin *pl, const char *path, char *err, size_t err_size)
@@ -87,71 +187,90 @@ static int resolve_entry_points(loaded_plugin *pl, const char *path, char *err, 
     return PA_OK;
 }
 
-int loader_open(const char *dir, const char *file_name, loaded_plugin *out, char *err,
+int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err,
                 size_t err_size)
 {
-    memset(out, 0, sizeof *out);
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file_name) >= sizeof path)
+    *out = NULL;
+    char path[4096], private_path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", l->dir, file_name) >= sizeof path)
         return refuse(err, err_size, file_name, "path too long");
-    /* Check the file we will load, not a name that could be swapped afterwards. */
+    /* Check and copy through one descriptor: no name can be swapped in between. */
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return refuse(err, err_size, path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
+        return refuse(err, err_size, path,
+                      errno == ELOOP ? "is a symbolic link" : strerror(errno));
     struct stat st;
     const char *why = NULL;
     if (fstat(fd, &st) != 0)
         why = strerror(errno);
     else if (!S_ISREG(st.st_mode))
         why = "not a regular file";
-    else
-        why = unsafe_ownership(&st);
-    if (why) {
-        close(fd);
-        return refuse(err, err_size, path, why);
-    }
-    /*
-     * dlopen by path: a /proc/self/fd name would be reused for the next plugin
-     * and dlopen would hand back the first one. The checks above hold for the
-     * file we loaded only if the name still points at the same inode.
-     */
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    struct stat now;
-    bool same = stat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino;
-    close(fd);
-    if (!handle) {
-        const char *dl = dlerror();
-        return refuse(err, err_size, path, dl ? dl : "dlopen failed");
-    }
-    if (!same) {
-        dlclose(handle);
-        return refuse(err, err_size, path, "file was replaced while being loaded");
-    }
-    out->handle = handle;
-    int rc = resolve_entry_points(out, path, err, err_size);
+    else if (!(why = unsafe_ownership(&st)))
+        why = incomplete_elf(fd, st.st_size);
     size_t base_len = strlen(file_name) - 3; /* caller guarantees the ".so" suffix */
-    out->name = rc == PA_OK ? strndup(file_name, base_len) : NULL;
-    out->path = rc == PA_OK ? strdup(path) : NULL;
-    if (rc == PA_OK && (!out->name || !out->path))
+    if (!why) {
+        snprintf(private_path, sizeof private_path, "%s/%.*s.%lu.so", l->runtime_dir,
+                 (int)base_len, file_name, ++l->generation);
+        why = copy_file(fd, st.st_size, private_path);
+    }
+    close(fd);
+    if (why)
+        return refuse(err, err_size, path, why);
+
+    loaded_plugin *pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        unlink(private_path);
+        return refuse(err, err_size, path, "out of memory");
+    }
+    pl->private_path = strdup(private_path);
+    pl->handle = dlopen(private_path, RTLD_NOW | RTLD_LOCAL);
+    int rc;
+    if (!pl->handle) {
+        const char *dl = dlerror();
+        rc = refuse(err, err_size, path, dl ? dl : "dlopen failed");
+    } else {
+        rc = resolve_entry_points(pl, path, err, err_size);
+    }
+    pl->name = rc == PA_OK ? strndup(file_name, base_len) : NULL;
+    pl->path = rc == PA_OK ? strdup(path) : NULL;
+    if (rc == PA_OK && (!pl->name || !pl->path || !pl->private_path))
         rc = refuse(err, err_size, path, "out of memory");
-    if (rc != PA_OK)
-        loader_close(out);
-    return rc;
+    if (rc != PA_OK) {
+        if (!pl->private_path)
+            unlink(private_path);
+        loader_close(pl);
+        return rc;
+    }
+    pl->source = (plugin_identity){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+    *out = pl;
+    return PA_OK;
 }
 
 void loader_close(loaded_plugin *plugin)
 {
+    if (!plugin)
+        return;
     if (plugin->handle)
         dlclose(plugin->handle);
+    if (plugin->private_path)
+        unlink(plugin->private_path);
+    free(plugin->private_path);
     free(plugin->name);
     free(plugin->path);
-    memset(plugin, 0, sizeof *plugin);
+    free(plugin);
 }
 
-static int has_so_suffix(const char *name)
+bool loader_same_source(const loaded_plugin *plugin, const struct stat *st)
+{
+    const plugin_identity *id = &plugin->source;
+    return id->dev == st->st_dev && id->ino == st->st_ino && id->size == st->st_size &&
+           id->mtime.tv_sec == st->st_mtim.tv_sec && id->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+bool loader_is_plugin_name(const char *name)
 {
     size_t n = strlen(name);
-    return n > 3 && strcmp(name + n - 3, ".so") == 0;
+    return name[0] != '.' && n > 3 && strcmp(name + n - 3, ".so") == 0;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -159,22 +278,20 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int loader_scan(const char *dir, loaded_plugin **out, size_t *count, char *err, size_t err_size)
+int loader_scan(loader *l, loaded_plugin ***out, size_t *count, char *err, size_t err_size)
 {
     *out = NULL;
     *count = 0;
-    if (loader_check_dir(dir, err, err_size) != PA_OK)
-        return PA_ERR_CONFIG;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(l->dir);
     if (!d) {
-        snprintf(err, err_size, "plugins directory '%s': %s", dir, strerror(errno));
+        snprintf(err, err_size, "plugins directory '%s': %s", l->dir, strerror(errno));
         return PA_ERR_CONFIG;
     }
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = PA_OK;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.' || !has_so_suffix(e->d_name))
+        if (!loader_is_plugin_name(e->d_name))
             continue;
         if (n == cap) {
             size_t new_cap = cap ? cap * 2 : 16;
@@ -193,20 +310,20 @@ int loader_scan(const char *dir, loaded_plugin **out, size_t *count, char *err, 
         n++;
     }
     closedir(d);
-    loaded_plugin *plugins = rc == PA_OK ? calloc(n ? n : 1, sizeof *plugins) : NULL;
+    loaded_plugin **plugins = rc == PA_OK ? calloc(n ? n : 1, sizeof *plugins) : NULL;
     if (!plugins) {
-        snprintf(err, err_size, "out of memory scanning '%s'", dir);
+        snprintf(err, err_size, "out of memory scanning '%s'", l->dir);
         rc = PA_ERR_NOMEM;
     } else {
         qsort(names, n, sizeof *names, compare_names);
         for (size_t i = 0; i < n; i++) {
             char why[1024];
-            if (loader_open(dir, names[i], &plugins[*count], why, sizeof why) == PA_OK) {
-                loaded_plugin *pl = &plugins[*count];
+            loaded_plugin *pl;
+            if (loader_open(l, names[i], &pl, why, sizeof why) == PA_OK) {
                 log_msg(PA_LOG_INFO, "loader", "loaded plugin '%s' version %s (ABI %u.%u) from %s",
                         pl->name, pl->info->version, PA_ABI_MAJOR(pl->info->abi_version),
                         PA_ABI_MINOR(pl->info->abi_version), pl->path);
-                (*count)++;
+                plugins[(*count)++] = pl;
             } else {
                 log_msg(PA_LOG_ERROR, "loader", "%s", why);
             }
@@ -217,11 +334,4 @@ int loader_scan(const char *dir, loaded_plugin **out, size_t *count, char *err, 
         free(names[i]);
     free(names);
     return rc;
-}
-
-void loader_close_all(loaded_plugin *plugins, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        loader_close(&plugins[i]);
-    free(plugins);
 }

@@ -5,7 +5,9 @@
  * Exit codes: 0 normal end, 1 runtime failure (database), 2 usage or
  * configuration error.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,9 +26,14 @@
 #include "log.h"
 #include "outbox.h"
 #include "pool.h"
+#include "registry.h"
+#include "watcher.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG  2
+
+/* A plugin file written in place must keep its size this long before it is loaded. */
+#define RELOAD_SETTLE_MS 100
 
 typedef struct options {
     const char *plugins_dir;
@@ -44,12 +51,11 @@ typedef struct options {
 typedef struct host {
     options opt;
     host_config cfg;
-    loaded_plugin *plugins;
-    size_t plugin_count;
+    loader *loader;
+    watcher *watcher;
+    registry reg;
     pool *pool;
     pool_owner self;
-    host_instance *instances;
-    size_t instance_count;
     int signal_fd;
     bool stop;
 } host;
@@ -154,20 +160,7 @@ static int parse_options(int argc, char **argv, options *opt)
         usage(stderr);
         return EXIT_CONFIG;
     }
-    if (opt->watch) {
-        fprintf(stderr, "host_stub: --watch: hot reload is not available in this build yet\n");
-        return EXIT_CONFIG;
-    }
     return 0;
-}
-
-static loaded_plugin *find_loaded(host *h, const char *name)
-{
-    for (size_t i = 0; i < h->plugin_count; i++) {
-        if (strcmp(h->plugins[i].name, name) == 0)
-            return &h->plugins[i];
-    }
-    return NULL;
 }
 
 /* Every configured plugin must have a file: checked before anything is loaded. */
@@ -187,73 +180,71 @@ static int check_configured_plugins_exist(host *h)
     return 0;
 }
 
-/* A configured plugin whose file was refused is not fatal: say what will not run. */
-static void report_refused_plugins(host *h)
+static long count_entries(const char *dir)
 {
-    for (size_t i = 0; i < h->cfg.plugin_count; i++) {
-        const plugin_config *pc = &h->cfg.plugins[i];
-        if (!find_loaded(h, pc->name))
-            log_msg(PA_LOG_ERROR, "host",
-                    "plugin '%s' was refused; its %zu instance(s) will not run", pc->name,
-                    pc->instance_count);
-    }
+    DIR *d = opendir(dir);
+    long n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the descriptor opendir itself holds */
 }
 
-static void start_instances(host *h)
+static long count_lines_in(const char *path)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < h->cfg.plugin_count; i++)
-        total += h->cfg.plugins[i].instance_count;
-    h->instances = calloc(total ? total : 1, sizeof *h->instances);
-    if (!h->instances) {
-        log_msg(PA_LOG_ERROR, "host", "out of memory allocating %zu instances", total);
-        return;
-    }
-    int64_t interval_ms =
-        (h->opt.interval_seconds ? h->opt.interval_seconds : h->cfg.poll_interval_seconds) * 1000;
-    for (size_t i = 0; i < h->cfg.plugin_count; i++) {
-        const plugin_config *pc = &h->cfg.plugins[i];
-        loaded_plugin *pl = find_loaded(h, pc->name);
-        for (size_t j = 0; pl && j < pc->instance_count; j++) {
-            const instance_config *ic = &pc->instances[j];
-            if (!pc->enabled || !ic->enabled) {
-                log_msg(PA_LOG_INFO, "host", "instance %s/%s is disabled", pc->name, ic->id);
-                continue;
-            }
-            host_instance *in = &h->instances[h->instance_count];
-            char err[1200];
-            if (instance_start(in, h->pool, pl, ic, err, sizeof err) != PA_OK) {
-                log_msg(PA_LOG_ERROR, in->log_source, "%s; instance not started", err);
-                continue;
-            }
-            sched_start(&in->sched, clock_wall_ms(), interval_ms);
-            log_msg(PA_LOG_INFO, in->log_source, "started (plugin version %s)", pl->info->version);
-            h->instance_count++;
-        }
-    }
+    FILE *f = fopen(path, "r");
+    long n = 0;
+    if (!f)
+        return -1;
+    for (int c; (c = fgetc(f)) != EOF;)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+/* From the sanitizer allocator interface; gcc ships the runtime but not the header. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+/* Bytes handed out by malloc and not yet freed (the sanitizer's count under ASan). */
+static size_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    return mallinfo2().uordblks;
+#endif
 }
 
 static void print_stats(host *h)
 {
     pool_print_stats(h->pool, stderr);
-    for (size_t i = 0; i < h->plugin_count; i++) {
+    const registry *r = &h->reg;
+    for (size_t i = 0; i < r->plugin_count; i++) {
         int64_t longest = 0;
-        for (size_t j = 0; j < h->instance_count; j++) {
-            host_instance *in = &h->instances[j];
-            int64_t hold = pool_owner_longest_hold_ns(h->pool, &in->owner);
-            if (in->plugin == &h->plugins[i] && hold > longest)
+        for (size_t j = 0; j < r->slot_count; j++) {
+            int64_t hold = pool_owner_longest_hold_ns(h->pool, &r->slots[j].in.owner);
+            if (strcmp(r->slots[j].plugin->name, r->plugins[i]->name) == 0 && hold > longest)
                 longest = hold;
         }
-        fprintf(stderr, "pool: longest_hold_ms plugin=%s %.3f\n", h->plugins[i].name,
+        fprintf(stderr, "pool: longest_hold_ms plugin=%s %.3f\n", r->plugins[i]->name,
                 (double)longest / 1e6);
     }
-    for (size_t j = 0; j < h->instance_count; j++) {
-        host_instance *in = &h->instances[j];
-        fprintf(stderr, "instance %s/%s: polls=%llu failures=%llu items=%llu http_requests=%llu\n",
-                in->plugin->name, in->config->id, (unsigned long long)in->polls,
-                (unsigned long long)in->poll_failures, (unsigned long long)in->items_emitted,
-                (unsigned long long)in->http_requests);
+    for (size_t j = 0; j < r->slot_count; j++) {
+        const host_instance *in = &r->slots[j].in;
+        fprintf(stderr,
+                "instance %s/%s: running=%d polls=%llu failures=%llu items=%llu "
+                "http_requests=%llu\n",
+                r->slots[j].plugin->name, r->slots[j].config->id, in->running,
+                (unsigned long long)in->polls, (unsigned long long)in->poll_failures,
+                (unsigned long long)in->items_emitted, (unsigned long long)in->http_requests);
     }
+    fprintf(stderr, "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu\n",
+            (unsigned long long)r->reloads, (unsigned long long)r->failed_reloads,
+            count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use());
 }
 
 /* Drains pending signals without blocking; SIGINT/SIGTERM request a stop. */
@@ -271,7 +262,27 @@ static void handle_signals(host *h)
     }
 }
 
-static void sleep_until(host *h, int64_t due_ms)
+/* Applies the plugin changes that have settled. Runs between polls only. */
+static void apply_plugin_changes(host *h)
+{
+    if (!h->watcher)
+        return;
+    watcher_drain(h->watcher, clock_mono_ns() / 1000000);
+    char *ready[16];
+    size_t n;
+    while ((n = watcher_take_ready(h->watcher, clock_mono_ns() / 1000000, ready, 16)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            registry_apply_change(&h->reg, ready[i]);
+            free(ready[i]);
+        }
+    }
+}
+
+/*
+ * Waits until due_ms (host clock), a signal, or a plugin change that has
+ * settled. A virtual clock jumps instead of waiting.
+ */
+static void wait_until(host *h, int64_t due_ms)
 {
     int64_t now = clock_wall_ms();
     if (due_ms <= now)
@@ -282,9 +293,22 @@ static void sleep_until(host *h, int64_t due_ms)
     }
     while (!h->stop && (now = clock_wall_ms()) < due_ms) {
         int64_t wait = due_ms - now;
-        struct pollfd pfd = {.fd = h->signal_fd, .events = POLLIN};
-        if (poll(&pfd, 1, wait > 60000 ? 60000 : (int)wait) > 0)
+        if (h->watcher) {
+            int64_t mono_now = clock_mono_ns() / 1000000;
+            int64_t change = watcher_next_deadline(h->watcher);
+            if (change <= mono_now)
+                return;
+            if (change - mono_now < wait)
+                wait = change - mono_now;
+        }
+        struct pollfd pfd[2] = {{.fd = h->signal_fd, .events = POLLIN},
+                                {.fd = h->watcher ? watcher_fd(h->watcher) : -1,
+                                 .events = POLLIN}};
+        int ready = poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
+        if (ready > 0 && (pfd[0].revents & POLLIN))
             handle_signals(h);
+        if (ready > 0 && (pfd[1].revents & POLLIN))
+            watcher_drain(h->watcher, clock_mono_ns() / 1000000);
     }
 }
 
@@ -318,23 +342,23 @@ static void poll_instance(host *h, host_instance *in)
 static void run(host *h)
 {
     long rounds = 0;
-    int64_t interval_ms =
-        (h->opt.interval_seconds ? h->opt.interval_seconds : h->cfg.poll_interval_seconds) * 1000;
+    registry *r = &h->reg;
     int64_t idle_due = clock_wall_ms();
     while (!h->stop) {
         int64_t now = clock_wall_ms();
-        bool polled = false;
-        for (size_t i = 0; i < h->instance_count && !h->stop; i++) {
-            host_instance *in = &h->instances[i];
-            if (in->sched.next_due_ms > now)
+        bool polled = false, any_running = false;
+        for (size_t i = 0; i < r->slot_count && !h->stop; i++) {
+            host_instance *in = &r->slots[i].in;
+            any_running = any_running || in->running;
+            if (!in->running || in->sched.next_due_ms > now)
                 continue;
             poll_instance(h, in);
             polled = true;
             handle_signals(h);
         }
-        if (h->instance_count == 0 && now >= idle_due) {
+        if (!any_running && now >= idle_due) {
             polled = true; /* with nothing to poll, a round is one interval */
-            idle_due = now + interval_ms;
+            idle_due = now + r->interval_ms;
         }
         if (polled) {
             size_t made = 0;
@@ -349,12 +373,14 @@ static void run(host *h)
         handle_signals(h);
         if (h->stop || (h->opt.polls && rounds >= h->opt.polls))
             break;
-        int64_t next = h->instance_count ? INT64_MAX : idle_due;
-        for (size_t i = 0; i < h->instance_count; i++) {
-            if (h->instances[i].sched.next_due_ms < next)
-                next = h->instances[i].sched.next_due_ms;
+        apply_plugin_changes(h);
+        int64_t next = INT64_MAX;
+        for (size_t i = 0; i < r->slot_count; i++) {
+            const host_instance *in = &r->slots[i].in;
+            if (in->running && in->sched.next_due_ms < next)
+                next = in->sched.next_due_ms;
         }
-        sleep_until(h, next);
+        wait_until(h, next == INT64_MAX ? idle_due : next);
     }
 }
 
@@ -374,15 +400,13 @@ static int setup_signals(host *h)
 
 static void teardown(host *h)
 {
-    for (size_t i = h->instance_count; i-- > 0;) {
-        instance_stop(&h->instances[i]);
-        log_msg(PA_LOG_INFO, h->instances[i].log_source, "shut down");
-    }
+    registry_stop_all(&h->reg);
     if (h->pool && h->opt.stats)
         print_stats(h);
-    free(h->instances);
+    registry_free(&h->reg);
+    watcher_close(h->watcher);
+    loader_free(h->loader);
     pool_close(h->pool);
-    loader_close_all(h->plugins, h->plugin_count);
     config_free(&h->cfg);
     if (h->signal_fd >= 0)
         close(h->signal_fd);
@@ -408,19 +432,22 @@ int main(int argc, char **argv)
         teardown(&h);
         return EXIT_CONFIG;
     }
-    if (loader_check_dir(h.opt.plugins_dir, err, sizeof err) != PA_OK ||
-        (rc = check_configured_plugins_exist(&h)) != 0) {
-        if (err[0])
-            log_msg(PA_LOG_ERROR, "loader", "%s", err);
+    if ((rc = check_configured_plugins_exist(&h)) != 0) {
         teardown(&h);
-        return EXIT_CONFIG;
+        return rc;
     }
-    if (loader_scan(h.opt.plugins_dir, &h.plugins, &h.plugin_count, err, sizeof err) != PA_OK) {
+    if ((rc = loader_new(h.opt.plugins_dir, &h.loader, err, sizeof err)) != PA_OK) {
         log_msg(PA_LOG_ERROR, "loader", "%s", err);
         teardown(&h);
-        return EXIT_CONFIG;
+        return rc == PA_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
     }
-    report_refused_plugins(&h);
+    /* Watch before the scan, so a file that lands during it is not missed. */
+    if (h.opt.watch && watcher_open(h.opt.plugins_dir, RELOAD_SETTLE_MS, &h.watcher, err,
+                                    sizeof err) != 0) {
+        log_msg(PA_LOG_ERROR, "host", "%s", err);
+        teardown(&h);
+        return EXIT_RUNTIME;
+    }
     pool_config pc = {.path = h.opt.db_path,
                       .size = h.cfg.pool_size,
                       .lease_timeout_ms = h.cfg.lease_timeout_ms,
@@ -433,7 +460,14 @@ int main(int argc, char **argv)
         teardown(&h);
         return EXIT_RUNTIME;
     }
-    start_instances(&h);
+    int64_t interval_ms =
+        (h.opt.interval_seconds ? h.opt.interval_seconds : h.cfg.poll_interval_seconds) * 1000;
+    if (registry_init(&h.reg, h.loader, h.pool, &h.cfg, interval_ms, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "loader", "%s", err);
+        teardown(&h);
+        return EXIT_RUNTIME;
+    }
+    registry_start_all(&h.reg);
     run(&h);
     teardown(&h);
     return 0;

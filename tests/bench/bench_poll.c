@@ -196,8 +196,10 @@ int main(int argc, char **argv)
     if (!slash)
         die("GRANOLA_SO must be a path");
     *slash = '\0';
-    loaded_plugin plugin;
-    if (loader_open(so_dir, slash + 1, &plugin, err, sizeof err) != PA_OK)
+    loader *ld;
+    loaded_plugin *plugin;
+    if (loader_new(so_dir, &ld, err, sizeof err) != PA_OK ||
+        loader_open(ld, slash + 1, &plugin, err, sizeof err) != PA_OK)
         die(err);
     pool *p;
     pool_config pc = {.path = db, .size = 4, .lease_timeout_ms = 5000, .busy_timeout_ms = 5000};
@@ -212,7 +214,7 @@ int main(int argc, char **argv)
              token, port);
     instance_config ic = {.id = "work", .json = json, .enabled = true};
     host_instance in;
-    if (instance_start(&in, p, &plugin, &ic, err, sizeof err) != PA_OK)
+    if (instance_start(&in, p, plugin, &ic, err, sizeof err) != PA_OK)
         die(err);
     double c0 = cpu_ms();
     if (instance_poll(&in, err, sizeof err) != PA_OK) /* first poll: all 1000 are new */
@@ -238,7 +240,8 @@ int main(int argc, char **argv)
 
     instance_stop(&in);
     pool_close(p);
-    loader_close(&plugin);
+    loader_close(plugin);
+    loader_free(ld);
     kill(server, SIGTERM);
     waitpid(server, NULL, 0);
     curl_global_cleanup();

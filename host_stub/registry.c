@@ -1,0 +1,257 @@
+#include "registry.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+#include "log.h"
+
+static bool add_plugin(registry *r, loaded_plugin *pl)
+{
+    if (r->plugin_count == r->plugin_cap) {
+        size_t cap = r->plugin_cap ? r->plugin_cap * 2 : 8;
+        loaded_plugin **grown = realloc(r->plugins, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        r->plugins = grown;
+        r->plugin_cap = cap;
+    }
+    r->plugins[r->plugin_count++] = pl;
+    return true;
+}
+
+static size_t plugin_index(const registry *r, const char *name)
+{
+    for (size_t i = 0; i < r->plugin_count; i++) {
+        if (strcmp(r->plugins[i]->name, name) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+loaded_plugin *registry_find(const registry *r, const char *name)
+{
+    size_t i = plugin_index(r, name);
+    return i == SIZE_MAX ? NULL : r->plugins[i];
+}
+
+int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64_t interval_ms,
+                  char *err, size_t err_size)
+{
+    memset(r, 0, sizeof *r);
+    r->loader = l;
+    r->pool = p;
+    r->interval_ms = interval_ms;
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->plugin_count; i++)
+        total += cfg->plugins[i].instance_count;
+    r->slots = calloc(total ? total : 1, sizeof *r->slots);
+    if (!r->slots) {
+        snprintf(err, err_size, "out of memory allocating %zu instances", total);
+        return PA_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const plugin_config *pc = &cfg->plugins[i];
+        for (size_t j = 0; j < pc->instance_count; j++) {
+            if (!pc->enabled || !pc->instances[j].enabled) {
+                log_msg(PA_LOG_INFO, "host", "instance %s/%s is disabled", pc->name,
+                        pc->instances[j].id);
+                continue;
+            }
+            r->slots[r->slot_count++] = (instance_slot){.plugin = pc, .config = &pc->instances[j]};
+        }
+    }
+    loaded_plugin **found = NULL;
+    size_t count = 0;
+    int rc = loader_scan(l, &found, &count, err, err_size);
+    for (size_t i = 0; i < count; i++) {
+        if (!add_plugin(r, found[i]))
+            loader_close(found[i]);
+    }
+    free(found);
+    if (rc != PA_OK)
+        return rc;
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        if (!registry_find(r, cfg->plugins[i].name))
+            log_msg(PA_LOG_ERROR, "host", "plugin '%s' was refused; its %zu instance(s) will not run",
+                    cfg->plugins[i].name, cfg->plugins[i].instance_count);
+    }
+    return PA_OK;
+}
+
+static bool start_slot(registry *r, instance_slot *s, const loaded_plugin *pl, char *err,
+                       size_t err_size)
+{
+    if (instance_start(&s->in, r->pool, pl, s->config, err, err_size) != PA_OK)
+        return false;
+    sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
+    log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s)", pl->info->version);
+    return true;
+}
+
+static void stop_slot(instance_slot *s)
+{
+    if (!s->in.running)
+        return;
+    instance_stop(&s->in);
+    log_msg(PA_LOG_INFO, s->in.log_source, "shut down");
+}
+
+/* Starts the slots of plugin pl; returns how many started. */
+static size_t start_slots_of(registry *r, const loaded_plugin *pl)
+{
+    size_t started = 0;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        instance_slot *s = &r->slots[i];
+        char err[1200];
+        if (strcmp(s->plugin->name, pl->name) != 0)
+            continue;
+        if (start_slot(r, s, pl, err, sizeof err))
+            started++;
+        else
+            log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
+    }
+    return started;
+}
+
+void registry_start_all(registry *r)
+{
+    for (size_t i = 0; i < r->plugin_count; i++)
+        start_slots_of(r, r->plugins[i]);
+}
+
+void registry_stop_all(registry *r)
+{
+    for (size_t i = r->slot_count; i-- > 0;)
+        stop_slot(&r->slots[i]);
+}
+
+void registry_free(registry *r)
+{
+    registry_stop_all(r);
+    for (size_t i = 0; i < r->plugin_count; i++)
+        loader_close(r->plugins[i]);
+    free(r->plugins);
+    free(r->slots);
+    memset(r, 0, sizeof *r);
+}
+
+static void remove_plugin(registry *r, size_t index)
+{
+    loaded_plugin *pl = r->plugins[index];
+    size_t stopped = 0;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        if (r->slots[i].in.running && r->slots[i].in.plugin == pl) {
+            stop_slot(&r->slots[i]);
+            stopped++;
+        }
+    }
+    log_msg(PA_LOG_INFO, "reload", "plugin '%s' removed: %zu instance(s) shut down", pl->name,
+            stopped);
+    r->plugins[index] = r->plugins[--r->plugin_count];
+    loader_close(pl);
+}
+
+/*
+ * Swaps old for fresh: the old instances shut down, the same configurations
+ * start on the new version. If one fails to start, the new ones stop again
+ * and the old version is restarted.
+ */
+static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int64_t started_ns)
+{
+    loaded_plugin *old = r->plugins[index];
+    bool *restart = calloc(r->slot_count ? r->slot_count : 1, sizeof *restart);
+    if (!restart) {
+        log_msg(PA_LOG_ERROR, "reload", "reload of plugin '%s' failed: out of memory; version %s "
+                "keeps serving", old->name, old->info->version);
+        loader_close(fresh);
+        return;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        if (r->slots[i].in.running && r->slots[i].in.plugin == old) {
+            stop_slot(&r->slots[i]);
+            restart[i] = true;
+            count++;
+        }
+    }
+    char err[1200] = "";
+    const instance_slot *failed = NULL;
+    for (size_t i = 0; i < r->slot_count && !failed; i++) {
+        if (restart[i] && !start_slot(r, &r->slots[i], fresh, err, sizeof err))
+            failed = &r->slots[i];
+    }
+    if (failed) {
+        r->failed_reloads++;
+        log_msg(PA_LOG_ERROR, "reload", "reload of plugin '%s' to version %s failed: instance "
+                "'%s' %s; restarting version %s", old->name, fresh->info->version,
+                failed->config->id, err, old->info->version);
+        for (size_t i = 0; i < r->slot_count; i++) {
+            if (!restart[i])
+                continue;
+            stop_slot(&r->slots[i]);
+            char again[1200];
+            if (!start_slot(r, &r->slots[i], old, again, sizeof again))
+                log_msg(PA_LOG_ERROR, r->slots[i].in.log_source,
+                        "%s; instance not restarted on version %s", again, old->info->version);
+        }
+        loader_close(fresh);
+        free(restart);
+        return;
+    }
+    r->reloads++;
+    log_msg(PA_LOG_INFO, "reload", "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
+            "restarted in %.1f ms", old->name, old->info->version, fresh->info->version, count,
+            (double)(clock_mono_ns() - started_ns) / 1e6);
+    r->plugins[index] = fresh;
+    loader_close(old);
+    free(restart);
+}
+
+void registry_apply_change(registry *r, const char *file_name)
+{
+    int64_t started_ns = clock_mono_ns();
+    char name[256], path[4096];
+    size_t len = strlen(file_name);
+    if (len < 4 || len - 3 >= sizeof name)
+        return;
+    snprintf(name, sizeof name, "%.*s", (int)(len - 3), file_name);
+    snprintf(path, sizeof path, "%s/%s", loader_dir(r->loader), file_name);
+    size_t index = plugin_index(r, name);
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (index != SIZE_MAX)
+            remove_plugin(r, index);
+        return;
+    }
+    if (index != SIZE_MAX && loader_same_source(r->plugins[index], &st))
+        return; /* touched, not changed */
+    loaded_plugin *fresh;
+    char err[1200];
+    if (loader_open(r->loader, file_name, &fresh, err, sizeof err) != PA_OK) {
+        if (index != SIZE_MAX) {
+            r->failed_reloads++;
+            log_msg(PA_LOG_ERROR, "reload", "reload of plugin '%s' failed: %s; version %s keeps "
+                    "serving", name, err, r->plugins[index]->info->version);
+        } else {
+            log_msg(PA_LOG_ERROR, "loader", "%s", err);
+        }
+        return;
+    }
+    if (index != SIZE_MAX) {
+        replace_plugin(r, index, fresh, started_ns);
+        return;
+    }
+    if (!add_plugin(r, fresh)) {
+        log_msg(PA_LOG_ERROR, "reload", "cannot add plugin '%s': out of memory", name);
+        loader_close(fresh);
+        return;
+    }
+    size_t started = start_slots_of(r, fresh);
+    log_msg(PA_LOG_INFO, "reload", "plugin '%s' version %s added: %zu instance(s) started in "
+            "%.1f ms", name, fresh->info->version, started,
+            (double)(clock_mono_ns() - started_ns) / 1e6);
+}
