@@ -163,7 +163,10 @@ static int parse_options(int argc, char **argv, options *opt)
     return 0;
 }
 
-/* Every configured plugin must have a file: checked before anything is loaded. */
+/*
+ * Every configured plugin must have a file, checked before anything is
+ * loaded; with --watch it may arrive later, and its instances start then.
+ */
 static int check_configured_plugins_exist(host *h)
 {
     for (size_t i = 0; i < h->cfg.plugin_count; i++) {
@@ -171,11 +174,17 @@ static int check_configured_plugins_exist(host *h)
         char path[4096];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s.so", h->opt.plugins_dir, pc->name);
-        if (lstat(path, &st) != 0) {
+        if (lstat(path, &st) == 0)
+            continue;
+        if (!h->opt.watch) {
             log_msg(PA_LOG_ERROR, "host", "%s: plugins.%s: no %s.so in plugins directory '%s'",
                     h->opt.config_path, pc->name, pc->name, h->opt.plugins_dir);
             return EXIT_CONFIG;
         }
+        log_msg(PA_LOG_WARN, "host",
+                "%s: plugins.%s: no %s.so in plugins directory '%s' yet; "
+                "its instances start when it appears",
+                h->opt.config_path, pc->name, pc->name, h->opt.plugins_dir);
     }
     return 0;
 }
@@ -302,8 +311,7 @@ static void wait_until(host *h, int64_t due_ms)
                 wait = change - mono_now;
         }
         struct pollfd pfd[2] = {{.fd = h->signal_fd, .events = POLLIN},
-                                {.fd = h->watcher ? watcher_fd(h->watcher) : -1,
-                                 .events = POLLIN}};
+                                {.fd = h->watcher ? watcher_fd(h->watcher) : -1, .events = POLLIN}};
         int ready = poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
         if (ready > 0 && (pfd[0].revents & POLLIN))
             handle_signals(h);
@@ -442,8 +450,8 @@ int main(int argc, char **argv)
         return rc == PA_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
     }
     /* Watch before the scan, so a file that lands during it is not missed. */
-    if (h.opt.watch && watcher_open(h.opt.plugins_dir, RELOAD_SETTLE_MS, &h.watcher, err,
-                                    sizeof err) != 0) {
+    if (h.opt.watch &&
+        watcher_open(h.opt.plugins_dir, RELOAD_SETTLE_MS, &h.watcher, err, sizeof err) != 0) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         teardown(&h);
         return EXIT_RUNTIME;

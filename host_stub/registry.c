@@ -75,8 +75,12 @@ int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64
     if (rc != PA_OK)
         return rc;
     for (size_t i = 0; i < cfg->plugin_count; i++) {
-        if (!registry_find(r, cfg->plugins[i].name))
-            log_msg(PA_LOG_ERROR, "host", "plugin '%s' was refused; its %zu instance(s) will not run",
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s.so", loader_dir(l), cfg->plugins[i].name);
+        if (!registry_find(r, cfg->plugins[i].name) && lstat(path, &st) == 0)
+            log_msg(PA_LOG_ERROR, "host",
+                    "plugin '%s' was refused; its %zu instance(s) will not run",
                     cfg->plugins[i].name, cfg->plugins[i].instance_count);
     }
     return PA_OK;
@@ -165,8 +169,10 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
     loaded_plugin *old = r->plugins[index];
     bool *restart = calloc(r->slot_count ? r->slot_count : 1, sizeof *restart);
     if (!restart) {
-        log_msg(PA_LOG_ERROR, "reload", "reload of plugin '%s' failed: out of memory; version %s "
-                "keeps serving", old->name, old->info->version);
+        log_msg(PA_LOG_ERROR, "reload",
+                "reload of plugin '%s' failed: out of memory; version %s "
+                "keeps serving",
+                old->name, old->info->version);
         loader_close(fresh);
         return;
     }
@@ -186,9 +192,10 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
     }
     if (failed) {
         r->failed_reloads++;
-        log_msg(PA_LOG_ERROR, "reload", "reload of plugin '%s' to version %s failed: instance "
-                "'%s' %s; restarting version %s", old->name, fresh->info->version,
-                failed->config->id, err, old->info->version);
+        log_msg(PA_LOG_ERROR, "reload",
+                "reload of plugin '%s' to version %s failed: instance "
+                "'%s' %s; restarting version %s",
+                old->name, fresh->info->version, failed->config->id, err, old->info->version);
         for (size_t i = 0; i < r->slot_count; i++) {
             if (!restart[i])
                 continue;
@@ -203,8 +210,10 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
         return;
     }
     r->reloads++;
-    log_msg(PA_LOG_INFO, "reload", "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
-            "restarted in %.1f ms", old->name, old->info->version, fresh->info->version, count,
+    log_msg(PA_LOG_INFO, "reload",
+            "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
+            "restarted in %.1f ms",
+            old->name, old->info->version, fresh->info->version, count,
             (double)(clock_mono_ns() - started_ns) / 1e6);
     r->plugins[index] = fresh;
     loader_close(old);
@@ -234,8 +243,10 @@ void registry_apply_change(registry *r, const char *file_name)
     if (loader_open(r->loader, file_name, &fresh, err, sizeof err) != PA_OK) {
         if (index != SIZE_MAX) {
             r->failed_reloads++;
-            log_msg(PA_LOG_ERROR, "reload", "reload of plugin '%s' failed: %s; version %s keeps "
-                    "serving", name, err, r->plugins[index]->info->version);
+            log_msg(PA_LOG_ERROR, "reload",
+                    "reload of plugin '%s' failed: %s; version %s keeps "
+                    "serving",
+                    name, err, r->plugins[index]->info->version);
         } else {
             log_msg(PA_LOG_ERROR, "loader", "%s", err);
         }
@@ -251,7 +262,8 @@ void registry_apply_change(registry *r, const char *file_name)
         return;
     }
     size_t started = start_slots_of(r, fresh);
-    log_msg(PA_LOG_INFO, "reload", "plugin '%s' version %s added: %zu instance(s) started in "
-            "%.1f ms", name, fresh->info->version, started,
-            (double)(clock_mono_ns() - started_ns) / 1e6);
+    log_msg(PA_LOG_INFO, "reload",
+            "plugin '%s' version %s added: %zu instance(s) started in "
+            "%.1f ms",
+            name, fresh->info->version, started, (double)(clock_mono_ns() - started_ns) / 1e6);
 }

@@ -7,11 +7,25 @@
 
 #include "tp_support.h"
 
-TP_DESCRIBE("example", "emits numbered example items")
+/* The build makes variants of this plugin for the hot-reload tests. */
+#ifndef EXAMPLE_VERSION
+#define EXAMPLE_VERSION "1.0.0"
+#endif
+#ifndef EXAMPLE_TITLE
+#define EXAMPLE_TITLE "Example item"
+#endif
+
+TP_DESCRIBE_VERSION("example", EXAMPLE_VERSION, "emits numbered example items")
 
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)
 {
+#ifdef EXAMPLE_FAIL_INIT
+    (void)api, (void)ctx, (void)config_json;
+    *instance_out = NULL;
+    snprintf(errbuf, errbuf_size, "example %s refuses to start", EXAMPLE_VERSION);
+    return PA_ERR_CONFIG;
+#endif
     tp_instance *t;
     int rc = tp_new(api, ctx, config_json, &t, errbuf, errbuf_size);
     if (rc == PA_OK && tp_int(t, "items_per_poll", 1) < 0) {
@@ -34,7 +48,7 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
         return rc;
     }
     long count = tp_int(t, "items_per_poll", 1);
-    const char *title = tp_str(t, "title", "Example item");
+    const char *title = tp_str(t, "title", EXAMPLE_TITLE);
     static const char *const tags[] = {"example", "test"};
     for (long k = 1; k <= count && rc == PA_OK; k++) {
         char ref[160], full_title[256], metadata[64];

@@ -19,8 +19,9 @@ typedef struct tp_instance {
 } tp_instance;
 
 /* Defines the static pa_plugin_info and pa_plugin_describe of a test plugin. */
-#define TP_DESCRIBE(name, description)                                                             \
-    static const pa_plugin_info TP_INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), name, "1.0.0",  \
+#define TP_DESCRIBE(name, description) TP_DESCRIBE_VERSION(name, "1.0.0", description)
+#define TP_DESCRIBE_VERSION(name, version, description)                                            \
+    static const pa_plugin_info TP_INFO = {PA_ABI_VERSION, sizeof(pa_plugin_info), name, version,  \
                                            description};                                           \
     const pa_plugin_info *pa_plugin_describe(void)                                                 \
     {                                                                                              \
