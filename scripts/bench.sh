@@ -36,3 +36,6 @@ awk -v c="$(value parser_mb_per_s "$parser_out")" \
 
 echo "== granola poll =="
 "$bench/bench_poll" build-release/plugins/granola.so build-release/tests/fake_granola/fake_granola
+
+echo "== hot reload =="
+"$bench/bench_reload" build-release/host_stub/host_stub build-release/test_plugins

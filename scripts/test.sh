@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs dependencies, builds with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs every test, then
-# builds without sanitizers and runs the leak-sensitive tests under valgrind.
+# builds without sanitizers and runs every test again, the leak-sensitive ones
+# (label "valgrind") also under valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -14,7 +15,7 @@ cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -LE valgrind
 
-echo "== valgrind build =="
+echo "== plain build: every test again, then the leak-sensitive ones under valgrind =="
 cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-valgrind -j "$jobs"
-ctest --test-dir build-valgrind --output-on-failure -L valgrind
+ctest --test-dir build-valgrind --output-on-failure

@@ -276,9 +276,18 @@ static void test_reload_cycles_leave_no_residue(void **state)
     free(v1);
     free(v2);
     assert_int_equal(after.fds, before.fds);
-    assert_int_equal(after.maps, before.maps);
-    /* Allocator bookkeeping may move a little; a leak per reload would show as >= 200 x it. */
-    if (after.heap > before.heap + 4096)
+    /*
+     * A plugin left mapped would add several mappings per reload (over 800
+     * here); the allocators' own regions may split or merge by one or two.
+     */
+    if (after.maps > before.maps + 2)
+        fail_msg("mappings grew from %ld to %ld over %d reloads", before.maps, after.maps, cycles);
+    /*
+     * Under ASan the count is exact and stays flat. glibc's mallinfo2 drifts by
+     * ~13-70 bytes per reload early on, then flattens (docs/PERFORMANCE.md);
+     * one leaked allocation per reload would exceed this by far.
+     */
+    if (after.heap > before.heap + 32768)
         fail_msg("heap grew from %ld to %ld bytes over %d reloads", before.heap, after.heap,
                  cycles);
     host_result r;
