@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,11 @@ void env_create(test_env *env)
 
 void env_destroy(test_env *env)
 {
+    if (env->pid > 0) { /* a failed test left its host running */
+        kill(env->pid, SIGKILL);
+        waitpid(env->pid, NULL, 0);
+        env->pid = 0;
+    }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", env->dir);
     assert_int_equal(system(cmd), 0);
@@ -127,6 +133,7 @@ pid_t host_start(test_env *env, const char *const *args)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    env->pid = pid;
     return pid;
 }
 
@@ -134,6 +141,8 @@ void host_wait(test_env *env, pid_t pid, host_result *result)
 {
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (env->pid == pid)
+        env->pid = 0;
     result->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     result->out = read_file(env->out_path);
     result->err = read_file(env->err_path);

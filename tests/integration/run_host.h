@@ -17,6 +17,7 @@ typedef struct test_env {
     char db[128];
     char out_path[128];
     char err_path[128];
+    pid_t pid; /* a host_stub started and not yet waited for: killed by env_destroy */
 } test_env;
 
 typedef struct host_result {
