@@ -31,6 +31,22 @@ void env_create(test_env *env)
     assert_int_equal(mkdir(env->plugins, 0755), 0);
 }
 
+int env_setup(void **state)
+{
+    test_env *env = malloc(sizeof *env);
+    assert_non_null(env);
+    env_create(env);
+    *state = env;
+    return 0;
+}
+
+int env_teardown(void **state)
+{
+    env_destroy(*state);
+    free(*state);
+    return 0;
+}
+
 void env_destroy(test_env *env)
 {
     if (env->pid > 0) { /* a failed test left its host running */

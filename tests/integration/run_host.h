@@ -27,6 +27,9 @@ typedef struct host_result {
 } host_result;
 
 void env_create(test_env *env);
+/* cmocka fixtures: *state is a new test_env, destroyed (and its host killed) afterwards. */
+int env_setup(void **state);
+int env_teardown(void **state);
 void env_destroy(test_env *env);
 /* Copies the built test plugin NAME.so into the env's plugins dir (mode 0755). */
 void env_add_plugin(test_env *env, const char *name);

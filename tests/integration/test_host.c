@@ -21,21 +21,6 @@
 /* 2026-01-01T00:00:00Z: every test with a virtual clock starts here. */
 #define FAKE_CLOCK "1767225600"
 
-static int setup(void **state)
-{
-    test_env *env = malloc(sizeof *env);
-    env_create(env);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    env_destroy(*state);
-    free(*state);
-    return 0;
-}
-
 /* Returns line number n (0-based) of text as a parsed JSON object. */
 static cJSON *json_line(const char *text, int n)
 {
@@ -448,31 +433,32 @@ static void test_two_hosts_sharing_a_database_consume_each_item_once(void **stat
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_example_tasks_are_printed_and_stored_once, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_example_tasks_are_printed_and_stored_once, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase,
+                                        env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_open_transaction_and_statements_cleaned_at_release,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_double_release_and_stale_use_are_detected, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_refused_plugins_do_not_stop_the_others, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_unsafe_files_and_directories_are_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_failed_init_leaves_other_instances_running, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_failing_instance_backs_off_and_resets, setup,
-                                        teardown),
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_double_release_and_stale_use_are_detected, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_plugins_do_not_stop_the_others, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_unsafe_files_and_directories_are_refused, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_init_leaves_other_instances_running, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_failing_instance_backs_off_and_resets, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_backoff_is_capped_and_other_instances_keep_polling,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, setup, teardown),
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_two_hosts_sharing_a_database_consume_each_item_once,
-                                        setup, teardown),
+                                        env_setup, env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

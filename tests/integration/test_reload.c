@@ -21,21 +21,6 @@
 /* Long enough that only starts and restarts poll: every item marks a (re)start. */
 static const char *const WATCH_ARGS[] = {"--watch", "--interval", "3600", NULL};
 
-static int setup(void **state)
-{
-    test_env *env = malloc(sizeof *env);
-    env_create(env);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    env_destroy(*state);
-    free(*state);
-    return 0;
-}
-
 static char *read_plugin(const char *name, size_t *len)
 {
     char path[512];
@@ -300,14 +285,16 @@ static void test_reload_cycles_leave_no_residue(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_new_version_serves_the_next_poll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_broken_versions_leave_the_old_one_serving, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_new_version_serves_the_next_poll, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_broken_versions_leave_the_old_one_serving, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(
-            test_file_written_in_two_halves_is_never_loaded_half_written, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plugins_added_and_removed_at_run_time, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reload_cycles_leave_no_residue, setup, teardown),
+            test_file_written_in_two_halves_is_never_loaded_half_written, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_plugins_added_and_removed_at_run_time, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_cycles_leave_no_residue, env_setup,
+                                        env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
