@@ -187,8 +187,7 @@ static int resolve_entry_points(loaded_plugin *pl, const char *path, char *err, 
     return PA_OK;
 }
 
-int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err,
-                size_t err_size)
+int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err, size_t err_size)
 {
     *out = NULL;
     char path[4096], private_path[4096];
@@ -197,8 +196,7 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     /* Check and copy through one descriptor: no name can be swapped in between. */
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return refuse(err, err_size, path,
-                      errno == ELOOP ? "is a symbolic link" : strerror(errno));
+        return refuse(err, err_size, path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
     struct stat st;
     const char *why = NULL;
     if (fstat(fd, &st) != 0)
@@ -209,8 +207,8 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
         why = incomplete_elf(fd, st.st_size);
     size_t base_len = strlen(file_name) - 3; /* caller guarantees the ".so" suffix */
     if (!why) {
-        snprintf(private_path, sizeof private_path, "%s/%.*s.%lu.so", l->runtime_dir,
-                 (int)base_len, file_name, ++l->generation);
+        snprintf(private_path, sizeof private_path, "%s/%.*s.%lu.so", l->runtime_dir, (int)base_len,
+                 file_name, ++l->generation);
         why = copy_file(fd, st.st_size, private_path);
     }
     close(fd);

@@ -48,8 +48,7 @@ void loader_free(loader *l);
 const char *loader_dir(const loader *l);
 
 /* Loads dir/file_name (which ends in ".so"); err says why it was refused. */
-int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err,
-                size_t err_size);
+int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err, size_t err_size);
 /* dlclose, remove the private copy, free. NULL is fine. */
 void loader_close(loaded_plugin *plugin);
 

@@ -39,10 +39,9 @@ int watcher_open(const char *dir, int64_t settle_ms, watcher **out, char *err, s
     }
     w->settle_ms = settle_ms;
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (w->fd < 0 ||
-        inotify_add_watch(w->fd, dir,
-                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                              IN_MODIFY | IN_ATTRIB | IN_ONLYDIR) < 0) {
+    if (w->fd < 0 || inotify_add_watch(w->fd, dir,
+                                       IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                           IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_ONLYDIR) < 0) {
         snprintf(err, err_size, "cannot watch plugins directory '%s': %s", dir, strerror(errno));
         if (w->fd >= 0)
             close(w->fd);
@@ -89,8 +88,10 @@ static void note_change(watcher *w, const char *name, int64_t ready_at)
     }
     char *copy = w->count < MAX_PENDING ? strdup(name) : NULL;
     if (!copy) {
-        log_msg(PA_LOG_WARN, "watch", "too many pending changes; ignoring %s until it changes "
-                "again", name);
+        log_msg(PA_LOG_WARN, "watch",
+                "too many pending changes; ignoring %s until it changes "
+                "again",
+                name);
         return;
     }
     w->items[w->count++] = (pending){copy, ready_at, current_size(w, name)};
@@ -107,7 +108,8 @@ void watcher_drain(watcher *w, int64_t now_ms)
             const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
             p += sizeof *ev + ev->len;
             if (ev->mask & IN_Q_OVERFLOW) {
-                log_msg(PA_LOG_WARN, "watch", "inotify queue overflowed; some changes may be "
+                log_msg(PA_LOG_WARN, "watch",
+                        "inotify queue overflowed; some changes may be "
                         "missed until the files change again");
                 continue;
             }
