@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config
-          libsqlite3-dev libcurl4-openssl-dev libcjson-dev
+          libsqlite3-dev libcurl4-openssl-dev libssl-dev libcjson-dev
           libcmocka-dev libmicrohttpd-dev valgrind)
 [ "${PA_WITH_BENCH_DEPS:-0}" = 1 ] && packages+=(python3 python3-sqlalchemy)
 

@@ -95,10 +95,16 @@ static int get_number(const cJSON *root, const char *key, double min, double max
 
 int granola_config_parse(const char *json, granola_config *cfg, char *err, size_t err_size)
 {
-    static const char *const known[] = {
-        "id",         "workspace_id",    "lookback_days",      "token_path",
-        "server_url", "timeout_seconds", "max_response_bytes", "enabled",
-        NULL};
+    static const char *const known[] = {"id",
+                                        "workspace_id",
+                                        "lookback_days",
+                                        "token_path",
+                                        "server_url",
+                                        "timeout_seconds",
+                                        "max_response_bytes",
+                                        "enabled",
+                                        "refresh_skew_seconds",
+                                        NULL};
     memset(cfg, 0, sizeof *cfg);
     cJSON *root = cJSON_Parse(json);
     int rc = PA_OK;
@@ -114,7 +120,7 @@ int granola_config_parse(const char *json, granola_config *cfg, char *err, size_
         if (!found)
             rc = bad(err, err_size, m->string, "unknown key");
     }
-    double lookback = 7, timeout = 30, max_bytes = 16.0 * 1024 * 1024;
+    double lookback = 7, timeout = 30, max_bytes = 16.0 * 1024 * 1024, skew = 300;
     if (rc == PA_OK)
         rc = get_string(root, "id", NULL, &cfg->id, err, err_size);
     if (rc == PA_OK && !cfg->id)
@@ -136,6 +142,8 @@ int granola_config_parse(const char *json, granola_config *cfg, char *err, size_
     if (rc == PA_OK)
         rc = get_number(root, "max_response_bytes", 1024, 1024.0 * 1024 * 1024, &max_bytes, err,
                         err_size);
+    if (rc == PA_OK)
+        rc = get_number(root, "refresh_skew_seconds", 0, 86400, &skew, err, err_size);
     const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(root, "enabled");
     if (rc == PA_OK && enabled && !cJSON_IsBool(enabled))
         rc = bad(err, err_size, "enabled", "expected true or false");
@@ -146,6 +154,7 @@ int granola_config_parse(const char *json, granola_config *cfg, char *err, size_
         cfg->lookback_days = (int)lookback;
         cfg->timeout_seconds = (long)timeout;
         cfg->max_response_bytes = (size_t)max_bytes;
+        cfg->refresh_skew_ms = (int64_t)skew * 1000;
         cfg->enabled = !enabled || cJSON_IsTrue(enabled);
         const cJSON *ws = cJSON_GetObjectItemCaseSensitive(root, "workspace_id");
         cfg->filter_workspace = ws && strcmp(cfg->workspace_id, "all") != 0;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GRANOLA_DEFAULT_URL        "https://mcp.granola.ai/mcp"
 #define GRANOLA_DEFAULT_TOKEN_PATH "~/.personal-assistant/token.granola.json"
@@ -17,6 +18,7 @@ typedef struct granola_config {
     char *server_url;
     long timeout_seconds;
     size_t max_response_bytes;
+    int64_t refresh_skew_ms; /* refresh this long before expires_at */
     bool enabled;
 } granola_config;
 

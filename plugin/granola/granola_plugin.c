@@ -19,6 +19,7 @@
 #include "meeting_item.h"
 #include "meeting_parser.h"
 #include "note_store.h"
+#include "oauth.h"
 #include "pa_plugin.h"
 #include "token_file.h"
 
@@ -36,6 +37,8 @@ typedef struct granola {
     note_store store;
     bool schema_ready;
     int64_t not_before_ms; /* from a 429's Retry-After */
+    granola_token token;   /* loaded at the start of each poll, freed at its end */
+    bool refreshed;        /* this poll already renewed the token */
 } granola;
 
 /* What one poll saw, for its summary log line. */
@@ -103,6 +106,7 @@ void pa_plugin_shutdown(void *instance)
     if (!g)
         return;
     mcp_client_free(g->mcp);
+    granola_token_free(&g->token);
     curl_global_cleanup();
     granola_config_free(&g->cfg);
     free(g);
@@ -116,6 +120,46 @@ static void format_day(int64_t ms, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%d", &tm);
 }
 
+/*
+ * Renews the access token with the refresh token, saves the rotated pair
+ * before using it, and hands the new access token to the MCP client. On
+ * failure the token file is left as it was.
+ */
+static int refresh_token(granola *g, const char *why, char *err, size_t err_size)
+{
+    granola_token fresh;
+    char reason[512];
+    g->refreshed = true;
+    int rc = oauth_refresh(&g->token, g->cfg.timeout_seconds, g->api->now_ms(g->ctx), &fresh,
+                           reason, sizeof reason);
+    if (rc != PA_OK) {
+        snprintf(err, err_size,
+                 "renewing the Granola token (%s) failed: %s; log in again "
+                 "(granola_login --instance %s)",
+                 why, reason, g->cfg.id);
+        return rc == PA_ERR_NETWORK ? rc : PA_ERR_AUTH;
+    }
+    /* Save first: with rotation the old refresh token is already spent. */
+    rc = granola_token_save(g->cfg.token_path, &fresh, reason, sizeof reason);
+    if (rc == PA_OK)
+        rc = mcp_client_set_token(g->mcp, fresh.access_token);
+    if (rc != PA_OK) {
+        snprintf(err, err_size, "renewed the Granola token but %s; log in again", reason);
+        granola_token_free(&fresh);
+        return PA_ERR_AUTH;
+    }
+    granola_token_free(&g->token);
+    g->token = fresh;
+    g->api->log(g->ctx, PA_LOG_INFO, "renewed the Granola token (%s)", why);
+    return PA_OK;
+}
+
+/* A token from granola_login carries what a refresh needs; one written by hand may not. */
+static bool can_refresh(const granola *g)
+{
+    return g->token.refresh_token && g->token.token_endpoint;
+}
+
 static int call_tool(granola *g, const char *tool, cJSON *args, unsigned parse_flags,
                      gr_meeting_list *out, char *err, size_t err_size)
 {
@@ -125,6 +169,12 @@ static int call_tool(granola *g, const char *tool, cJSON *args, unsigned parse_f
     }
     char *text = NULL;
     int rc = mcp_call_tool(g->mcp, tool, args, &text, err, err_size);
+    if (rc == PA_ERR_AUTH && !g->refreshed && can_refresh(g)) {
+        /* Refused although not expired by our clock: renew once and retry once. */
+        rc = refresh_token(g, "the server refused it", err, err_size);
+        if (rc == PA_OK)
+            rc = mcp_call_tool(g->mcp, tool, args, &text, err, err_size);
+    }
     cJSON_Delete(args);
     if (rc != PA_OK) {
         int64_t retry = mcp_client_retry_after_ms(g->mcp);
@@ -280,15 +330,19 @@ static int poll_workspace(granola *g, char *err, size_t err_size)
                  (long long)((g->not_before_ms - now + 999) / 1000));
         return PA_ERR_REMOTE;
     }
-    char *token = NULL;
-    int rc = granola_token_read(g->cfg.token_path, &token, err, err_size);
+    granola_token_free(&g->token);
+    g->refreshed = false;
+    int rc = granola_token_load(g->cfg.token_path, &g->token, err, err_size);
     if (rc != PA_OK)
         return rc;
-    rc = mcp_client_set_token(g->mcp, token);
-    memset(token, 0, strlen(token));
-    free(token);
+    if (g->token.expires_at_ms && can_refresh(g) &&
+        now + g->cfg.refresh_skew_ms >= g->token.expires_at_ms)
+        rc = refresh_token(g, "it expires soon", err, err_size);
+    else if (mcp_client_set_token(g->mcp, g->token.access_token) != PA_OK)
+        rc = PA_ERR_NOMEM;
     if (rc != PA_OK) {
-        snprintf(err, err_size, "out of memory");
+        if (rc == PA_ERR_NOMEM)
+            snprintf(err, err_size, "out of memory");
         return rc;
     }
     if (!g->schema_ready) {
@@ -344,5 +398,7 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
     if (!g->cfg.enabled)
         return PA_OK;
     errbuf[0] = '\0';
-    return poll_workspace(g, errbuf, errbuf_size);
+    int rc = poll_workspace(g, errbuf, errbuf_size);
+    granola_token_free(&g->token); /* no secret stays in memory between polls */
+    return rc;
 }

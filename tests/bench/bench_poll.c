@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,6 +186,7 @@ int main(int argc, char **argv)
     FILE *t = fopen(token, "w");
     fputs("{\"access_token\": \"bench-token\"}", t);
     fclose(t);
+    chmod(token, 0600);
     log_set_level(PA_LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int port;

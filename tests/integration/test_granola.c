@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fake_server.h"
 #include "run_host.h"
@@ -42,6 +43,7 @@ static int setup(void **state)
             "\"2030-01-01T00:00:00Z\", \"client_id\": \"c\"}",
             TOKEN);
     fclose(f);
+    assert_int_equal(chmod(c->token_path, 0600), 0);
     *state = c;
     return 0;
 }

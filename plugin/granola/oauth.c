@@ -1,0 +1,584 @@
+#include "oauth.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "granola_config.h"
+#include "pa_plugin.h"
+
+#define OAUTH_MAX_RESPONSE (1u << 20)
+
+typedef struct http_reply {
+    long status;
+    char *body;
+    size_t len;
+    char *www_authenticate;
+} http_reply;
+
+static void reply_free(http_reply *r)
+{
+    free(r->body);
+    free(r->www_authenticate);
+    memset(r, 0, sizeof *r);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    http_reply *r = userdata;
+    size_t n = size * nmemb;
+    if (r->len + n > OAUTH_MAX_RESPONSE)
+        return 0;
+    char *grown = realloc(r->body, r->len + n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + r->len, data, n);
+    r->body = grown;
+    r->len += n;
+    r->body[r->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    http_reply *r = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "www-authenticate:";
+    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        const char *v = data + sizeof name - 1, *end = data + n;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+            end--;
+        free(r->www_authenticate);
+        r->www_authenticate = strndup(v, (size_t)(end - v));
+    }
+    return n;
+}
+
+/* One request; the URL must pass granola_url_allowed. body NULL means GET. */
+static int http(const char *step, const char *url, const char *content_type, const char *body,
+                long timeout, http_reply *r, char *err, size_t err_size)
+{
+    memset(r, 0, sizeof *r);
+    char why[128];
+    if (!granola_url_allowed(url, why, sizeof why)) {
+        snprintf(err, err_size, "%s: refusing URL %.200s: %s", step, url, why);
+        return PA_ERR_AUTH;
+    }
+    CURL *h = curl_easy_init();
+    if (!h) {
+        snprintf(err, err_size, "%s: cannot create an HTTP client", step);
+        return PA_ERR_NOMEM;
+    }
+    struct curl_slist *headers = NULL;
+    char ct[128];
+    if (content_type) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        headers = curl_slist_append(headers, ct);
+    }
+    struct curl_slist *with_accept = curl_slist_append(headers, "Accept: application/json");
+    headers = with_accept ? with_accept : headers;
+    char curl_error[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    if (cc != CURLE_OK) {
+        snprintf(err, err_size, "%s: request to %.200s failed: %s", step, url,
+                 curl_error[0] ? curl_error : curl_easy_strerror(cc));
+        reply_free(r);
+        return PA_ERR_NETWORK;
+    }
+    return PA_OK;
+}
+
+static cJSON *json_reply(const char *step, const http_reply *r, char *err, size_t err_size)
+{
+    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        snprintf(err, err_size, "%s: the reply (HTTP %ld) is not a JSON object", step, r->status);
+        return NULL;
+    }
+    return o;
+}
+
+/* "HTTP 400: invalid_grant: description" from an OAuth error reply. */
+static void describe_failure(const char *step, const http_reply *r, char *err, size_t err_size)
+{
+    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "error");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "error_description");
+    snprintf(err, err_size, "%s failed (HTTP %ld)%s%.100s%s%.200s", step, r->status,
+             cJSON_IsString(code) ? ": " : "", cJSON_IsString(code) ? code->valuestring : "",
+             cJSON_IsString(text) ? ": " : "", cJSON_IsString(text) ? text->valuestring : "");
+    cJSON_Delete(o);
+}
+
+static char *json_string(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && v->valuestring[0] ? strdup(v->valuestring) : NULL;
+}
+
+void oauth_server_free(oauth_server *s)
+{
+    free(s->resource);
+    free(s->issuer);
+    free(s->authorization_endpoint);
+    free(s->token_endpoint);
+    free(s->registration_endpoint);
+    memset(s, 0, sizeof *s);
+}
+
+/* resource_metadata="URL" from a WWW-Authenticate: Bearer challenge. */
+static char *resource_metadata_url(const char *challenge)
+{
+    const char *p = challenge ? strstr(challenge, "resource_metadata=") : NULL;
+    if (!p)
+        return NULL;
+    p += strlen("resource_metadata=");
+    bool quoted = *p == '"';
+    p += quoted;
+    size_t n = strcspn(p, quoted ? "\"" : ", ");
+    return strndup(p, n);
+}
+
+/* scheme://host[:port] and the path of url, for well-known URLs. */
+static int split_url(const char *url, char **origin, char **path)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *p = NULL;
+    int rc = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+                     curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+                     curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+                     curl_url_get(u, CURLUPART_PATH, &p, 0) == CURLUE_OK
+                 ? 0
+                 : -1;
+    if (rc == 0) {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        size_t n = strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) + 8;
+        *origin = malloc(n);
+        if (*origin)
+            snprintf(*origin, n, "%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
+        *path = strcmp(p, "/") == 0 ? strdup("") : strdup(p);
+        if (!*origin || !*path) {
+            free(*origin);
+            free(*path);
+            rc = -1;
+        }
+    }
+    curl_free(scheme), curl_free(host), curl_free(port), curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* GETs the first of urls that answers 200 with a JSON object. */
+static cJSON *get_first_json(const char *step, char *const *urls, size_t count, long timeout,
+                             char *err, size_t err_size)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (!urls[i])
+            continue;
+        http_reply r;
+        if (http(step, urls[i], NULL, NULL, timeout, &r, err, err_size) != PA_OK)
+            continue;
+        cJSON *o = r.status == 200 ? json_reply(step, &r, err, err_size) : NULL;
+        if (!o && r.status != 200)
+            snprintf(err, err_size, "%s: %.200s answered HTTP %ld", step, urls[i], r.status);
+        reply_free(&r);
+        if (o)
+            return o;
+    }
+    return NULL;
+}
+
+static char *join(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", a, b, c);
+    return s;
+}
+
+int oauth_discover(const char *mcp_url, long timeout, oauth_server *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    /* Ask without a token: the 401 names the protected-resource metadata (RFC 9728). */
+    http_reply probe;
+    int rc = http("discovery", mcp_url, "application/json",
+                  "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+                  "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":"
+                  "{\"name\":\"granola_login\",\"version\":\"1.0.0\"}}}",
+                  timeout, &probe, err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    char *hinted = probe.status == 401 ? resource_metadata_url(probe.www_authenticate) : NULL;
+    reply_free(&probe);
+    char *origin = NULL, *path = NULL;
+    if (split_url(mcp_url, &origin, &path) != 0) {
+        free(hinted);
+        snprintf(err, err_size, "discovery: cannot parse %s", mcp_url);
+        return PA_ERR_CONFIG;
+    }
+    char *candidates[3] = {hinted, join(origin, "/.well-known/oauth-protected-resource", path),
+                           join(origin, "/.well-known/oauth-protected-resource", "")};
+    cJSON *prm =
+        get_first_json("protected-resource metadata", candidates, 3, timeout, err, err_size);
+    for (size_t i = 0; i < 3; i++)
+        free(candidates[i]);
+    free(origin);
+    free(path);
+    if (!prm)
+        return PA_ERR_AUTH;
+    const cJSON *servers = cJSON_GetObjectItemCaseSensitive(prm, "authorization_servers");
+    const cJSON *first = cJSON_GetArrayItem(servers, 0);
+    out->resource = json_string(prm, "resource");
+    out->issuer = cJSON_IsString(first) ? strdup(first->valuestring) : NULL;
+    cJSON_Delete(prm);
+    if (!out->issuer) {
+        snprintf(err, err_size, "protected-resource metadata names no authorization server");
+        oauth_server_free(out);
+        return PA_ERR_AUTH;
+    }
+    if (!out->resource)
+        out->resource = strdup(mcp_url);
+    /* RFC 8414: the well-known segment goes between host and path; then OIDC's form. */
+    if (split_url(out->issuer, &origin, &path) != 0) {
+        snprintf(err, err_size, "discovery: cannot parse issuer %.200s", out->issuer);
+        oauth_server_free(out);
+        return PA_ERR_AUTH;
+    }
+    char *as_urls[2] = {join(origin, "/.well-known/oauth-authorization-server", path),
+                        join(out->issuer, out->issuer[strlen(out->issuer) - 1] == '/' ? "" : "/",
+                             ".well-known/openid-configuration")};
+    cJSON *asm_ =
+        get_first_json("authorization-server metadata", as_urls, 2, timeout, err, err_size);
+    free(as_urls[0]), free(as_urls[1]), free(origin), free(path);
+    if (!asm_) {
+        oauth_server_free(out);
+        return PA_ERR_AUTH;
+    }
+    out->authorization_endpoint = json_string(asm_, "authorization_endpoint");
+    out->token_endpoint = json_string(asm_, "token_endpoint");
+    out->registration_endpoint = json_string(asm_, "registration_endpoint");
+    bool s256 = false;
+    const cJSON *m;
+    cJSON_ArrayForEach(m,
+                       cJSON_GetObjectItemCaseSensitive(asm_, "code_challenge_methods_supported"))
+    {
+        s256 = s256 || (cJSON_IsString(m) && strcmp(m->valuestring, "S256") == 0);
+    }
+    cJSON_Delete(asm_);
+    if (!out->authorization_endpoint || !out->token_endpoint || !s256) {
+        snprintf(err, err_size, "authorization-server metadata lacks %s",
+                 !out->authorization_endpoint ? "authorization_endpoint"
+                 : !out->token_endpoint       ? "token_endpoint"
+                                              : "PKCE S256 support");
+        oauth_server_free(out);
+        return PA_ERR_AUTH;
+    }
+    return PA_OK;
+}
+
+int oauth_register(const oauth_server *s, const char *redirect_uri, long timeout, char **client_id,
+                   char **client_secret, char *err, size_t err_size)
+{
+    *client_id = *client_secret = NULL;
+    if (!s->registration_endpoint) {
+        snprintf(err, err_size,
+                 "the authorization server offers no dynamic registration; pass "
+                 "--client-id");
+        return PA_ERR_AUTH;
+    }
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "client_name", "personal-assistant Granola plugin");
+    cJSON_AddItemToObject(req, "redirect_uris", cJSON_CreateStringArray(&redirect_uri, 1));
+    const char *grants[] = {"authorization_code", "refresh_token"};
+    cJSON_AddItemToObject(req, "grant_types", cJSON_CreateStringArray(grants, 2));
+    const char *responses[] = {"code"};
+    cJSON_AddItemToObject(req, "response_types", cJSON_CreateStringArray(responses, 1));
+    cJSON_AddStringToObject(req, "token_endpoint_auth_method", "none");
+    cJSON_AddStringToObject(req, "scope", "mcp offline_access");
+    char *body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    http_reply r;
+    int rc = body ? http("client registration", s->registration_endpoint, "application/json", body,
+                         timeout, &r, err, err_size)
+                  : PA_ERR_NOMEM;
+    cJSON_free(body);
+    if (rc != PA_OK)
+        return rc;
+    if (r.status != 200 && r.status != 201) {
+        describe_failure("client registration", &r, err, err_size);
+        reply_free(&r);
+        return PA_ERR_AUTH;
+    }
+    cJSON *o = json_reply("client registration", &r, err, err_size);
+    reply_free(&r);
+    *client_id = o ? json_string(o, "client_id") : NULL;
+    *client_secret = o ? json_string(o, "client_secret") : NULL;
+    cJSON_Delete(o);
+    if (!*client_id) {
+        free(*client_secret);
+        *client_secret = NULL;
+        snprintf(err, err_size, "client registration: the reply has no client_id");
+        return PA_ERR_AUTH;
+    }
+    return PA_OK;
+}
+
+static char *base64url(const unsigned char *data, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *out = malloc(len * 4 / 3 + 4);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)data[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned)data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        out[n++] = alphabet[(v >> 18) & 63];
+        out[n++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[n++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[n++] = alphabet[v & 63];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+char *oauth_random_token(size_t bytes)
+{
+    unsigned char buf[64];
+    if (bytes > sizeof buf || getrandom(buf, bytes, 0) != (ssize_t)bytes)
+        return NULL;
+    char *out = base64url(buf, bytes);
+    memset(buf, 0, sizeof buf);
+    return out;
+}
+
+char *oauth_s256_challenge(const char *verifier)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest(verifier, strlen(verifier), digest, &len, EVP_sha256(), NULL))
+        return NULL;
+    return base64url(digest, len);
+}
+
+/* Appends &name=escaped(value) (or the first name=value) to a growing form. */
+static bool form_add(CURL *h, char **form, const char *name, const char *value)
+{
+    if (!value)
+        return true;
+    char *escaped = curl_easy_escape(h, value, 0);
+    if (!escaped)
+        return false;
+    size_t old = *form ? strlen(*form) : 0;
+    size_t n = old + strlen(name) + strlen(escaped) + 3;
+    char *grown = realloc(*form, n);
+    if (grown) {
+        snprintf(grown + old, n - old, "%s%s=%s", old ? "&" : "", name, escaped);
+        *form = grown;
+    }
+    curl_free(escaped);
+    return grown != NULL;
+}
+
+char *oauth_authorize_url(const oauth_server *s, const char *client_id, const char *redirect_uri,
+                          const char *challenge, const char *state)
+{
+    CURL *h = curl_easy_init();
+    char *query = NULL;
+    bool ok = h && form_add(h, &query, "response_type", "code") &&
+              form_add(h, &query, "client_id", client_id) &&
+              form_add(h, &query, "redirect_uri", redirect_uri) &&
+              form_add(h, &query, "code_challenge", challenge) &&
+              form_add(h, &query, "code_challenge_method", "S256") &&
+              form_add(h, &query, "state", state) &&
+              form_add(h, &query, "scope", "mcp offline_access") &&
+              form_add(h, &query, "resource", s->resource);
+    curl_easy_cleanup(h);
+    char *url = ok ? join(s->authorization_endpoint,
+                          strchr(s->authorization_endpoint, '?') ? "&" : "?", query)
+                   : NULL;
+    free(query);
+    return url;
+}
+
+/* POSTs form to the token endpoint and fills token from a successful reply. */
+static int token_request(const char *step, const char *endpoint, const char *form, long timeout,
+                         int64_t now_ms, granola_token *token, char *err, size_t err_size)
+{
+    http_reply r;
+    int rc =
+        http(step, endpoint, "application/x-www-form-urlencoded", form, timeout, &r, err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    if (r.status != 200) {
+        describe_failure(step, &r, err, err_size);
+        reply_free(&r);
+        return PA_ERR_AUTH;
+    }
+    cJSON *o = json_reply(step, &r, err, err_size);
+    memset(r.body, 0, r.len);
+    reply_free(&r);
+    if (!o)
+        return PA_ERR_AUTH;
+    char *access = NULL, *refresh = NULL;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+    if (cJSON_IsString(v)) {
+        access = v->valuestring;
+        v->valuestring = NULL;
+        v->type = cJSON_NULL;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "refresh_token");
+    if (cJSON_IsString(v)) {
+        refresh = v->valuestring;
+        v->valuestring = NULL;
+        v->type = cJSON_NULL;
+    }
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
+    cJSON_Delete(o);
+    if (!access || !*access || strpbrk(access, "\r\n")) {
+        free(access);
+        free(refresh);
+        snprintf(err, err_size, "%s: the reply has no usable access_token", step);
+        return PA_ERR_AUTH;
+    }
+    free(token->access_token);
+    token->access_token = access;
+    if (refresh) { /* rotated: the old refresh token is spent */
+        free(token->refresh_token);
+        token->refresh_token = refresh;
+    }
+    token->expires_at_ms =
+        cJSON_IsNumber(expires) ? now_ms + (int64_t)expires->valuedouble * 1000 : 0;
+    return PA_OK;
+}
+
+int oauth_exchange_code(const oauth_server *s, const char *client_id, const char *client_secret,
+                        const char *code, const char *redirect_uri, const char *verifier,
+                        long timeout, int64_t now_ms, granola_token *token, char *err,
+                        size_t err_size)
+{
+    memset(token, 0, sizeof *token);
+    CURL *h = curl_easy_init();
+    char *form = NULL;
+    bool ok = h && form_add(h, &form, "grant_type", "authorization_code") &&
+              form_add(h, &form, "code", code) &&
+              form_add(h, &form, "redirect_uri", redirect_uri) &&
+              form_add(h, &form, "client_id", client_id) &&
+              form_add(h, &form, "client_secret", client_secret) &&
+              form_add(h, &form, "code_verifier", verifier) &&
+              form_add(h, &form, "resource", s->resource);
+    curl_easy_cleanup(h);
+    if (!ok) {
+        free(form);
+        snprintf(err, err_size, "token request: out of memory");
+        return PA_ERR_NOMEM;
+    }
+    int rc = token_request("token request", s->token_endpoint, form, timeout, now_ms, token, err,
+                           err_size);
+    memset(form, 0, strlen(form));
+    free(form);
+    if (rc == PA_OK &&
+        ((client_id && !(token->client_id = strdup(client_id))) ||
+         (client_secret && !(token->client_secret = strdup(client_secret))) ||
+         !(token->token_endpoint = strdup(s->token_endpoint)) ||
+         !(token->resource = strdup(s->resource)) || !(token->issuer = strdup(s->issuer)))) {
+        snprintf(err, err_size, "token request: out of memory");
+        rc = PA_ERR_NOMEM;
+    }
+    if (rc != PA_OK)
+        granola_token_free(token);
+    return rc;
+}
+
+int oauth_refresh(const granola_token *old, long timeout, int64_t now_ms, granola_token *fresh,
+                  char *err, size_t err_size)
+{
+    memset(fresh, 0, sizeof *fresh);
+    if (!old->refresh_token || !old->token_endpoint) {
+        snprintf(err, err_size, "the token has expired and the token file has no %s to renew it",
+                 !old->refresh_token ? "refresh_token" : "token_endpoint");
+        return PA_ERR_AUTH;
+    }
+    if (granola_token_copy(old, fresh) != PA_OK) {
+        snprintf(err, err_size, "token refresh: out of memory");
+        return PA_ERR_NOMEM;
+    }
+    CURL *h = curl_easy_init();
+    char *form = NULL;
+    bool ok = h && form_add(h, &form, "grant_type", "refresh_token") &&
+              form_add(h, &form, "refresh_token", old->refresh_token) &&
+              form_add(h, &form, "client_id", old->client_id) &&
+              form_add(h, &form, "client_secret", old->client_secret) &&
+              form_add(h, &form, "resource", old->resource);
+    curl_easy_cleanup(h);
+    int rc = ok ? token_request("token refresh", old->token_endpoint, form, timeout, now_ms, fresh,
+                                err, err_size)
+                : PA_ERR_NOMEM;
+    if (form) {
+        memset(form, 0, strlen(form));
+        free(form);
+    }
+    if (rc != PA_OK)
+        granola_token_free(fresh);
+    return rc == PA_ERR_NOMEM || rc == PA_ERR_NETWORK ? rc : (rc == PA_OK ? PA_OK : PA_ERR_AUTH);
+}
+
+char *oauth_query_param(const char *query, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            CURL *h = curl_easy_init();
+            int out_len = 0;
+            char *plus = strndup(p + n + 1, len - n - 1);
+            for (char *c = plus; c && *c; c++)
+                if (*c == '+')
+                    *c = ' ';
+            char *decoded = h && plus ? curl_easy_unescape(h, plus, 0, &out_len) : NULL;
+            char *copy = decoded ? strndup(decoded, (size_t)out_len) : NULL;
+            curl_free(decoded);
+            free(plus);
+            curl_easy_cleanup(h);
+            return copy;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
