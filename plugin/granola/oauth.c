@@ -469,6 +469,7 @@ static int token_request(const char *step, const char *endpoint, const char *for
         v->type = cJSON_NULL;
     }
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
+    double expires_in = cJSON_IsNumber(expires) ? expires->valuedouble : -1;
     cJSON_Delete(o);
     if (!access || !*access || strpbrk(access, "\r\n")) {
         free(access);
@@ -482,8 +483,7 @@ static int token_request(const char *step, const char *endpoint, const char *for
         free(token->refresh_token);
         token->refresh_token = refresh;
     }
-    token->expires_at_ms =
-        cJSON_IsNumber(expires) ? now_ms + (int64_t)expires->valuedouble * 1000 : 0;
+    token->expires_at_ms = expires_in >= 0 ? now_ms + (int64_t)expires_in * 1000 : 0;
     return PA_OK;
 }
 

@@ -1,7 +1,7 @@
 /*
  * fake_granola: a Granola-compatible MCP server for tests and the demo.
  *
- *   fake_granola --fixture FILE [--port N] [--sse] [--sessionless] [--token T]
+ *   fake_granola --fixture FILE [--port N] [--sse] [--sessionless] [--token T] [--oauth]
  *
  * Binds 127.0.0.1 (port 0 picks one) and prints "fake_granola listening on
  * 127.0.0.1:PORT" on stdout. Serves meetings from a JSON fixture in Granola's
@@ -12,6 +12,8 @@
  *                    tools/call list_meetings | get_meetings
  *   POST /_control   change behaviour at run time (JSON, see apply_control)
  *   GET  /_stats     requests per method, TCP connections, last arguments
+ *   OAuth 2.1        /.well-known/..., /oauth2/{register,authorize,token}
+ *                    (fake_oauth.c); --oauth makes /mcp require its tokens
  *
  * Fixture: {"meetings": [{"id", "title", "date" | "days_ago", "date_format":
  * "iso"|"human", "workspace_id", "participants": [{"name", "email", "company",
@@ -31,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fake_oauth.h"
 
 #define MAX_BODY (4u << 20)
 
@@ -135,6 +139,7 @@ static struct server {
     long session_serial;
     char session_id[64];
     char *require_token;
+    bool oauth; /* MCP requires an access token from the OAuth token endpoint */
     fault fault;
     method_count counts[32];
     long connections; /* TCP connections that carried at least one MCP request */
@@ -461,12 +466,13 @@ static enum MHD_Result handle_mcp(struct MHD_Connection *conn, const char *body,
         cs->counted = true;
         S.connections++;
     }
-    if (S.require_token) {
+    if (S.require_token || S.oauth) {
         const char *auth =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        char expected[512];
-        snprintf(expected, sizeof expected, "Bearer %s", S.require_token);
-        if (!auth || strcmp(auth, expected) != 0) {
+        const char *bearer = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+        bool ok = bearer && ((S.require_token && strcmp(bearer, S.require_token) == 0) ||
+                             (S.oauth && fake_oauth_access_valid(bearer)));
+        if (!ok) {
             count_method("unauthorized");
             struct MHD_Response *resp =
                 MHD_create_response_from_buffer(12, (void *)"unauthorized", MHD_RESPMEM_PERSISTENT);
@@ -679,6 +685,7 @@ static char *stats_json(void)
     cJSON_AddNumberToObject(o, "sessions", (double)S.session_serial);
     if (S.last_list_arguments)
         cJSON_AddRawToObject(o, "last_list_arguments", S.last_list_arguments);
+    fake_oauth_stats(o);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -712,13 +719,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *body = up->body.data ? up->body.data : "";
     pthread_mutex_lock(&S.mu);
     enum MHD_Result ret;
-    if (strcmp(url, "/mcp") == 0 && strcmp(method, "POST") == 0) {
+    if (fake_oauth_handle(conn, url, method, body, up->body.len, &ret)) {
+        /* served */
+    } else if (strcmp(url, "/mcp") == 0 && strcmp(method, "POST") == 0) {
         ret = handle_mcp(conn, body, up->body.len);
     } else if (strcmp(url, "/mcp") == 0 && strcmp(method, "GET") == 0) {
         ret = send_text(conn, 405, "no server-initiated stream");
     } else if (strcmp(url, "/_control") == 0 && strcmp(method, "POST") == 0) {
         cJSON *c = cJSON_ParseWithLength(body, up->body.len);
         bool ok = cJSON_IsObject(c) && apply_control(c);
+        if (ok)
+            fake_oauth_control(c);
         cJSON_Delete(c);
         ret = send_text(conn, ok ? 200 : 400, ok ? "ok" : "bad control request");
     } else if (strcmp(url, "/_stats") == 0) {
@@ -790,9 +801,11 @@ int main(int argc, char **argv)
             S.sessionful = false;
         else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
             S.require_token = strdup(argv[++i]);
+        else if (strcmp(argv[i], "--oauth") == 0)
+            S.oauth = true;
         else {
             fprintf(stderr, "usage: fake_granola --fixture FILE [--port N] [--sse] "
-                            "[--sessionless] [--token TOKEN]\n");
+                            "[--sessionless] [--token TOKEN] [--oauth]\n");
             return 2;
         }
     }
@@ -820,6 +833,7 @@ int main(int argc, char **argv)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     S.port = info ? info->port : port;
+    fake_oauth_init(S.port);
     printf("fake_granola listening on 127.0.0.1:%d\n", S.port);
     fflush(stdout);
     int sig;
