@@ -1,0 +1,438 @@
+/*
+ * Granola login and token lifecycle through the real commands: granola_login
+ * with a scripted browser (an HTTP client that follows the authorize
+ * redirect), then host_stub + granola.so renewing tokens, all against
+ * fake_granola --oauth on 127.0.0.1.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_server.h"
+#include "run_host.h"
+
+typedef struct ctx {
+    test_env env;
+    fake_server server;
+    char fixture[160];
+    char token_path[160];
+    char login_out[160];
+    char login_err[160];
+    char *outputs; /* everything every command printed, checked for secrets at the end */
+    size_t outputs_len;
+} ctx;
+
+static void remember_output(ctx *c, const char *text)
+{
+    size_t n = strlen(text);
+    c->outputs = realloc(c->outputs, c->outputs_len + n + 2);
+    memcpy(c->outputs + c->outputs_len, text, n);
+    c->outputs_len += n;
+    c->outputs[c->outputs_len++] = '\n';
+    c->outputs[c->outputs_len] = '\0';
+}
+
+static int setup(void **state)
+{
+    ctx *c = calloc(1, sizeof *c);
+    env_create(&c->env);
+    env_install_plugin(&c->env, PA_GRANOLA_SO);
+    snprintf(c->fixture, sizeof c->fixture, "%s/fixture.json", c->env.dir);
+    snprintf(c->token_path, sizeof c->token_path, "%s/token.granola.json", c->env.dir);
+    snprintf(c->login_out, sizeof c->login_out, "%s/login.out", c->env.dir);
+    snprintf(c->login_err, sizeof c->login_err, "%s/login.err", c->env.dir);
+    FILE *f = fopen(c->fixture, "w");
+    assert_non_null(f);
+    fputs("{\"meetings\": [{\"id\": \"m-1\", \"title\": \"Planning\", \"days_ago\": 1, "
+          "\"summary\": \"Decide the plan.\"}]}",
+          f);
+    fclose(f);
+    const char *args[] = {"--oauth", NULL};
+    fake_start(&c->server, c->fixture, args);
+    char config[1024];
+    snprintf(config, sizeof config,
+             "{\"plugins\": {\"granola\": {\"instances\": [{\"id\": \"work\", \"workspace_id\": "
+             "\"work\", \"token_path\": \"%s\", \"server_url\": \"%s\"}]}}}",
+             c->token_path, c->server.url);
+    env_write_config(&c->env, config);
+    *state = c;
+    return 0;
+}
+
+/* No token or refresh token the server ever issued may appear in any output. */
+static void assert_no_secret_leaked(ctx *c)
+{
+    cJSON *stats = fake_stats(&c->server);
+    const cJSON *issued = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(stats, "oauth"), "issued");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, issued)
+    {
+        if (c->outputs && strstr(c->outputs, t->valuestring))
+            fail_msg("an issued token appeared in the output of a command");
+    }
+    cJSON_Delete(stats);
+}
+
+static int teardown(void **state)
+{
+    ctx *c = *state;
+    assert_no_secret_leaked(c);
+    fake_stop(&c->server);
+    env_destroy(&c->env);
+    free(c->outputs);
+    free(c);
+    return 0;
+}
+
+static long oauth_stat(ctx *c, const char *key)
+{
+    cJSON *stats = fake_stats(&c->server);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(stats, "oauth"), key);
+    long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+    cJSON_Delete(stats);
+    return n;
+}
+
+static pid_t start_login(ctx *c, const char *const *extra)
+{
+    const char *argv[40];
+    int argc = 0;
+    char wrapper[512] = "";
+    const char *w = getenv("PA_TEST_WRAPPER");
+    if (w && *w) {
+        snprintf(wrapper, sizeof wrapper, "%s", w);
+        for (char *tok = strtok(wrapper, " "); tok && argc < 24; tok = strtok(NULL, " "))
+            argv[argc++] = tok;
+    }
+    const char *base[] = {PA_GRANOLA_LOGIN, "--instance", "work", "--config",
+                          c->env.config,    "--port",     "0",    "--no-browser",
+                          "--timeout",      "30"};
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        argv[argc++] = base[i];
+    for (int i = 0; extra && extra[i] && argc < 38; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(c->login_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(c->login_err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The authorization URL granola_login printed (caller frees). */
+static char *wait_for_url(ctx *c)
+{
+    for (int i = 0; i < 60 * 100; i++) {
+        char *text = read_file(c->login_out);
+        char *url = strstr(text, "http://127.0.0.1:");
+        char *eol = url ? strchr(url, '\n') : NULL;
+        if (eol) {
+            char *copy = strndup(url, (size_t)(eol - url));
+            free(text);
+            return copy;
+        }
+        free(text);
+        usleep(10000);
+    }
+    fail_msg("granola_login printed no URL:\n%s", read_file(c->login_err));
+    return NULL;
+}
+
+static size_t ignore_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    (void)data, (void)userdata;
+    return size * nmemb;
+}
+
+/* The scripted browser: GET the URL and follow redirects to the callback. */
+static long browse(const char *url)
+{
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ignore_body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+typedef struct login_result {
+    int exit_code;
+    char *out, *err;
+} login_result;
+
+static void finish_login(ctx *c, pid_t pid, login_result *r)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r->out = read_file(c->login_out);
+    r->err = read_file(c->login_err);
+    remember_output(c, r->out);
+    remember_output(c, r->err);
+    if (r->exit_code == 99)
+        fail_msg("valgrind reported errors:\n%s", r->err);
+}
+
+static void login_result_free(login_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* A whole successful login; returns nothing, fails the test otherwise. */
+static void log_in(ctx *c)
+{
+    pid_t pid = start_login(c, NULL);
+    char *url = wait_for_url(c);
+    assert_int_equal(browse(url), 200);
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    if (r.exit_code != 0)
+        fail_msg("login failed:\n%s", r.err);
+    login_result_free(&r);
+}
+
+static void run_host_polls(ctx *c, const char *fake_clock, host_result *r)
+{
+    const char *args[] = {"--polls",  "1", "--verbose", fake_clock ? "--fake-clock" : NULL,
+                          fake_clock, NULL};
+    host_run(&c->env, r, args);
+    remember_output(c, r->out);
+    remember_output(c, r->err);
+    if (r->exit_code != 0)
+        fail_msg("host_stub exited %d:\n%s", r->exit_code, r->err);
+}
+
+static cJSON *read_token_file(ctx *c)
+{
+    char *text = read_file(c->token_path);
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    assert_non_null(o);
+    return o;
+}
+
+static void test_login_through_the_real_command(void **state)
+{
+    ctx *c = *state;
+    pid_t pid = start_login(c, NULL);
+    char *url = wait_for_url(c);
+    /* The authorize request carries PKCE S256, state and the resource. */
+    assert_contains(url, "/oauth2/authorize?response_type=code&client_id=client-");
+    assert_contains(url, "&code_challenge_method=S256&state=");
+    assert_contains(url, "&resource=http%3A%2F%2F127.0.0.1%3A");
+    assert_int_equal(browse(url), 200);
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "Logged in to Granola for instance 'work'; token saved to ");
+    login_result_free(&r);
+
+    struct stat st;
+    assert_int_equal(stat(c->token_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    cJSON *t = read_token_file(c);
+    assert_true(strncmp(json_str(t, "access_token"), "at-", 3) == 0);
+    assert_true(strncmp(json_str(t, "refresh_token"), "rt-", 3) == 0);
+    assert_true(strncmp(json_str(t, "client_id"), "client-", 7) == 0);
+    assert_string_equal(json_str(t, "resource"), c->server.url);
+    assert_contains(json_str(t, "token_endpoint"), "/oauth2/token");
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(t, "expires_at"));
+    cJSON_Delete(t);
+    assert_int_equal(oauth_stat(c, "registrations"), 1);
+    assert_int_equal(oauth_stat(c, "code_grants"), 1);
+
+    host_result hr;
+    run_host_polls(c, NULL, &hr);
+    assert_int_equal(count_lines(hr.out), 1);
+    assert_lacks(hr.err, "poll failed");
+    host_result_free(&hr);
+}
+
+/* What the scripted browser does with the authorization URL. */
+typedef enum browser_mode { NO_BROWSER, BROWSE, BROWSE_WITH_WRONG_STATE } browser_mode;
+
+static void expect_login_failure(ctx *c, const char *const *extra, browser_mode mode,
+                                 const char *message)
+{
+    pid_t pid = start_login(c, extra);
+    if (mode != NO_BROWSER) {
+        char *url = wait_for_url(c);
+        if (mode == BROWSE_WITH_WRONG_STATE) {
+            char *s = strstr(url, "&state=") + 7;
+            s[0] = s[0] == 'A' ? 'B' : 'A';
+        }
+        browse(url);
+        free(url);
+    }
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, message);
+    assert_int_equal(access(c->token_path, F_OK), -1); /* nothing saved */
+    login_result_free(&r);
+}
+
+static void test_wrong_state_is_rejected(void **state)
+{
+    ctx *c = *state;
+    expect_login_failure(c, NULL, BROWSE_WITH_WRONG_STATE,
+                         "granola_login: login failed: the callback's state does not match this "
+                         "login (a forged or stale redirect); nothing was saved");
+}
+
+static void test_pkce_mismatch_is_rejected(void **state)
+{
+    ctx *c = *state;
+    fake_control(&c->server, "{\"corrupt_challenge\": true}");
+    expect_login_failure(c, NULL, BROWSE,
+                         "login failed: token request failed (HTTP 400): invalid_grant: PKCE "
+                         "verification failed");
+}
+
+static void test_failed_steps_are_named(void **state)
+{
+    ctx *c = *state;
+    fake_control(&c->server, "{\"oauth_fail\": {\"step\": \"register\", \"status\": 500}}");
+    expect_login_failure(c, NULL, NO_BROWSER,
+                         "login failed: client registration failed (HTTP 500)");
+    fake_control(&c->server, "{\"oauth_fail\": {\"step\": \"token\", \"status\": 503}}");
+    expect_login_failure(c, NULL, BROWSE, "login failed: token request failed (HTTP 503)");
+}
+
+static void test_callback_times_out(void **state)
+{
+    ctx *c = *state;
+    const char *extra[] = {"--timeout", "1", NULL};
+    expect_login_failure(c, extra, NO_BROWSER,
+                         "login failed: timed out after 1 s waiting for the browser to come back "
+                         "to the callback");
+}
+
+static void test_refresh_before_expiry_is_persisted(void **state)
+{
+    ctx *c = *state;
+    log_in(c);
+    cJSON *before = read_token_file(c);
+    char *old_refresh = strdup(json_str(before, "refresh_token"));
+    cJSON_Delete(before);
+    /* Tokens last 3600 s; 3400 s later is inside the 300 s refresh skew. */
+    char later[32];
+    snprintf(later, sizeof later, "%lld", (long long)time(NULL) + 3400);
+    host_result r;
+    run_host_polls(c, later, &r);
+    assert_contains(r.err, "renewed the Granola token (it expires soon)");
+    assert_lacks(r.err, "poll failed");
+    assert_int_equal(count_lines(r.out), 1);
+    host_result_free(&r);
+    assert_int_equal(oauth_stat(c, "refresh_grants"), 1);
+    cJSON *after = read_token_file(c);
+    assert_string_not_equal(json_str(after, "refresh_token"), old_refresh);
+    cJSON_Delete(after);
+    free(old_refresh);
+    struct stat st;
+    assert_int_equal(stat(c->token_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_refresh_on_401_and_rotation(void **state)
+{
+    ctx *c = *state;
+    log_in(c);
+    for (int round = 1; round <= 2; round++) {
+        /* Each round needs the refresh token the previous one saved. */
+        fake_control(&c->server, "{\"revoke_access\": true}");
+        host_result r;
+        run_host_polls(c, NULL, &r);
+        assert_contains(r.err, "renewed the Granola token (the server refused it)");
+        assert_lacks(r.err, "poll failed");
+        host_result_free(&r);
+        assert_int_equal(oauth_stat(c, "refresh_grants"), round);
+    }
+    assert_int_equal(oauth_stat(c, "rejected"), 0);
+}
+
+static void test_failed_refresh_leaves_the_file_untouched(void **state)
+{
+    ctx *c = *state;
+    log_in(c);
+    char *before = read_file(c->token_path);
+    fake_control(&c->server, "{\"revoke_access\": true, \"oauth_fail\": {\"step\": \"refresh\", "
+                             "\"status\": 400}}");
+    host_result r;
+    run_host_polls(c, NULL, &r);
+    assert_contains(r.err, "poll failed (1 in a row): renewing the Granola token (the server "
+                           "refused it) failed: token refresh failed (HTTP 400): invalid_grant: "
+                           "refresh refused; log in again (granola_login --instance work) "
+                           "(PA_ERR_AUTH)");
+    host_result_free(&r);
+    char *after = read_file(c->token_path);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
+static void test_token_file_readable_by_others_is_refused(void **state)
+{
+    ctx *c = *state;
+    log_in(c);
+    assert_int_equal(chmod(c->token_path, 0644), 0);
+    host_result r;
+    run_host_polls(c, NULL, &r);
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "refusing token file %s: readable or writable by group or others (mode 0644); run: "
+             "chmod 600 %s",
+             c->token_path, c->token_path);
+    assert_contains(r.err, expected);
+    host_result_free(&r);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_login_through_the_real_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_state_is_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pkce_mismatch_is_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_steps_are_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_before_expiry_is_persisted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_on_401_and_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_refresh_leaves_the_file_untouched, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_token_file_readable_by_others_is_refused, setup,
+                                        teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return failed;
+}
