@@ -1,0 +1,109 @@
+/* Unit tests for PKCE, query parsing and the token file's read/write rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "oauth.h"
+#include "pa_plugin.h"
+#include "token_file.h"
+
+static void test_s256_matches_rfc7636_appendix_b(void **state)
+{
+    (void)state;
+    char *challenge = oauth_s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    assert_string_equal(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    free(challenge);
+}
+
+static void test_random_tokens_are_url_safe_and_distinct(void **state)
+{
+    (void)state;
+    char *a = oauth_random_token(48), *b = oauth_random_token(48);
+    assert_int_equal(strlen(a), 64); /* RFC 7636: 43 to 128 characters */
+    assert_string_not_equal(a, b);
+    assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                     64);
+    assert_null(oauth_random_token(65));
+    free(a);
+    free(b);
+}
+
+static void test_query_parameters(void **state)
+{
+    (void)state;
+    char *v = oauth_query_param("code=abc%2Fdef&state=s+1&x=", "state");
+    assert_string_equal(v, "s 1");
+    free(v);
+    v = oauth_query_param("code=abc%2Fdef&state=s", "code");
+    assert_string_equal(v, "abc/def");
+    free(v);
+    assert_null(oauth_query_param("codex=1", "code"));
+    assert_null(oauth_query_param("", "code"));
+}
+
+static void test_token_file_round_trip_and_mode(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pa_token_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/token.json", dir);
+    granola_token t = {.access_token = "a",
+                       .refresh_token = "r",
+                       .client_id = "c",
+                       .token_endpoint = "https://auth.example/token",
+                       .resource = "https://mcp.example/mcp",
+                       .expires_at_ms = 1770897600000LL};
+    char err[512];
+    assert_int_equal(granola_token_save(path, &t, err, sizeof err), PA_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    granola_token back;
+    assert_int_equal(granola_token_load(path, &back, err, sizeof err), PA_OK);
+    assert_string_equal(back.access_token, "a");
+    assert_string_equal(back.refresh_token, "r");
+    assert_string_equal(back.client_id, "c");
+    assert_null(back.client_secret);
+    assert_int_equal(back.expires_at_ms, 1770897600000LL);
+    granola_token_free(&back);
+
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(granola_token_load(path, &back, err, sizeof err), PA_ERR_AUTH);
+    assert_non_null(strstr(err, "(mode 0640); run: chmod 600 "));
+
+    assert_int_equal(chmod(path, 0600), 0);
+    FILE *f = fopen(path, "w");
+    fputs("{\"refresh_token\": \"r\"}", f);
+    fclose(f);
+    assert_int_equal(granola_token_load(path, &back, err, sizeof err), PA_ERR_AUTH);
+    assert_non_null(strstr(err, "has no usable access_token"));
+
+    /* A save that cannot happen leaves the old file alone. */
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/token.json", dir);
+    assert_int_equal(granola_token_save(missing, &t, err, sizeof err), PA_ERR_AUTH);
+    assert_non_null(strstr(err, "the previous file is unchanged"));
+
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_s256_matches_rfc7636_appendix_b),
+        cmocka_unit_test(test_random_tokens_are_url_safe_and_distinct),
+        cmocka_unit_test(test_query_parameters),
+        cmocka_unit_test(test_token_file_round_trip_and_mode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
