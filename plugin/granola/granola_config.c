@@ -129,6 +129,8 @@ int granola_config_parse(const char *json, granola_config *cfg, char *err, size_
         rc = get_string(root, "workspace_id", "default", &cfg->workspace_id, err, err_size);
     if (rc == PA_OK)
         rc = get_string(root, "server_url", GRANOLA_DEFAULT_URL, &cfg->server_url, err, err_size);
+    if (rc == PA_OK)
+        rc = get_string(root, "client_id", NULL, &cfg->client_id, err, err_size);
     char *token_path = NULL;
     if (rc == PA_OK)
         rc = get_string(root, "token_path", GRANOLA_DEFAULT_TOKEN_PATH, &token_path, err, err_size);
@@ -171,5 +173,6 @@ void granola_config_free(granola_config *cfg)
     free(cfg->workspace_id);
     free(cfg->token_path);
     free(cfg->server_url);
+    free(cfg->client_id);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -16,6 +16,7 @@ typedef struct granola_config {
     int lookback_days;
     char *token_path; /* with ~ expanded */
     char *server_url;
+    char *client_id; /* an OAuth client registered beforehand; NULL: register at login */
     long timeout_seconds;
     size_t max_response_bytes;
     int64_t refresh_skew_ms; /* refresh this long before expires_at */

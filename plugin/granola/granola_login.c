@@ -4,10 +4,10 @@
  *   granola_login --instance ID [--config FILE] [--port N] [--client-id ID]
  *                 [--timeout SECONDS] [--no-browser]
  *
- * Reads the instance from host.json (server_url, token_path), discovers the
- * authorization server from the MCP server's 401, registers a client unless
- * --client-id is given, opens the authorization URL (xdg-open when present;
- * the URL is always printed), receives the code on
+ * Reads the instance from host.json (server_url, token_path, client_id),
+ * discovers the authorization server from the MCP server's 401, registers a
+ * client unless a client id is configured or given with --client-id, opens the authorization URL
+ * (xdg-open when present; the URL is always printed), receives the code on
  * http://127.0.0.1:PORT/callback, exchanges it and writes the token file
  * (atomically, mode 0600). Exit codes: 0 logged in, 1 login failed, 2 usage
  * or configuration error. No token is ever printed.
@@ -301,7 +301,8 @@ static int login(const login_options *o, const granola_config *cfg, char *err, s
     int listen_fd = listen_loopback(o->port, &port, err, err_size);
     char redirect_uri[64];
     snprintf(redirect_uri, sizeof redirect_uri, "http://127.0.0.1:%ld/callback", port);
-    char *client_id = o->client_id ? strdup(o->client_id) : NULL, *client_secret = NULL;
+    const char *configured = o->client_id ? o->client_id : cfg->client_id;
+    char *client_id = configured ? strdup(configured) : NULL, *client_secret = NULL;
     char *verifier = oauth_random_token(48), *state = oauth_random_token(24);
     char *challenge = verifier ? oauth_s256_challenge(verifier) : NULL;
     char *url = NULL;

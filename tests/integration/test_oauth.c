@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,8 +325,28 @@ static void test_failed_steps_are_named(void **state)
     fake_control(&c->server, "{\"oauth_fail\": {\"step\": \"register\", \"status\": 500}}");
     expect_login_failure(c, NULL, NO_BROWSER,
                          "login failed: client registration failed (HTTP 500)");
+    fake_control(&c->server, "{\"oauth_fail\": {\"step\": \"metadata\", \"status\": 500}}");
+    expect_login_failure(c, NULL, NO_BROWSER,
+                         "login failed: protected-resource metadata: "
+                         "http://127.0.0.1:");
     fake_control(&c->server, "{\"oauth_fail\": {\"step\": \"token\", \"status\": 503}}");
     expect_login_failure(c, NULL, BROWSE, "login failed: token request failed (HTTP 503)");
+}
+
+static void test_configured_client_id_skips_registration(void **state)
+{
+    ctx *c = *state;
+    const char *extra[] = {"--client-id", "client-preregistered", NULL};
+    /* The fake server knows no such client: authorize refuses, so nothing comes back. */
+    pid_t pid = start_login(c, extra);
+    char *url = wait_for_url(c);
+    assert_contains(url, "client_id=client-preregistered&");
+    free(url);
+    kill(pid, SIGTERM);
+    login_result r;
+    finish_login(c, pid, &r);
+    login_result_free(&r);
+    assert_int_equal(oauth_stat(c, "registrations"), 0);
 }
 
 static void test_callback_times_out(void **state)
@@ -424,6 +445,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_state_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pkce_mismatch_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_steps_are_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_configured_client_id_skips_registration, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_callback_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_before_expiry_is_persisted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_on_401_and_rotation, setup, teardown),
