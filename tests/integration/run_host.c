@@ -116,9 +116,9 @@ char *read_file(const char *path)
     return buf;
 }
 
-pid_t host_start(test_env *env, const char *const *args)
+pid_t spawn_wrapped(const char *const *command, const char *out_path, const char *err_path)
 {
-    const char *argv[64];
+    const char *argv[96];
     int argc = 0;
     char wrapper[512] = "";
     const char *w = getenv("PA_TEST_WRAPPER");
@@ -127,21 +127,14 @@ pid_t host_start(test_env *env, const char *const *args)
         for (char *tok = strtok(wrapper, " "); tok && argc < 32; tok = strtok(NULL, " "))
             argv[argc++] = tok;
     }
-    argv[argc++] = PA_HOST_STUB;
-    argv[argc++] = "--plugins";
-    argv[argc++] = env->plugins;
-    argv[argc++] = "--config";
-    argv[argc++] = env->config;
-    argv[argc++] = "--db";
-    argv[argc++] = env->db;
-    for (int i = 0; args && args[i] && argc < 63; i++)
-        argv[argc++] = args[i];
+    for (int i = 0; command[i] && argc < 95; i++)
+        argv[argc++] = command[i];
     argv[argc] = NULL;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int out = open(env->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(env->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (out < 0 || err < 0)
             _exit(127);
         dup2(out, 1);
@@ -149,8 +142,19 @@ pid_t host_start(test_env *env, const char *const *args)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    env->pid = pid;
     return pid;
+}
+
+pid_t host_start(test_env *env, const char *const *args)
+{
+    const char *argv[64] = {PA_HOST_STUB, "--plugins", env->plugins, "--config",
+                            env->config,  "--db",      env->db};
+    int argc = 7;
+    for (int i = 0; args && args[i] && argc < 63; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    env->pid = spawn_wrapped(argv, env->out_path, env->err_path);
+    return env->pid;
 }
 
 void host_wait(test_env *env, pid_t pid, host_result *result)

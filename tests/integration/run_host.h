@@ -37,6 +37,12 @@ void env_add_plugin(test_env *env, const char *name);
 void env_install_plugin(test_env *env, const char *path);
 void env_write_config(test_env *env, const char *json);
 
+/*
+ * Starts command (NULL-terminated argv; argv[0] a path) behind PA_TEST_WRAPPER,
+ * with stdout and stderr into the given files.
+ */
+pid_t spawn_wrapped(const char *const *command, const char *out_path, const char *err_path);
+
 /* Runs host_stub --plugins --config --db plus args (NULL-terminated) to completion. */
 void host_run(test_env *env, host_result *result, const char *const *args);
 /* Starts host_stub in the background; collect with host_wait. */

@@ -111,34 +111,14 @@ static long oauth_stat(ctx *c, const char *key)
 
 static pid_t start_login(ctx *c, const char *const *extra)
 {
-    const char *argv[40];
-    int argc = 0;
-    char wrapper[512] = "";
-    const char *w = getenv("PA_TEST_WRAPPER");
-    if (w && *w) {
-        snprintf(wrapper, sizeof wrapper, "%s", w);
-        for (char *tok = strtok(wrapper, " "); tok && argc < 24; tok = strtok(NULL, " "))
-            argv[argc++] = tok;
-    }
-    const char *base[] = {PA_GRANOLA_LOGIN, "--instance", "work", "--config",
-                          c->env.config,    "--port",     "0",    "--no-browser",
-                          "--timeout",      "30"};
-    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-        argv[argc++] = base[i];
-    for (int i = 0; extra && extra[i] && argc < 38; i++)
+    const char *argv[32] = {PA_GRANOLA_LOGIN, "--instance", "work", "--config",
+                            c->env.config,    "--port",     "0",    "--no-browser",
+                            "--timeout",      "30"};
+    int argc = 10;
+    for (int i = 0; extra && extra[i] && argc < 31; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int out = open(c->login_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(c->login_err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    return spawn_wrapped(argv, c->login_out, c->login_err);
 }
 
 /* The authorization URL granola_login printed (caller frees). */
