@@ -56,5 +56,8 @@ echo "== what each poll did (from the host log) =="
 grep -o 'plugin granola/work: listed.*' "$work/host.log" | nl -w1 -s': poll '
 grep -E ' (warn|error) ' "$work/host.log" || true
 echo
-n=$(grep -c . "$work/tasks.jsonl" || true)
-echo "== $n task(s) from the first poll; the second poll created none =="
+first=$(grep -o 'listed.*emitted [0-9]*' "$work/host.log" | sed -n 1p | grep -o '[0-9]*$')
+second=$(grep -o 'listed.*emitted [0-9]*' "$work/host.log" | sed -n 2p | grep -o '[0-9]*$')
+printed=$(grep -c . "$work/tasks.jsonl" || true)
+echo "== poll 1 created $first task(s), poll 2 created ${second:-?}; $printed printed in all =="
+[ "$second" = 0 ] && [ "$first" = "$printed" ] || { echo "demo: unexpected result" >&2; exit 1; }
