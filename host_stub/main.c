@@ -67,6 +67,7 @@ static void usage(FILE *out)
           "                 [--fake-clock EPOCH_SECONDS]\n"
           "defaults: --plugins ./plugins --config ./host.json --db ./agent.db\n"
           "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
+          "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
           "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
           out);
 }
