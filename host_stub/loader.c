@@ -313,7 +313,8 @@ int loader_scan(loader *l, loaded_plugin ***out, size_t *count, char *err, size_
         snprintf(err, err_size, "out of memory scanning '%s'", l->dir);
         rc = PA_ERR_NOMEM;
     } else {
-        qsort(names, n, sizeof *names, compare_names);
+        if (n) /* qsort may not be passed NULL, even for no elements */
+            qsort(names, n, sizeof *names, compare_names);
         for (size_t i = 0; i < n; i++) {
             char why[1024];
             loaded_plugin *pl;

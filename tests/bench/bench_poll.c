@@ -199,7 +199,7 @@ int main(int argc, char **argv)
         die("GRANOLA_SO must be a path");
     *slash = '\0';
     loader *ld;
-    loaded_plugin *plugin;
+    loaded_plugin *plugin = NULL;
     if (loader_new(so_dir, &ld, err, sizeof err) != PA_OK ||
         loader_open(ld, slash + 1, &plugin, err, sizeof err) != PA_OK)
         die(err);
