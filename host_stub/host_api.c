@@ -111,6 +111,19 @@ static void api_defer_next_poll(pa_host_ctx *ctx, int64_t earliest_ms)
         ctx->not_before_ms = earliest_ms;
 }
 
+static sqlite3_stmt *api_prepare_cached(pa_host_ctx *ctx, pa_lease lease, const char *sql)
+{
+    if (!ctx)
+        return NULL;
+    char err[1024];
+    sqlite3_stmt *stmt = pool_cached_stmt(ctx->pool, &ctx->owner, lease, sql, err, sizeof err);
+    if (!stmt) {
+        set_error(ctx, err);
+        log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
+    }
+    return stmt;
+}
+
 static const pa_host_api API = {
     .abi_version = PA_ABI_VERSION,
     .struct_size = sizeof(pa_host_api),
@@ -123,6 +136,7 @@ static const pa_host_api API = {
     .now_ms = api_now_ms,
     .last_error = api_last_error,
     .defer_next_poll = api_defer_next_poll,
+    .prepare_cached = api_prepare_cached,
 };
 
 const pa_host_api *host_api_table(void)

@@ -144,9 +144,10 @@ int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin
     char stamp[32];
     format_iso8601(now_ms, stamp, sizeof stamp);
     /* Prepared once per connection: a poll emits one item per transaction. */
-    sqlite3_stmt *stmt = pool_cached_stmt(p, owner, lease, POOL_STMT_OUTBOX_INSERT,
+    sqlite3_stmt *stmt = pool_cached_stmt(p, owner, lease,
                                           "INSERT INTO outbox(plugin, instance_id, item_json,"
-                                          " created_at) VALUES (?1, ?2, ?3, ?4)");
+                                          " created_at) VALUES (?1, ?2, ?3, ?4)",
+                                          err, err_size);
     int rc = SQLITE_ERROR;
     if (stmt) {
         sqlite3_bind_text(stmt, 1, plugin, -1, SQLITE_STATIC);
@@ -155,10 +156,9 @@ int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin
         sqlite3_bind_text(stmt, 4, stamp, -1, SQLITE_STATIC);
         rc = sqlite3_step(stmt);
     }
-    sqlite3 *db = pool_lease_db(p, owner, lease, POOL_HERE);
-    if (rc != SQLITE_DONE)
+    if (stmt && rc != SQLITE_DONE)
         snprintf(err, err_size, "emit: cannot write outbox row: %s",
-                 db ? sqlite3_errmsg(db) : "stale lease");
+                 sqlite3_errmsg(sqlite3_db_handle(stmt)));
     if (stmt) {
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);

@@ -18,6 +18,13 @@ enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
 /* How long a waiter spins (yielding) before it sleeps on its condition. */
 #define POOL_SPIN_NS 20000
 
+typedef struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *stmt;
+    uint64_t last_used;
+    bool touched; /* handed out during the current lease */
+} cached_stmt;
+
 typedef struct slot {
     pool *pool;
     int index;
@@ -25,8 +32,10 @@ typedef struct slot {
     sqlite3_stmt *begin_stmt;
     sqlite3_stmt *commit_stmt;
     sqlite3_stmt *rollback_stmt;
-    sqlite3_stmt *cached[POOL_CACHED_STMTS];
-    int64_t expires_ms; /* 0: no lifetime limit */
+    cached_stmt cache[POOL_STMT_CACHE_SIZE];
+    bool cache_touched;  /* some cached statement was handed out in this lease */
+    uint64_t cache_tick; /* for least-recently-used eviction */
+    int64_t expires_ms;  /* 0: no lifetime limit */
     /* Read by the authorizer on the borrower's thread, hence atomic. */
     atomic_int state;
     /* The fields below change only under the pool mutex. */
@@ -128,9 +137,10 @@ static void close_slot(slot *s)
     sqlite3_finalize(s->commit_stmt);
     sqlite3_finalize(s->rollback_stmt);
     s->begin_stmt = s->commit_stmt = s->rollback_stmt = NULL;
-    for (int i = 0; i < POOL_CACHED_STMTS; i++) {
-        sqlite3_finalize(s->cached[i]);
-        s->cached[i] = NULL;
+    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
+        sqlite3_finalize(s->cache[i].stmt);
+        free(s->cache[i].sql);
+        s->cache[i] = (cached_stmt){0};
     }
     sqlite3_close_v2(s->db);
     s->db = NULL;
@@ -497,26 +507,72 @@ static bool is_host_stmt(const slot *s, const sqlite3_stmt *stmt)
 {
     if (stmt == s->begin_stmt || stmt == s->commit_stmt || stmt == s->rollback_stmt)
         return true;
-    for (int i = 0; i < POOL_CACHED_STMTS; i++) {
-        if (stmt == s->cached[i])
+    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
+        if (stmt == s->cache[i].stmt)
             return true;
     }
     return false;
 }
 
-sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, int key, const char *sql)
+sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
+                               char *err, size_t err_size)
 {
     const char *why = NULL;
     pthread_mutex_lock(&p->mu);
-    slot *s = key >= 0 && key < POOL_CACHED_STMTS ? find_live_locked(p, owner, lease, &why) : NULL;
+    slot *s = sql ? find_live_locked(p, owner, lease, &why) : NULL;
     pthread_mutex_unlock(&p->mu);
-    if (!s)
+    if (!s) {
+        snprintf(err, err_size, "prepare_cached: %s", sql ? "the lease is not live" : "no SQL");
         return NULL;
+    }
     /* The lease gives this thread the slot, so its cache needs no lock. */
-    if (!s->cached[key] && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                              &s->cached[key], NULL) != SQLITE_OK)
+    cached_stmt *victim = NULL; /* empty, else least recently used; never one in use */
+    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
+        cached_stmt *c = &s->cache[i];
+        if (c->sql && strcmp(c->sql, sql) == 0) {
+            c->last_used = ++s->cache_tick;
+            c->touched = s->cache_touched = true;
+            return c->stmt;
+        }
+        if (!c->touched &&
+            (!victim || (victim->sql && (!c->sql || c->last_used < victim->last_used))))
+            victim = c;
+    }
+    if (!victim) {
+        snprintf(err, err_size, "prepare_cached: more than %d cached statements in one lease",
+                 POOL_STMT_CACHE_SIZE);
         return NULL;
-    return s->cached[key];
+    }
+    sqlite3_stmt *stmt = NULL;
+    char *copy = strdup(sql);
+    if (!copy ||
+        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+        snprintf(err, err_size, "prepare_cached: %s",
+                 copy ? sqlite3_errmsg(s->db) : "out of memory");
+        free(copy);
+        return NULL;
+    }
+    sqlite3_finalize(victim->stmt);
+    free(victim->sql);
+    *victim = (cached_stmt){copy, stmt, ++s->cache_tick, true};
+    s->cache_touched = true;
+    return stmt;
+}
+
+/* Resets what this lease used from the cache, so the next borrower starts clean. */
+static void reset_cached(slot *s)
+{
+    if (!s->cache_touched)
+        return;
+    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
+        cached_stmt *c = &s->cache[i];
+        if (c->touched) {
+            sqlite3_reset(c->stmt);
+            sqlite3_clear_bindings(c->stmt);
+            c->touched = false;
+        }
+    }
+    s->cache_touched = false;
 }
 
 /*
@@ -534,6 +590,7 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
     int rc = PA_OK;
     unsigned reset = 0, finalized = 0;
     bool rolled_back_open = false;
+    reset_cached(s);
 
     sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
     while (stmt) {

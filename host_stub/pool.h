@@ -75,14 +75,15 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
 /* NULL (logged at site) when the lease is not live for this owner. */
 sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
 /*
- * Host-owned statements cached per connection (the pool keeps them across
- * leases and finalizes them when the connection closes). Callers must reset
- * the statement and clear its bindings before releasing the lease.
+ * Statements cached per connection, keyed by their SQL text: prepared the
+ * first time a lease asks, reset with bindings cleared when that lease ends,
+ * finalized (least recently used first) when the cache is full or the
+ * connection closes. Callers never finalize them.
  */
-enum { POOL_STMT_OUTBOX_INSERT = 0, POOL_CACHED_STMTS = 1 };
-/* The cached statement for key on a live lease, preparing sql the first time; NULL on error. */
-sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, int key,
-                               const char *sql);
+#define POOL_STMT_CACHE_SIZE 16
+/* The cached statement for sql on a live lease; NULL with err set on failure. */
+sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
+                               char *err, size_t err_size);
 
 /* The mode of a live lease, or 0. */
 pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease);

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define PA_ABI_VERSION_MAJOR 1u
-#define PA_ABI_VERSION_MINOR 1u
+#define PA_ABI_VERSION_MINOR 2u
 #define PA_ABI_VERSION       ((PA_ABI_VERSION_MAJOR << 16) | PA_ABI_VERSION_MINOR)
 #define PA_ABI_MAJOR(v)      ((uint32_t)(v) >> 16)
 #define PA_ABI_MINOR(v)      ((uint32_t)(v)&0xffffu)
@@ -196,6 +196,17 @@ typedef struct pa_host_api {
      * current poll, on top of the normal schedule and backoff.
      */
     void (*defer_next_poll)(pa_host_ctx *ctx, int64_t earliest_ms);
+
+    /* Added in ABI 1.2 (check with PA_HAS_FIELD). */
+
+    /*
+     * A statement for sql on the lease's connection, prepared the first time
+     * any lease on that connection asks and kept by the host: at release it
+     * is reset and its bindings cleared, not finalized. Never finalize it;
+     * do not use it after the release. Up to 16 distinct statements per
+     * lease. NULL on failure (see last_error).
+     */
+    sqlite3_stmt *(*prepare_cached)(pa_host_ctx *ctx, pa_lease lease, const char *sql);
 } pa_host_api;
 
 #define PA_LEASE(api, ctx, mode, timeout_ms, out)                                                  \

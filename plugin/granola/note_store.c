@@ -1,6 +1,7 @@
 #include "note_store.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,37 @@ static int db_failed(const note_store *s, pa_lease lease, const char *what, sqli
     snprintf(err, err_size, "%s: %s", what, db ? sqlite3_errmsg(db) : "stale lease");
     PA_RELEASE(s->api, s->ctx, lease, PA_RELEASE_ROLLBACK);
     return PA_ERR_DB;
+}
+
+/* A statement: the host's cached one when it offers them (ABI 1.2), else our own. */
+typedef struct store_stmt {
+    sqlite3_stmt *stmt;
+    bool owned; /* prepared here, so finalized here */
+} store_stmt;
+
+static int store_prepare(const note_store *s, pa_lease lease, sqlite3 *db, const char *sql,
+                         store_stmt *out)
+{
+    out->owned = !PA_HAS_FIELD(s->api, pa_host_api, prepare_cached);
+    out->stmt = NULL;
+    if (!db)
+        return SQLITE_MISUSE;
+    if (!out->owned) {
+        out->stmt = s->api->prepare_cached(s->ctx, lease, sql);
+        return out->stmt ? SQLITE_OK : SQLITE_ERROR;
+    }
+    return sqlite3_prepare_v2(db, sql, -1, &out->stmt, NULL);
+}
+
+static void store_done(store_stmt *st)
+{
+    if (st->owned) {
+        sqlite3_finalize(st->stmt);
+    } else if (st->stmt) {
+        sqlite3_reset(st->stmt);
+        sqlite3_clear_bindings(st->stmt);
+    }
+    st->stmt = NULL;
 }
 
 int note_store_create_schema(const note_store *s, char *err, size_t err_size)
@@ -65,14 +97,14 @@ int note_store_find_new(const note_store *s, const char *account_id, const char 
         return lease_failed(s, "checking processed notes", rc, err, err_size);
     }
     sqlite3 *db = s->api->lease_db(s->ctx, lease);
-    sqlite3_stmt *stmt = NULL;
+    store_stmt st;
     /* One statement for the whole list: the ids travel as one JSON array. */
-    int sr = db ? sqlite3_prepare_v2(db,
-                                     "SELECT CAST(j.key AS INTEGER) FROM json_each(?1) AS j"
-                                     " WHERE NOT EXISTS (SELECT 1 FROM processed_granola_notes p"
-                                     " WHERE p.note_id = j.value AND p.account_id = ?2)",
-                                     -1, &stmt, NULL)
-                : SQLITE_MISUSE;
+    int sr = store_prepare(s, lease, db,
+                           "SELECT CAST(j.key AS INTEGER) FROM json_each(?1) AS j"
+                           " WHERE NOT EXISTS (SELECT 1 FROM processed_granola_notes p"
+                           " WHERE p.note_id = j.value AND p.account_id = ?2)",
+                           &st);
+    sqlite3_stmt *stmt = st.stmt;
     if (sr == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, json, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, account_id, -1, SQLITE_STATIC);
@@ -82,7 +114,7 @@ int note_store_find_new(const note_store *s, const char *account_id, const char 
                 is_new[index] = true;
         }
     }
-    sqlite3_finalize(stmt);
+    store_done(&st);
     cJSON_free(json);
     if (sr != SQLITE_DONE)
         return db_failed(s, lease, "checking processed notes", db, err, err_size);
@@ -105,14 +137,14 @@ int note_store_record_and_emit(const note_store *s, const processed_note *note, 
     if (rc != PA_OK)
         return lease_failed(s, "recording a processed note", rc, err, err_size);
     sqlite3 *db = s->api->lease_db(s->ctx, lease);
-    sqlite3_stmt *stmt = NULL;
-    int sr = db ? sqlite3_prepare_v2(db,
-                                     "INSERT INTO processed_granola_notes(note_id, workspace_id,"
-                                     " account_id, note_title, note_created_at, processed_at,"
-                                     " tasks_created_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)"
-                                     " ON CONFLICT(note_id, account_id) DO NOTHING",
-                                     -1, &stmt, NULL)
-                : SQLITE_MISUSE;
+    store_stmt st;
+    int sr = store_prepare(s, lease, db,
+                           "INSERT INTO processed_granola_notes(note_id, workspace_id,"
+                           " account_id, note_title, note_created_at, processed_at,"
+                           " tasks_created_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)"
+                           " ON CONFLICT(note_id, account_id) DO NOTHING",
+                           &st);
+    sqlite3_stmt *stmt = st.stmt;
     if (sr == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, note->note_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, note->workspace_id, -1, SQLITE_STATIC);
@@ -122,7 +154,7 @@ int note_store_record_and_emit(const note_store *s, const processed_note *note, 
         sqlite3_bind_text(stmt, 6, now, -1, SQLITE_STATIC);
         sr = sqlite3_step(stmt);
     }
-    sqlite3_finalize(stmt);
+    store_done(&st);
     if (sr != SQLITE_DONE)
         return db_failed(s, lease, "recording a processed note", db, err, err_size);
     if (sqlite3_changes(db) == 1) {

@@ -76,7 +76,7 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 4);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox WHERE consumed_at IS NULL"), 0);
     assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM tasks"), 4);
-    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.1)");
+    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.2)");
     assert_contains(r.err, "plugin example/a: shut down");
     host_result_free(&r);
 
@@ -199,7 +199,7 @@ static void test_refused_plugins_do_not_stop_the_others(void **state)
     char line[512];
     snprintf(line, sizeof line,
              "error loader: refusing plugin '%s/wrong_abi.so': built for ABI 99.0, host ABI is "
-             "1.1 (major versions differ)",
+             "1.2 (major versions differ)",
              env->plugins);
     assert_int_equal(count_lines_with(r.err, line), 1);
     snprintf(line, sizeof line,

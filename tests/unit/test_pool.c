@@ -542,6 +542,66 @@ static void test_concurrent_writers_on_small_pool(void **state)
     assert_int_equal(st.timeouts, 0);
 }
 
+static void test_cached_statements_survive_leases_and_are_reset(void **state)
+{
+    fixture *f = *state;
+    pool_config cfg = default_config(f);
+    cfg.size = 1;
+    open_pool(f, cfg);
+    create_table(f);
+    char err[512];
+    pa_lease lease = must_lease(f, PA_LEASE_WRITE);
+    sqlite3_stmt *insert =
+        pool_cached_stmt(f->pool, &f->owner, lease, "INSERT INTO t VALUES (?1)", err, sizeof err);
+    assert_non_null(insert);
+    assert_int_equal(sqlite3_bind_int(insert, 1, 5), SQLITE_OK);
+    assert_int_equal(sqlite3_step(insert), SQLITE_DONE);
+    sqlite3_stmt *select =
+        pool_cached_stmt(f->pool, &f->owner, lease, "SELECT v FROM t", err, sizeof err);
+    assert_int_equal(sqlite3_step(select), SQLITE_ROW); /* left active on purpose */
+    must_release(f, lease, PA_RELEASE_COMMIT);
+    pool_stats st;
+    pool_get_stats(f->pool, &st);
+    assert_int_equal(st.statements_finalized, 0); /* cached ones are the host's */
+    assert_int_equal(st.statements_reset, 0);
+
+    /* The next lease gets the same statements back, reset and unbound. */
+    lease = must_lease(f, PA_LEASE_WRITE);
+    assert_ptr_equal(
+        pool_cached_stmt(f->pool, &f->owner, lease, "SELECT v FROM t", err, sizeof err), select);
+    assert_false(sqlite3_stmt_busy(select));
+    assert_ptr_equal(
+        pool_cached_stmt(f->pool, &f->owner, lease, "INSERT INTO t VALUES (?1)", err, sizeof err),
+        insert);
+    assert_int_equal(sqlite3_step(insert), SQLITE_DONE); /* binding cleared: inserts NULL */
+    must_release(f, lease, PA_RELEASE_COMMIT);
+    assert_int_equal(count_rows(f, "t WHERE v IS NULL"), 1);
+
+    lease = must_lease(f, PA_LEASE_READ);
+    assert_null(pool_cached_stmt(f->pool, &f->owner, lease, "SELECT nonsense FROM nowhere", err,
+                                 sizeof err));
+    assert_non_null(strstr(err, "prepare_cached: no such table: nowhere"));
+    /* More distinct statements than the cache holds within one lease: refused, not evicted. */
+    for (int i = 0; i < POOL_STMT_CACHE_SIZE - 1; i++) { /* the untouched INSERT makes room */
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT %d", i);
+        assert_non_null(pool_cached_stmt(f->pool, &f->owner, lease, sql, err, sizeof err));
+    }
+    assert_non_null(
+        pool_cached_stmt(f->pool, &f->owner, lease, "SELECT v FROM t", err, sizeof err));
+    assert_null(
+        pool_cached_stmt(f->pool, &f->owner, lease, "SELECT 'one too many'", err, sizeof err));
+    assert_non_null(strstr(err, "more than 16 cached statements in one lease"));
+    must_release(f, lease, PA_RELEASE_COMMIT);
+    /* In a new lease the least recently used one makes room. */
+    lease = must_lease(f, PA_LEASE_READ);
+    assert_non_null(
+        pool_cached_stmt(f->pool, &f->owner, lease, "SELECT 'one too many'", err, sizeof err));
+    must_release(f, lease, PA_RELEASE_COMMIT);
+    pa_lease stale = lease;
+    assert_null(pool_cached_stmt(f->pool, &f->owner, stale, "SELECT 1", err, sizeof err));
+}
+
 static void test_bad_configuration_is_rejected(void **state)
 {
     fixture *f = *state;
@@ -579,6 +639,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_connection_retires_after_fatal_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_on_small_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_statements_survive_leases_and_are_reset, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_configuration_is_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
