@@ -104,6 +104,7 @@ int granola_config_parse(const char *json, granola_config *cfg, char *err, size_
                                         "max_response_bytes",
                                         "enabled",
                                         "refresh_skew_seconds",
+                                        "client_id",
                                         NULL};
     memset(cfg, 0, sizeof *cfg);
     cJSON *root = cJSON_Parse(json);

@@ -118,6 +118,9 @@ static pid_t start_login(ctx *c, const char *const *extra)
     for (int i = 0; extra && extra[i] && argc < 31; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
+    /* Gone before the child starts, so wait_for_url never reads an earlier run's URL. */
+    unlink(c->login_out);
+    unlink(c->login_err);
     return spawn_wrapped(argv, c->login_out, c->login_err);
 }
 
@@ -133,6 +136,10 @@ static char *wait_for_url(ctx *c)
             free(text);
             return copy;
         }
+        free(text);
+        text = read_file(c->login_err);
+        if (text[0]) /* it gave up before printing a URL: no need to wait out the clock */
+            fail_msg("granola_login printed no URL:\n%s", text);
         free(text);
         usleep(10000);
     }
@@ -324,6 +331,23 @@ static void test_configured_client_id_skips_registration(void **state)
     free(url);
     kill(pid, SIGTERM);
     login_result r;
+    finish_login(c, pid, &r);
+    login_result_free(&r);
+    assert_int_equal(oauth_stat(c, "registrations"), 0);
+
+    /* The same from the instance's client_id in host.json. */
+    char config[1024];
+    snprintf(config, sizeof config,
+             "{\"plugins\": {\"granola\": {\"instances\": [{\"id\": \"work\", \"workspace_id\": "
+             "\"work\", \"token_path\": \"%s\", \"server_url\": \"%s\", \"client_id\": "
+             "\"client-from-config\"}]}}}",
+             c->token_path, c->server.url);
+    env_write_config(&c->env, config);
+    pid = start_login(c, NULL);
+    url = wait_for_url(c);
+    assert_contains(url, "client_id=client-from-config&");
+    free(url);
+    kill(pid, SIGTERM);
     finish_login(c, pid, &r);
     login_result_free(&r);
     assert_int_equal(oauth_stat(c, "registrations"), 0);
