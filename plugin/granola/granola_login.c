@@ -178,7 +178,7 @@ static void respond(int fd, int status, const char *text)
 /* Reads one HTTP request head (bounded) and returns the request target, or NULL. */
 static char *read_target(int fd)
 {
-    char buf[8192];
+    char buf[8192] = "";
     size_t len = 0;
     while (len < sizeof buf - 1 && !strstr(buf, "\r\n\r\n")) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
