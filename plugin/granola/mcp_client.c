@@ -52,6 +52,10 @@ typedef struct exchange {
     char *mismatch;  /* description of a response with another id */
 } exchange;
 
+/* libcurl callbacks, installed once per client; their userdata is the exchange. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata);
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata);
+
 int mcp_client_new(const mcp_options *o, mcp_client **out, char *err, size_t err_size)
 {
     *out = NULL;
@@ -68,6 +72,20 @@ int mcp_client_new(const mcp_options *o, mcp_client **out, char *err, size_t err
     c->api = o->api;
     c->ctx = o->ctx;
     c->next_id = 1;
+    CURL *h = c->curl;
+    curl_easy_setopt(h, CURLOPT_URL, c->url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_error);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_seconds < 10 ? c->timeout_seconds : 10L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, MCP_CLIENT_NAME "/" MCP_CLIENT_VERSION);
     *out = c;
     return PA_OK;
 }
@@ -327,24 +345,12 @@ static int post(mcp_client *c, const char *type, const char *body, int64_t want_
     }
     CURL *h = c->curl;
     c->curl_error[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, c->url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* The rest of the options were set once, in mcp_client_new. */
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_error);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_seconds);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_seconds < 10 ? c->timeout_seconds : 10L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, MCP_CLIENT_NAME "/" MCP_CLIENT_VERSION);
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
