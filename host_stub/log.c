@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "text_clean.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -55,16 +57,18 @@ void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list a
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    /* A message must stay one line: fold embedded newlines. */
-    for (char *p = line; *p; p++) {
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    }
+    /*
+     * Messages carry text from plugins and servers: one line, valid UTF-8,
+     * and no control character a terminal would obey (an escape sequence in
+     * a meeting title must not repaint the operator's screen).
+     */
+    char clean[sizeof line * 2];
+    text_clean_line(line, clean, sizeof clean);
     if (g_sink) {
-        g_sink(g_sink_userdata, level, line);
+        g_sink(g_sink_userdata, level, clean);
         return;
     }
-    fprintf(stderr, "%s\n", line);
+    fprintf(stderr, "%s\n", clean);
 }
 
 void log_msg(pa_log_level level, const char *source, const char *fmt, ...)

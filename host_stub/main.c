@@ -328,8 +328,12 @@ static void poll_instance(host *h, host_instance *in)
     int rc = instance_poll(in, err, sizeof err);
     double ms = (double)(clock_mono_ns() - started) / 1e6;
     int64_t now = clock_wall_ms();
+    /* A deferral (a server's Retry-After) is honoured up to the backoff cap, no further. */
+    int64_t cap_ms = h->cfg.backoff_cap_seconds * 1000;
+    if (in->not_before_ms > now + cap_ms)
+        in->not_before_ms = now + cap_ms;
     if (rc != PA_OK) {
-        int64_t delay = sched_on_failure(&in->sched, now, h->cfg.backoff_cap_seconds * 1000);
+        int64_t delay = sched_on_failure(&in->sched, now, cap_ms);
         if (in->not_before_ms > in->sched.next_due_ms) {
             sched_not_before(&in->sched, in->not_before_ms);
             delay = in->not_before_ms - now;

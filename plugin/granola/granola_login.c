@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "granola_config.h"
+#include "http_client.h"
 #include "oauth.h"
 #include "pa_plugin.h"
 
@@ -292,10 +293,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int login(const login_options *o, const granola_config *cfg, char *err, size_t err_size)
+static int login(const login_options *o, const granola_config *cfg, http_client *http, char *err,
+                 size_t err_size)
 {
     oauth_server server;
-    if (oauth_discover(cfg->server_url, cfg->timeout_seconds, &server, err, err_size) != PA_OK)
+    if (oauth_discover(http, cfg->server_url, &server, err, err_size) != PA_OK)
         return EXIT_LOGIN_FAILED;
     long port = 0;
     int listen_fd = listen_loopback(o->port, &port, err, err_size);
@@ -313,8 +315,8 @@ static int login(const login_options *o, const granola_config *cfg, char *err, s
         snprintf(err, err_size, "cannot generate the PKCE verifier");
         goto done;
     }
-    if (!client_id && oauth_register(&server, redirect_uri, cfg->timeout_seconds, &client_id,
-                                     &client_secret, err, err_size) != PA_OK)
+    if (!client_id && oauth_register(http, &server, redirect_uri, &client_id, &client_secret, err,
+                                     err_size) != PA_OK)
         goto done;
     url = oauth_authorize_url(&server, client_id, redirect_uri, challenge, state);
     if (!url) {
@@ -332,8 +334,8 @@ static int login(const login_options *o, const granola_config *cfg, char *err, s
     if (rc != 0)
         goto done;
     granola_token token;
-    rc = oauth_exchange_code(&server, client_id, client_secret, cb.code, redirect_uri, verifier,
-                             cfg->timeout_seconds, now_ms(), &token, err, err_size) == PA_OK
+    rc = oauth_exchange_code(http, &server, client_id, client_secret, cb.code, redirect_uri,
+                             verifier, now_ms(), &token, err, err_size) == PA_OK
              ? 0
              : EXIT_LOGIN_FAILED;
     free(cb.code);
@@ -351,7 +353,7 @@ done:
         close(listen_fd);
     free(url), free(challenge), free(state), free(client_id), free(client_secret);
     if (verifier) {
-        memset(verifier, 0, strlen(verifier));
+        explicit_bzero(verifier, strlen(verifier));
         free(verifier);
     }
     oauth_server_free(&server);
@@ -371,7 +373,13 @@ int main(int argc, char **argv)
         return rc;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = login(&o, &cfg, err, sizeof err);
+    http_client *http = NULL;
+    http_client_options ho = {.timeout_seconds = cfg.timeout_seconds,
+                              .max_response_bytes = cfg.max_response_bytes};
+    rc = http_client_new(&ho, &http, err, sizeof err) == PA_OK
+             ? login(&o, &cfg, http, err, sizeof err)
+             : EXIT_LOGIN_FAILED;
+    http_client_free(http);
     if (rc != 0)
         fprintf(stderr, "granola_login: login failed: %s\n", err);
     granola_config_free(&cfg);

@@ -15,6 +15,7 @@
 
 #include "date_parser.h"
 #include "granola_config.h"
+#include "http_client.h"
 #include "mcp_client.h"
 #include "meeting_item.h"
 #include "meeting_parser.h"
@@ -33,10 +34,11 @@ typedef struct granola {
     const pa_host_api *api;
     pa_host_ctx *ctx;
     granola_config cfg;
+    http_client *http; /* one HTTP layer (connections) for MCP and token renewal */
     mcp_client *mcp;
     note_store store;
     bool schema_ready;
-    int64_t not_before_ms; /* from a 429's Retry-After */
+    int64_t not_before_ms; /* from a 429's Retry-After, when the host cannot defer polls */
     granola_token token;   /* loaded at the start of each poll, freed at its end */
     bool refreshed;        /* this poll already renewed the token */
 } granola;
@@ -81,13 +83,20 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
         free(g);
         return PA_ERR_GENERIC;
     }
-    mcp_options o = {.url = g->cfg.server_url,
-                     .timeout_seconds = g->cfg.timeout_seconds,
-                     .max_response_bytes = g->cfg.max_response_bytes,
-                     .api = api,
-                     .ctx = ctx};
-    rc = mcp_client_new(&o, &g->mcp, errbuf, errbuf_size);
+    http_client_options ho = {.timeout_seconds = g->cfg.timeout_seconds,
+                              .max_response_bytes = g->cfg.max_response_bytes,
+                              .api = api,
+                              .ctx = ctx};
+    mcp_options mo = {.url = g->cfg.server_url,
+                      .max_response_bytes = g->cfg.max_response_bytes,
+                      .api = api,
+                      .ctx = ctx};
+    rc = http_client_new(&ho, &g->http, errbuf, errbuf_size);
+    mo.http = g->http;
+    if (rc == PA_OK)
+        rc = mcp_client_new(&mo, &g->mcp, errbuf, errbuf_size);
     if (rc != PA_OK) {
+        http_client_free(g->http);
         curl_global_cleanup();
         granola_config_free(&g->cfg);
         free(g);
@@ -106,6 +115,7 @@ void pa_plugin_shutdown(void *instance)
     if (!g)
         return;
     mcp_client_free(g->mcp);
+    http_client_free(g->http);
     granola_token_free(&g->token);
     curl_global_cleanup();
     granola_config_free(&g->cfg);
@@ -130,8 +140,8 @@ static int refresh_token(granola *g, const char *why, char *err, size_t err_size
     granola_token fresh;
     char reason[512];
     g->refreshed = true;
-    int rc = oauth_refresh(&g->token, g->cfg.timeout_seconds, g->api->now_ms(g->ctx), &fresh,
-                           reason, sizeof reason);
+    int rc =
+        oauth_refresh(g->http, &g->token, g->api->now_ms(g->ctx), &fresh, reason, sizeof reason);
     if (rc != PA_OK) {
         snprintf(err, err_size,
                  "renewing the Granola token (%s) failed: %s; log in again "
@@ -141,15 +151,15 @@ static int refresh_token(granola *g, const char *why, char *err, size_t err_size
     }
     /* Save first: with rotation the old refresh token is already spent. */
     rc = granola_token_save(g->cfg.token_path, &fresh, reason, sizeof reason);
-    if (rc == PA_OK)
-        rc = mcp_client_set_token(g->mcp, fresh.access_token);
     if (rc != PA_OK) {
         snprintf(err, err_size, "renewed the Granola token but %s; log in again", reason);
         granola_token_free(&fresh);
         return PA_ERR_AUTH;
     }
+    mcp_client_set_token(g->mcp, NULL);
     granola_token_free(&g->token);
     g->token = fresh;
+    mcp_client_set_token(g->mcp, g->token.access_token);
     g->api->log(g->ctx, PA_LOG_INFO, "renewed the Granola token (%s)", why);
     return PA_OK;
 }
@@ -158,6 +168,23 @@ static int refresh_token(granola *g, const char *why, char *err, size_t err_size
 static bool can_refresh(const granola *g)
 {
     return g->token.refresh_token && g->token.token_endpoint;
+}
+
+/*
+ * Honours a 429's Retry-After. A host that can defer polls does (and caps the
+ * wait at its backoff cap); an ABI 1.0 host cannot, so the plugin then refuses
+ * to send requests before the time itself, capped at one day.
+ */
+static void defer_after_rate_limit(granola *g)
+{
+    int64_t retry = mcp_client_retry_after_ms(g->mcp);
+    if (PA_HAS_FIELD(g->api, pa_host_api, defer_next_poll)) {
+        if (retry > 0)
+            g->api->defer_next_poll(g->ctx, retry);
+        return;
+    }
+    int64_t cap = g->api->now_ms(g->ctx) + DAY_MS;
+    g->not_before_ms = retry < cap ? retry : cap;
 }
 
 static int call_tool(granola *g, const char *tool, cJSON *args, unsigned parse_flags,
@@ -177,12 +204,7 @@ static int call_tool(granola *g, const char *tool, cJSON *args, unsigned parse_f
     }
     cJSON_Delete(args);
     if (rc != PA_OK) {
-        int64_t retry = mcp_client_retry_after_ms(g->mcp);
-        if (retry > g->not_before_ms) {
-            g->not_before_ms = retry;
-            if (PA_HAS_FIELD(g->api, pa_host_api, defer_next_poll))
-                g->api->defer_next_poll(g->ctx, retry);
-        }
+        defer_after_rate_limit(g);
         return rc;
     }
     rc = gr_parse_meetings(text, strlen(text), parse_flags, out, err, err_size) == 0 ? PA_OK
@@ -338,8 +360,8 @@ static int poll_workspace(granola *g, char *err, size_t err_size)
     if (g->token.expires_at_ms && can_refresh(g) &&
         now + g->cfg.refresh_skew_ms >= g->token.expires_at_ms)
         rc = refresh_token(g, "it expires soon", err, err_size);
-    else if (mcp_client_set_token(g->mcp, g->token.access_token) != PA_OK)
-        rc = PA_ERR_NOMEM;
+    else
+        mcp_client_set_token(g->mcp, g->token.access_token);
     if (rc != PA_OK) {
         if (rc == PA_ERR_NOMEM)
             snprintf(err, err_size, "out of memory");
@@ -399,6 +421,7 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
         return PA_OK;
     errbuf[0] = '\0';
     int rc = poll_workspace(g, errbuf, errbuf_size);
+    mcp_client_set_token(g->mcp, NULL);
     granola_token_free(&g->token); /* no secret stays in memory between polls */
     return rc;
 }

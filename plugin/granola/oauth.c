@@ -10,114 +10,24 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "granola_config.h"
+#include "base64.h"
 #include "pa_plugin.h"
 
-#define OAUTH_MAX_RESPONSE (1u << 20)
-
-typedef struct http_reply {
-    long status;
-    char *body;
-    size_t len;
-    char *www_authenticate;
-} http_reply;
-
-static void reply_free(http_reply *r)
+/* One request on the shared HTTP layer; body NULL means GET. */
+static int http(http_client *hc, const char *step, const char *url, const char *content_type,
+                const char *body, http_response *r, char *err, size_t err_size)
 {
-    free(r->body);
-    free(r->www_authenticate);
-    memset(r, 0, sizeof *r);
+    http_request req = {.type = step,
+                        .url = url,
+                        .body = body,
+                        .content_type = content_type,
+                        .accept = "application/json"};
+    return http_perform(hc, &req, r, err, err_size);
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+static cJSON *json_reply(const char *step, const http_response *r, char *err, size_t err_size)
 {
-    http_reply *r = userdata;
-    size_t n = size * nmemb;
-    if (r->len + n > OAUTH_MAX_RESPONSE)
-        return 0;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + r->len, data, n);
-    r->body = grown;
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    http_reply *r = userdata;
-    size_t n = size * nmemb;
-    static const char name[] = "www-authenticate:";
-    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        const char *v = data + sizeof name - 1, *end = data + n;
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-            end--;
-        free(r->www_authenticate);
-        r->www_authenticate = strndup(v, (size_t)(end - v));
-    }
-    return n;
-}
-
-/* One request; the URL must pass granola_url_allowed. body NULL means GET. */
-static int http(const char *step, const char *url, const char *content_type, const char *body,
-                long timeout, http_reply *r, char *err, size_t err_size)
-{
-    memset(r, 0, sizeof *r);
-    char why[128];
-    if (!granola_url_allowed(url, why, sizeof why)) {
-        snprintf(err, err_size, "%s: refusing URL %.200s: %s", step, url, why);
-        return PA_ERR_AUTH;
-    }
-    CURL *h = curl_easy_init();
-    if (!h) {
-        snprintf(err, err_size, "%s: cannot create an HTTP client", step);
-        return PA_ERR_NOMEM;
-    }
-    struct curl_slist *headers = NULL;
-    char ct[128];
-    if (content_type) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
-        headers = curl_slist_append(headers, ct);
-    }
-    struct curl_slist *with_accept = curl_slist_append(headers, "Accept: application/json");
-    headers = with_accept ? with_accept : headers;
-    char curl_error[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    }
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(h);
-    if (cc != CURLE_OK) {
-        snprintf(err, err_size, "%s: request to %.200s failed: %s", step, url,
-                 curl_error[0] ? curl_error : curl_easy_strerror(cc));
-        reply_free(r);
-        return PA_ERR_NETWORK;
-    }
-    return PA_OK;
-}
-
-static cJSON *json_reply(const char *step, const http_reply *r, char *err, size_t err_size)
-{
-    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         snprintf(err, err_size, "%s: the reply (HTTP %ld) is not a JSON object", step, r->status);
@@ -127,9 +37,9 @@ static cJSON *json_reply(const char *step, const http_reply *r, char *err, size_
 }
 
 /* "HTTP 400: invalid_grant: description" from an OAuth error reply. */
-static void describe_failure(const char *step, const http_reply *r, char *err, size_t err_size)
+static void describe_failure(const char *step, const http_response *r, char *err, size_t err_size)
 {
-    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "error");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "error_description");
     snprintf(err, err_size, "%s failed (HTTP %ld)%s%.100s%s%.200s", step, r->status,
@@ -197,19 +107,19 @@ static int split_url(const char *url, char **origin, char **path)
 }
 
 /* GETs the first of urls that answers 200 with a JSON object. */
-static cJSON *get_first_json(const char *step, char *const *urls, size_t count, long timeout,
+static cJSON *get_first_json(http_client *hc, const char *step, char *const *urls, size_t count,
                              char *err, size_t err_size)
 {
     for (size_t i = 0; i < count; i++) {
         if (!urls[i])
             continue;
-        http_reply r;
-        if (http(step, urls[i], NULL, NULL, timeout, &r, err, err_size) != PA_OK)
+        http_response r;
+        if (http(hc, step, urls[i], NULL, NULL, &r, err, err_size) != PA_OK)
             continue;
         cJSON *o = r.status == 200 ? json_reply(step, &r, err, err_size) : NULL;
         if (!o && r.status != 200)
             snprintf(err, err_size, "%s: %.200s answered HTTP %ld", step, urls[i], r.status);
-        reply_free(&r);
+        http_response_free(&r);
         if (o)
             return o;
     }
@@ -225,20 +135,22 @@ static char *join(const char *a, const char *b, const char *c)
     return s;
 }
 
-int oauth_discover(const char *mcp_url, long timeout, oauth_server *out, char *err, size_t err_size)
+int oauth_discover(http_client *hc, const char *mcp_url, oauth_server *out, char *err,
+                   size_t err_size)
 {
     memset(out, 0, sizeof *out);
     /* Ask without a token: the 401 names the protected-resource metadata (RFC 9728). */
-    http_reply probe;
-    int rc = http("discovery", mcp_url, "application/json",
+    http_response probe;
+    int rc = http(hc, "discovery", mcp_url, "application/json",
                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
                   "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":"
                   "{\"name\":\"granola_login\",\"version\":\"1.0.0\"}}}",
-                  timeout, &probe, err, err_size);
+                  &probe, err, err_size);
     if (rc != PA_OK)
         return rc;
-    char *hinted = probe.status == 401 ? resource_metadata_url(probe.www_authenticate) : NULL;
-    reply_free(&probe);
+    char *hinted =
+        probe.status == 401 ? resource_metadata_url(http_header(hc, "WWW-Authenticate")) : NULL;
+    http_response_free(&probe);
     char *origin = NULL, *path = NULL;
     if (split_url(mcp_url, &origin, &path) != 0) {
         free(hinted);
@@ -247,8 +159,7 @@ int oauth_discover(const char *mcp_url, long timeout, oauth_server *out, char *e
     }
     char *candidates[3] = {hinted, join(origin, "/.well-known/oauth-protected-resource", path),
                            join(origin, "/.well-known/oauth-protected-resource", "")};
-    cJSON *prm =
-        get_first_json("protected-resource metadata", candidates, 3, timeout, err, err_size);
+    cJSON *prm = get_first_json(hc, "protected-resource metadata", candidates, 3, err, err_size);
     for (size_t i = 0; i < 3; i++)
         free(candidates[i]);
     free(origin);
@@ -276,8 +187,7 @@ int oauth_discover(const char *mcp_url, long timeout, oauth_server *out, char *e
     char *as_urls[2] = {join(origin, "/.well-known/oauth-authorization-server", path),
                         join(out->issuer, out->issuer[strlen(out->issuer) - 1] == '/' ? "" : "/",
                              ".well-known/openid-configuration")};
-    cJSON *asm_ =
-        get_first_json("authorization-server metadata", as_urls, 2, timeout, err, err_size);
+    cJSON *asm_ = get_first_json(hc, "authorization-server metadata", as_urls, 2, err, err_size);
     free(as_urls[0]), free(as_urls[1]), free(origin), free(path);
     if (!asm_) {
         oauth_server_free(out);
@@ -305,8 +215,8 @@ int oauth_discover(const char *mcp_url, long timeout, oauth_server *out, char *e
     return PA_OK;
 }
 
-int oauth_register(const oauth_server *s, const char *redirect_uri, long timeout, char **client_id,
-                   char **client_secret, char *err, size_t err_size)
+int oauth_register(http_client *hc, const oauth_server *s, const char *redirect_uri,
+                   char **client_id, char **client_secret, char *err, size_t err_size)
 {
     *client_id = *client_secret = NULL;
     if (!s->registration_endpoint) {
@@ -326,20 +236,20 @@ int oauth_register(const oauth_server *s, const char *redirect_uri, long timeout
     cJSON_AddStringToObject(req, "scope", "mcp offline_access");
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
-    http_reply r;
-    int rc = body ? http("client registration", s->registration_endpoint, "application/json", body,
-                         timeout, &r, err, err_size)
+    http_response r;
+    int rc = body ? http(hc, "client registration", s->registration_endpoint, "application/json",
+                         body, &r, err, err_size)
                   : PA_ERR_NOMEM;
     cJSON_free(body);
     if (rc != PA_OK)
         return rc;
     if (r.status != 200 && r.status != 201) {
         describe_failure("client registration", &r, err, err_size);
-        reply_free(&r);
+        http_response_free(&r);
         return PA_ERR_AUTH;
     }
     cJSON *o = json_reply("client registration", &r, err, err_size);
-    reply_free(&r);
+    http_response_free(&r);
     *client_id = o ? json_string(o, "client_id") : NULL;
     *client_secret = o ? json_string(o, "client_secret") : NULL;
     cJSON_Delete(o);
@@ -352,38 +262,13 @@ int oauth_register(const oauth_server *s, const char *redirect_uri, long timeout
     return PA_OK;
 }
 
-static char *base64url(const unsigned char *data, size_t len)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(len * 4 / 3 + 4);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)data[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)data[i + 1] << 8;
-        if (i + 2 < len)
-            v |= data[i + 2];
-        out[n++] = alphabet[(v >> 18) & 63];
-        out[n++] = alphabet[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[n++] = alphabet[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[n++] = alphabet[v & 63];
-    }
-    out[n] = '\0';
-    return out;
-}
-
 char *oauth_random_token(size_t bytes)
 {
     unsigned char buf[64];
     if (bytes > sizeof buf || getrandom(buf, bytes, 0) != (ssize_t)bytes)
         return NULL;
-    char *out = base64url(buf, bytes);
-    memset(buf, 0, sizeof buf);
+    char *out = base64_encode(buf, bytes, true);
+    explicit_bzero(buf, sizeof buf);
     return out;
 }
 
@@ -393,7 +278,7 @@ char *oauth_s256_challenge(const char *verifier)
     unsigned int len = 0;
     if (!EVP_Digest(verifier, strlen(verifier), digest, &len, EVP_sha256(), NULL))
         return NULL;
-    return base64url(digest, len);
+    return base64_encode(digest, len, true);
 }
 
 /* Appends &name=escaped(value) (or the first name=value) to a growing form. */
@@ -437,22 +322,22 @@ char *oauth_authorize_url(const oauth_server *s, const char *client_id, const ch
 }
 
 /* POSTs form to the token endpoint and fills token from a successful reply. */
-static int token_request(const char *step, const char *endpoint, const char *form, long timeout,
+static int token_request(http_client *hc, const char *step, const char *endpoint, const char *form,
                          int64_t now_ms, granola_token *token, char *err, size_t err_size)
 {
-    http_reply r;
-    int rc =
-        http(step, endpoint, "application/x-www-form-urlencoded", form, timeout, &r, err, err_size);
+    http_response r;
+    int rc = http(hc, step, endpoint, "application/x-www-form-urlencoded", form, &r, err, err_size);
     if (rc != PA_OK)
         return rc;
     if (r.status != 200) {
         describe_failure(step, &r, err, err_size);
-        reply_free(&r);
+        http_response_free(&r);
         return PA_ERR_AUTH;
     }
     cJSON *o = json_reply(step, &r, err, err_size);
-    memset(r.body, 0, r.len);
-    reply_free(&r);
+    if (r.body)
+        explicit_bzero(r.body, r.body_len); /* it held the tokens */
+    http_response_free(&r);
     if (!o)
         return PA_ERR_AUTH;
     char *access = NULL, *refresh = NULL;
@@ -487,9 +372,9 @@ static int token_request(const char *step, const char *endpoint, const char *for
     return PA_OK;
 }
 
-int oauth_exchange_code(const oauth_server *s, const char *client_id, const char *client_secret,
-                        const char *code, const char *redirect_uri, const char *verifier,
-                        long timeout, int64_t now_ms, granola_token *token, char *err,
+int oauth_exchange_code(http_client *hc, const oauth_server *s, const char *client_id,
+                        const char *client_secret, const char *code, const char *redirect_uri,
+                        const char *verifier, int64_t now_ms, granola_token *token, char *err,
                         size_t err_size)
 {
     memset(token, 0, sizeof *token);
@@ -508,9 +393,9 @@ int oauth_exchange_code(const oauth_server *s, const char *client_id, const char
         snprintf(err, err_size, "token request: out of memory");
         return PA_ERR_NOMEM;
     }
-    int rc = token_request("token request", s->token_endpoint, form, timeout, now_ms, token, err,
-                           err_size);
-    memset(form, 0, strlen(form));
+    int rc =
+        token_request(hc, "token request", s->token_endpoint, form, now_ms, token, err, err_size);
+    explicit_bzero(form, strlen(form));
     free(form);
     if (rc == PA_OK &&
         ((client_id && !(token->client_id = strdup(client_id))) ||
@@ -525,7 +410,7 @@ int oauth_exchange_code(const oauth_server *s, const char *client_id, const char
     return rc;
 }
 
-int oauth_refresh(const granola_token *old, long timeout, int64_t now_ms, granola_token *fresh,
+int oauth_refresh(http_client *hc, const granola_token *old, int64_t now_ms, granola_token *fresh,
                   char *err, size_t err_size)
 {
     memset(fresh, 0, sizeof *fresh);
@@ -546,11 +431,11 @@ int oauth_refresh(const granola_token *old, long timeout, int64_t now_ms, granol
               form_add(h, &form, "client_secret", old->client_secret) &&
               form_add(h, &form, "resource", old->resource);
     curl_easy_cleanup(h);
-    int rc = ok ? token_request("token refresh", old->token_endpoint, form, timeout, now_ms, fresh,
-                                err, err_size)
+    int rc = ok ? token_request(hc, "token refresh", old->token_endpoint, form, now_ms, fresh, err,
+                                err_size)
                 : PA_ERR_NOMEM;
     if (form) {
-        memset(form, 0, strlen(form));
+        explicit_bzero(form, strlen(form));
         free(form);
     }
     if (rc != PA_OK)

@@ -4,8 +4,9 @@
  * registration (RFC 7591), authorization code + PKCE S256 with the resource
  * indicator (RFC 8707), and refresh with rotated refresh tokens.
  *
- * Every endpoint URL must be https, or http to a loopback host. Messages name
- * the step and the HTTP status; they never contain a token or secret.
+ * Requests go through the plugin's http_client, which enforces the URL rule
+ * (https, or http to a loopback host). Messages name the step and the HTTP
+ * status; they never contain a token or secret.
  */
 #ifndef GRANOLA_OAUTH_H
 #define GRANOLA_OAUTH_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_client.h"
 #include "token_file.h"
 
 typedef struct oauth_server {
@@ -24,12 +26,12 @@ typedef struct oauth_server {
 } oauth_server;
 
 /* Finds the authorization server for mcp_url: 401 probe, then the well-known fallbacks. */
-int oauth_discover(const char *mcp_url, long timeout_seconds, oauth_server *out, char *err,
+int oauth_discover(http_client *http, const char *mcp_url, oauth_server *out, char *err,
                    size_t err_size);
 void oauth_server_free(oauth_server *s);
 
 /* Registers a public client for redirect_uri; *client_id (and *client_secret, may be NULL). */
-int oauth_register(const oauth_server *s, const char *redirect_uri, long timeout_seconds,
+int oauth_register(http_client *http, const oauth_server *s, const char *redirect_uri,
                    char **client_id, char **client_secret, char *err, size_t err_size);
 
 /* PKCE: a 64-character verifier, its S256 challenge, and a random state. Caller frees. */
@@ -44,9 +46,9 @@ char *oauth_authorize_url(const oauth_server *s, const char *client_id, const ch
  * Exchanges the code; fills token (access, refresh, expires_at from now_ms,
  * client id/secret, token endpoint, resource, issuer).
  */
-int oauth_exchange_code(const oauth_server *s, const char *client_id, const char *client_secret,
-                        const char *code, const char *redirect_uri, const char *verifier,
-                        long timeout_seconds, int64_t now_ms, granola_token *token, char *err,
+int oauth_exchange_code(http_client *http, const oauth_server *s, const char *client_id,
+                        const char *client_secret, const char *code, const char *redirect_uri,
+                        const char *verifier, int64_t now_ms, granola_token *token, char *err,
                         size_t err_size);
 
 /*
@@ -54,8 +56,8 @@ int oauth_exchange_code(const oauth_server *s, const char *client_id, const char
  * new tokens (the new refresh token when the server rotated it, else the old
  * one) and the rest copied from old. Errors are PA_ERR_AUTH.
  */
-int oauth_refresh(const granola_token *old, long timeout_seconds, int64_t now_ms,
-                  granola_token *fresh, char *err, size_t err_size);
+int oauth_refresh(http_client *http, const granola_token *old, int64_t now_ms, granola_token *fresh,
+                  char *err, size_t err_size);
 
 /* Value of a parameter in a "k=v&k2=v2" query string, URL-decoded; NULL if absent. */
 char *oauth_query_param(const char *query, const char *name);

@@ -2,6 +2,7 @@
  * fake_granola: a Granola-compatible MCP server for tests and the demo.
  *
  *   fake_granola --fixture FILE [--port N] [--sse] [--sessionless] [--token T] [--oauth]
+ *                [--era legacy|modern|dual] [--sse-linger MS]
  *
  * Binds 127.0.0.1 (port 0 picks one) and prints "fake_granola listening on
  * 127.0.0.1:PORT" on stdout. Serves meetings from a JSON fixture in Granola's
@@ -14,6 +15,23 @@
  *   GET  /_stats     requests per method, TCP connections, last arguments
  *   OAuth 2.1        /.well-known/..., /oauth2/{register,authorize,token}
  *                    (fake_oauth.c); --oauth makes /mcp require its tokens
+ *
+ * Eras (MCP revisions), as the official TypeScript SDKs serve them:
+ *   legacy  2025-11-25 and older, as the 1.x SDK: initialize, sessions
+ *           (unless --sessionless); a request in an unknown revision gets
+ *           HTTP 400 and a plain -32000 "Bad Request: ..." without
+ *           data.supported.
+ *   modern  2026-07-28 only: no initialize, no session; every request needs
+ *           params._meta (protocolVersion, clientCapabilities) and the
+ *           headers MCP-Protocol-Version, Mcp-Method and (tools/call)
+ *           Mcp-Name agreeing with the body (-32602 / -32020 otherwise);
+ *           server/discover; results carry resultType; a request in another
+ *           revision, initialize included, gets HTTP 400 and -32022 with
+ *           data.supported.
+ *   dual    both: a request with modern _meta is served as modern, the rest
+ *           as legacy (the 2.x SDK's default).
+ * --sse-linger keeps each event stream open MS ms after the response, then
+ * ends it (replies are then chunked, as real servers send them).
  *
  * Fixture: {"meetings": [{"id", "title", "date" | "days_ago", "date_format":
  * "iso"|"human", "workspace_id", "participants": [{"name", "email", "company",
@@ -114,7 +132,9 @@ static void buf_attr(buf *b, const char *s)
 
 typedef struct fault {
     char *method; /* "list_meetings", "get_meetings", "initialize", "*" */
-    char *kind;   /* status delay truncate malformed oversize wrong_id rpc_error tool_error */
+    char *kind;   /* status delay truncate malformed oversize wrong_id fractional_id rpc_error
+                     tool_error input_required */
+    char *retry_after_text; /* a Retry-After value as is (huge numbers, HTTP dates) */
     long status;
     long count; /* how many matching requests it hits; -1 = all */
     long skip;  /* matching requests let through before it starts */
@@ -128,9 +148,21 @@ typedef struct method_count {
     long count;
 } method_count;
 
+typedef enum era { ERA_LEGACY, ERA_MODERN, ERA_DUAL } era;
+
+#define MODERN_VERSION "2026-07-28"
+static const char *const LEGACY_VERSIONS[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+#define MAX_TRACKED_CONNECTIONS 256
+
 static struct server {
     pthread_mutex_t mu;
-    cJSON *fixture; /* {"meetings": [...]} */
+    era era;
+    long sse_linger_ms;
+    cJSON *supported;     /* overrides the era's list of revisions when set */
+    long era_requests[2]; /* [0] legacy, [1] modern: requests that reached the era gate */
+    long connection_requests[MAX_TRACKED_CONNECTIONS];
+    char initialize_version[16]; /* what the last initialize agreed */
+    cJSON *fixture;              /* {"meetings": [...]} */
     int port;
     bool sse, crlf, sessionful;
     long chunk_bytes; /* >0: write replies in pieces of this size */
@@ -145,7 +177,7 @@ static struct server {
     long connections; /* TCP connections that carried at least one MCP request */
     char *last_list_arguments;
     long max_get_ids;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .sessionful = true};
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .sessionful = true, .initialize_version = "2025-11-25"};
 
 static void count_method(const char *name)
 {
@@ -305,7 +337,7 @@ static cJSON *dispatch(const char *method, const cJSON *params, cJSON **error)
 {
     if (strcmp(method, "initialize") == 0) {
         cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "protocolVersion", "2025-11-25");
+        cJSON_AddStringToObject(r, "protocolVersion", S.initialize_version);
         cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "capabilities"), "tools");
         cJSON *info = cJSON_AddObjectToObject(r, "serverInfo");
         cJSON_AddStringToObject(info, "name", "fake-granola");
@@ -353,12 +385,17 @@ static cJSON *dispatch(const char *method, const cJSON *params, cJSON **error)
 typedef struct reply_stream {
     char *data;
     size_t len, sent, stop_at, chunk;
+    long linger_ms; /* the stream stays open this long after its last byte */
 } reply_stream;
 
 static ssize_t read_reply(void *cls, uint64_t pos, char *out, size_t max)
 {
     reply_stream *r = cls;
     (void)pos;
+    if (r->sent >= r->stop_at && r->linger_ms > 0 && r->stop_at == r->len) {
+        usleep((useconds_t)r->linger_ms * 1000);
+        r->linger_ms = 0;
+    }
     if (r->sent >= r->stop_at)
         return r->stop_at < r->len ? MHD_CONTENT_READER_END_WITH_ERROR
                                    : MHD_CONTENT_READER_END_OF_STREAM;
@@ -386,11 +423,12 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned status, c
                                  const char *session)
 {
     struct MHD_Response *resp;
-    if (stop_at < len || chunk) {
+    bool linger = S.sse_linger_ms > 0 && type && strcmp(type, "text/event-stream") == 0;
+    if (stop_at < len || chunk || linger) {
         reply_stream *r = calloc(1, sizeof *r);
-        *r = (reply_stream){body, len, 0, stop_at, chunk};
-        resp = MHD_create_response_from_callback(chunk ? MHD_SIZE_UNKNOWN : len, 4096, read_reply,
-                                                 r, free_reply);
+        *r = (reply_stream){body, len, 0, stop_at, chunk, linger ? S.sse_linger_ms : 0};
+        resp = MHD_create_response_from_callback(chunk || linger ? MHD_SIZE_UNKNOWN : len, 4096,
+                                                 read_reply, r, free_reply);
     } else {
         resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     }
@@ -452,135 +490,242 @@ static bool fault_applies(const char *key)
     return match;
 }
 
-/* Per TCP connection: whether it has carried an MCP request yet. */
+/* Per TCP connection: its index in S.connection_requests, once it carried an MCP request. */
 typedef struct connection_state {
-    bool counted;
+    long index; /* -1 until counted */
 } connection_state;
 
-static enum MHD_Result handle_mcp(struct MHD_Connection *conn, const char *body, size_t len)
+static void count_connection(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     connection_state *cs = ci ? ci->socket_context : NULL;
-    if (cs && !cs->counted) {
-        cs->counted = true;
-        S.connections++;
-    }
-    if (S.require_token || S.oauth) {
-        const char *auth =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        const char *bearer = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
-        bool ok = bearer && ((S.require_token && strcmp(bearer, S.require_token) == 0) ||
-                             (S.oauth && fake_oauth_access_valid(bearer)));
-        if (!ok) {
-            count_method("unauthorized");
-            struct MHD_Response *resp =
-                MHD_create_response_from_buffer(12, (void *)"unauthorized", MHD_RESPMEM_PERSISTENT);
-            char challenge[256];
-            snprintf(challenge, sizeof challenge,
-                     "Bearer resource_metadata=\"http://127.0.0.1:%d/.well-known/"
-                     "oauth-protected-resource\"",
-                     S.port);
-            MHD_add_response_header(resp, "WWW-Authenticate", challenge);
-            enum MHD_Result ret = MHD_queue_response(conn, 401, resp);
-            MHD_destroy_response(resp);
-            return ret;
-        }
-    }
-    cJSON *msg = cJSON_ParseWithLength(body, len);
-    const char *method = jstr(msg, "method");
-    if (!cJSON_IsObject(msg) || !method) {
-        cJSON_Delete(msg);
-        return send_text(conn, 400, "not a JSON-RPC message");
-    }
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
-    char key[96];
-    if (strcmp(method, "tools/call") == 0 && jstr(params, "name"))
-        snprintf(key, sizeof key, "tools/call:%s", jstr(params, "name"));
-    else
-        snprintf(key, sizeof key, "%s", method);
-    count_method(key);
+    if (cs && cs->index < 0)
+        cs->index = S.connections++;
+    if (cs && cs->index >= 0 && cs->index < MAX_TRACKED_CONNECTIONS)
+        S.connection_requests[cs->index]++;
+}
 
-    const char *session = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Mcp-Session-Id");
+/* A JSON-RPC error reply with an HTTP status, as the SDKs send them. */
+static enum MHD_Result send_rpc_error(struct MHD_Connection *conn, unsigned status, const cJSON *id,
+                                      int code, const char *message, cJSON *data)
+{
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "jsonrpc", "2.0");
+    cJSON_AddItemToObject(reply, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+    cJSON *e = rpc_error(code, message);
+    if (data)
+        cJSON_AddItemToObject(e, "data", data);
+    cJSON_AddItemToObject(reply, "error", e);
+    char *json = cJSON_PrintUnformatted(reply);
+    cJSON_Delete(reply);
+    count_method("refused");
+    return send_body(conn, status, "application/json", json, strlen(json), strlen(json), 0, NULL);
+}
+
+static cJSON *supported_versions(void)
+{
+    if (S.supported)
+        return cJSON_Duplicate(S.supported, 1);
+    cJSON *list = cJSON_CreateArray();
+    if (S.era != ERA_LEGACY)
+        cJSON_AddItemToArray(list, cJSON_CreateString(MODERN_VERSION));
+    for (size_t i = 0; S.era != ERA_MODERN && i < 3; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(LEGACY_VERSIONS[i]));
+    return list;
+}
+
+static bool is_supported(const char *version)
+{
+    cJSON *list = supported_versions();
+    bool found = false;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, list) found = found || (version && strcmp(v->valuestring, version) == 0);
+    cJSON_Delete(list);
+    return found;
+}
+
+/* UnsupportedProtocolVersionError, the TypeScript SDK 2.x way. */
+static enum MHD_Result send_unsupported(struct MHD_Connection *conn, const cJSON *id,
+                                        const char *requested)
+{
+    char message[128];
+    snprintf(message, sizeof message, "Unsupported protocol version: %s",
+             requested ? requested : "(none)");
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddItemToObject(data, "supported", supported_versions());
+    cJSON_AddStringToObject(data, "requested", requested ? requested : "");
+    return send_rpc_error(conn, 400, id, -32022, message, data);
+}
+
+static const char *meta_string(const cJSON *params, const char *key)
+{
+    return jstr(cJSON_GetObjectItemCaseSensitive(params, "_meta"), key);
+}
+
+/* Mcp-Name as sent: plain, or "=?base64?...?=". Returns a malloc'd decoded copy. */
+static char *decode_header_name(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n < 11 || strncmp(v, "=?base64?", 9) != 0 || strcmp(v + n - 2, "?=") != 0)
+        return v ? strdup(v) : NULL;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = calloc(1, n);
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *p = v + 9; p < v + n - 2 && *p != '='; p++) {
+        const char *at = strchr(alphabet, *p);
+        if (!at) {
+            free(out);
+            return NULL;
+        }
+        acc = acc << 6 | (unsigned)(at - alphabet);
+        if ((bits += 6) >= 8)
+            out[o++] = (char)((acc >> (bits -= 8)) & 0xFF);
+    }
+    return out;
+}
+
+/* Modern rules: envelope, revision, and headers that agree with the body. */
+static bool modern_gate(struct MHD_Connection *conn, const cJSON *id, const char *method,
+                        const cJSON *params, enum MHD_Result *ret)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
+    const char *version = jstr(meta, "io.modelcontextprotocol/protocolVersion");
+    if (!version || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+                        meta, "io.modelcontextprotocol/clientCapabilities"))) {
+        *ret = send_rpc_error(conn, 400, id, -32602, "Invalid _meta envelope", NULL);
+        return false;
+    }
+    const char *h_version =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "MCP-Protocol-Version");
+    const char *h_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Mcp-Method");
+    char *h_name =
+        decode_header_name(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Mcp-Name"));
+    bool needs_name = strcmp(method, "tools/call") == 0;
+    bool agree = h_version && strcmp(h_version, version) == 0 && h_method &&
+                 strcmp(h_method, method) == 0 &&
+                 (!needs_name ||
+                  (h_name && jstr(params, "name") && strcmp(h_name, jstr(params, "name")) == 0));
+    free(h_name);
+    if (!agree) {
+        *ret = send_rpc_error(conn, 400, id, -32020,
+                              "Bad Request: the request headers and body disagree", NULL);
+        return false;
+    }
+    if (!is_supported(version) || strcmp(version, MODERN_VERSION) != 0) {
+        *ret = send_unsupported(conn, id, version);
+        return false;
+    }
+    return true;
+}
+
+/* Legacy rules (the 1.x SDK): sessions, then the MCP-Protocol-Version header. */
+static bool legacy_gate(struct MHD_Connection *conn, const cJSON *id, const char *method,
+                        const cJSON *params, enum MHD_Result *ret)
+{
     bool is_initialize = strcmp(method, "initialize") == 0;
+    const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "MCP-Protocol-Version");
+    if (S.era == ERA_MODERN) { /* a modern-only server names what it serves */
+        *ret = send_unsupported(conn, id, is_initialize ? jstr(params, "protocolVersion") : header);
+        return false;
+    }
+    const char *session = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Mcp-Session-Id");
     if (S.sessionful && is_initialize) {
         snprintf(S.session_id, sizeof S.session_id, "session-%ld", ++S.session_serial);
     } else if (S.sessionful) {
         if (!session) {
-            cJSON_Delete(msg);
-            return send_text(conn, 400, "missing Mcp-Session-Id");
+            *ret = send_rpc_error(conn, 400, NULL, -32000,
+                                  "Bad Request: Mcp-Session-Id header is required", NULL);
+            return false;
         }
         if (S.expire_after > 0 && --S.expire_after == 0)
             S.expire_session = true;
         if (S.expire_session || strcmp(session, S.session_id) != 0) {
             S.expire_session = false;
             S.session_id[0] = '\0';
-            cJSON_Delete(msg);
-            return send_text(conn, 404, "session not found");
+            *ret = send_rpc_error(conn, 404, NULL, -32001, "Session not found", NULL);
+            return false;
         }
     }
     if (!is_initialize &&
-        !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "MCP-Protocol-Version")) {
-        cJSON_Delete(msg);
-        return send_text(conn, 400, "missing MCP-Protocol-Version");
+        (!header || !is_supported(header) || strcmp(header, MODERN_VERSION) == 0)) {
+        char message[200];
+        snprintf(message, sizeof message,
+                 "Bad Request: Unsupported protocol version: %s (supported versions: %s, %s, %s)",
+                 header ? header : "(none)", LEGACY_VERSIONS[0], LEGACY_VERSIONS[1],
+                 LEGACY_VERSIONS[2]);
+        *ret = send_rpc_error(conn, 400, NULL, -32000, message, NULL);
+        return false;
     }
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-    if (!id) { /* notification */
-        cJSON_Delete(msg);
-        return send_body(conn, 202, NULL, strdup(""), 0, 0, 0, NULL);
+    return true;
+}
+
+/* A request is modern when it carries modern _meta or a non-legacy header revision. */
+static bool looks_modern(struct MHD_Connection *conn, const cJSON *params)
+{
+    if (meta_string(params, "io.modelcontextprotocol/protocolVersion"))
+        return true;
+    const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "MCP-Protocol-Version");
+    if (!header)
+        return false;
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(header, LEGACY_VERSIONS[i]) == 0)
+            return false;
     }
-    const char *new_session = S.sessionful && is_initialize ? S.session_id : NULL;
+    return true;
+}
 
-    /* A copy: a control request may replace the fault while this one sleeps. */
-    char kind[32] = "";
-    if (fault_applies(key))
-        snprintf(kind, sizeof kind, "%s", S.fault.kind);
-    long fault_status = S.fault.status, retry_after = S.fault.retry_after;
-    long oversize_bytes = S.fault.oversize_bytes;
-    if (strcmp(kind, "delay") == 0) {
-        long ms = S.fault.delay_ms;
-        pthread_mutex_unlock(&S.mu);
-        usleep((useconds_t)ms * 1000);
-        pthread_mutex_lock(&S.mu);
-    } else if (strcmp(kind, "status") == 0) {
-        cJSON_Delete(msg);
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(5, (void *)"fault", MHD_RESPMEM_PERSISTENT);
-        if (retry_after > 0) {
-            char value[32];
-            snprintf(value, sizeof value, "%ld", retry_after);
-            MHD_add_response_header(resp, "Retry-After", value);
-        }
-        enum MHD_Result ret = MHD_queue_response(conn, (unsigned)fault_status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-    }
+/* 401 with the RFC 9728 pointer, unless the bearer token is one we accept. */
+static bool authorized(struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    if (!S.require_token && !S.oauth)
+        return true;
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *bearer = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+    if (bearer && ((S.require_token && strcmp(bearer, S.require_token) == 0) ||
+                   (S.oauth && fake_oauth_access_valid(bearer))))
+        return true;
+    count_method("unauthorized");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(12, (void *)"unauthorized", MHD_RESPMEM_PERSISTENT);
+    char challenge[256];
+    snprintf(challenge, sizeof challenge,
+             "Bearer resource_metadata=\"http://127.0.0.1:%d/.well-known/"
+             "oauth-protected-resource\"",
+             S.port);
+    MHD_add_response_header(resp, "WWW-Authenticate", challenge);
+    *ret = MHD_queue_response(conn, 401, resp);
+    MHD_destroy_response(resp);
+    return false;
+}
 
-    cJSON *reply = cJSON_CreateObject();
-    cJSON_AddStringToObject(reply, "jsonrpc", "2.0");
-    double id_value = cJSON_IsNumber(id) ? id->valuedouble : 0;
-    cJSON_AddNumberToObject(reply, "id",
-                            strcmp(kind, "wrong_id") == 0 ? id_value + 1000 : id_value);
-    cJSON *error = NULL;
-    cJSON *result = NULL;
-    if (strcmp(kind, "rpc_error") == 0)
-        error = rpc_error(-32000, "simulated server failure");
-    else if (strcmp(kind, "tool_error") == 0)
-        result = tool_result(strdup("Granola could not load meetings right now"), true);
-    else
-        result = dispatch(method, params, &error);
-    if (error)
-        cJSON_AddItemToObject(reply, "error", error);
-    else
-        cJSON_AddItemToObject(reply, "result", result);
-    cJSON_Delete(msg);
+static enum MHD_Result send_status_fault(struct MHD_Connection *conn, long status, long retry_after)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(5, (void *)"fault", MHD_RESPMEM_PERSISTENT);
+    char value[64];
+    if (S.fault.retry_after_text)
+        MHD_add_response_header(resp, "Retry-After", S.fault.retry_after_text);
+    else if (retry_after > 0 && snprintf(value, sizeof value, "%ld", retry_after) > 0)
+        MHD_add_response_header(resp, "Retry-After", value);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
 
+/* The reply's bytes as the fault (if any) shapes them. */
+static char *reply_text(cJSON *reply, const char *kind, double id_value, long oversize_bytes,
+                        size_t *len)
+{
     char *json = S.sse ? cJSON_Print(reply) : cJSON_PrintUnformatted(reply);
-    cJSON_Delete(reply);
-    size_t json_len = strlen(json);
+    *len = strlen(json);
     if (strcmp(kind, "malformed") == 0) {
-        json[json_len / 2] = '\0'; /* cut mid-document: invalid JSON, honest length */
-        json_len /= 2;
+        json[*len / 2] = '\0'; /* cut mid-document: invalid JSON, honest length */
+        *len /= 2;
     } else if (strcmp(kind, "oversize") == 0) {
         free(json);
         buf b = {0};
@@ -592,17 +737,143 @@ static enum MHD_Result handle_mcp(struct MHD_Connection *conn, const char *body,
             buf_add(&b, "x", 1);
         buf_str(&b, "\"}]}}");
         json = b.data;
-        json_len = b.len;
+        *len = b.len;
     }
-    char *body_out = json;
-    size_t body_len = json_len;
-    if (S.sse) {
-        body_out = sse_body(json, &body_len);
-        free(json);
+    if (!S.sse)
+        return json;
+    char *stream = sse_body(json, len);
+    free(json);
+    return stream;
+}
+
+static cJSON *discover_result(void)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "supportedVersions", supported_versions());
+    cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "capabilities"), "tools");
+    cJSON_AddNumberToObject(r, "ttlMs", 0);
+    cJSON_AddStringToObject(r, "cacheScope", "private");
+    cJSON *info = cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "_meta"),
+                                          "io.modelcontextprotocol/serverInfo");
+    cJSON_AddStringToObject(info, "name", "fake-granola");
+    cJSON_AddStringToObject(info, "version", "1.0");
+    return r;
+}
+
+/* The JSON-RPC answer to a request that passed its era's gate. */
+static cJSON *answer(const char *kind, bool modern, const char *method, const cJSON *params,
+                     const cJSON *id)
+{
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "jsonrpc", "2.0");
+    double id_value = cJSON_IsNumber(id) ? id->valuedouble : 0;
+    if (strcmp(kind, "wrong_id") == 0)
+        id_value += 1000;
+    else if (strcmp(kind, "fractional_id") == 0)
+        id_value += 0.0000000001;
+    cJSON_AddNumberToObject(reply, "id", id_value);
+    cJSON *error = NULL, *result = NULL;
+    if (strcmp(kind, "rpc_error") == 0)
+        error = rpc_error(-32000, "simulated server failure");
+    else if (strcmp(kind, "tool_error") == 0)
+        result = tool_result(strdup("Granola could not load meetings right now"), true);
+    else if (modern && strcmp(method, "server/discover") == 0)
+        result = discover_result();
+    else
+        result = dispatch(method, params, &error);
+    if (result && modern)
+        cJSON_AddStringToObject(result, "resultType",
+                                strcmp(kind, "input_required") == 0 ? "input_required"
+                                                                    : "complete");
+    if (error)
+        cJSON_AddItemToObject(reply, "error", error);
+    else
+        cJSON_AddItemToObject(reply, "result", result);
+    return reply;
+}
+
+static enum MHD_Result handle_mcp(struct MHD_Connection *conn, const char *body, size_t len)
+{
+    count_connection(conn);
+    enum MHD_Result ret;
+    if (!authorized(conn, &ret))
+        return ret;
+    cJSON *msg = cJSON_ParseWithLength(body, len);
+    const char *method = jstr(msg, "method");
+    if (!cJSON_IsObject(msg) || !method) {
+        cJSON_Delete(msg);
+        return send_text(conn, 400, "not a JSON-RPC message");
     }
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    bool modern = looks_modern(conn, params) && S.era != ERA_LEGACY;
+    S.era_requests[modern]++;
+    bool passed = modern ? modern_gate(conn, id, method, params, &ret)
+                         : legacy_gate(conn, id, method, params, &ret);
+    if (!passed) {
+        cJSON_Delete(msg);
+        return ret;
+    }
+    if (modern && strcmp(method, "initialize") == 0) {
+        cJSON_Delete(msg);
+        return send_rpc_error(conn, 404, id, -32601, "Method not found", NULL);
+    }
+    char key[96];
+    if (strcmp(method, "tools/call") == 0 && jstr(params, "name"))
+        snprintf(key, sizeof key, "tools/call:%s", jstr(params, "name"));
+    else
+        snprintf(key, sizeof key, "%s", method);
+    count_method(key);
+    if (!id) { /* notification */
+        cJSON_Delete(msg);
+        return send_body(conn, 202, NULL, strdup(""), 0, 0, 0, NULL);
+    }
+    const char *new_session =
+        !modern && S.sessionful && strcmp(method, "initialize") == 0 ? S.session_id : NULL;
+
+    /* A copy: a control request may replace the fault while this one sleeps. */
+    char kind[32] = "";
+    if (fault_applies(key))
+        snprintf(kind, sizeof kind, "%s", S.fault.kind);
+    long oversize_bytes = S.fault.oversize_bytes;
+    if (strcmp(kind, "delay") == 0) {
+        long ms = S.fault.delay_ms;
+        pthread_mutex_unlock(&S.mu);
+        usleep((useconds_t)ms * 1000);
+        pthread_mutex_lock(&S.mu);
+    } else if (strcmp(kind, "status") == 0) {
+        cJSON_Delete(msg);
+        return send_status_fault(conn, S.fault.status, S.fault.retry_after);
+    }
+    if (!modern && strcmp(method, "initialize") == 0) {
+        const char *asked = jstr(params, "protocolVersion");
+        snprintf(S.initialize_version, sizeof S.initialize_version, "%s",
+                 asked && is_supported(asked) && strcmp(asked, MODERN_VERSION) != 0
+                     ? asked
+                     : LEGACY_VERSIONS[0]);
+    }
+    cJSON *reply = answer(kind, modern, method, params, id);
+    cJSON_Delete(msg);
+    size_t body_len;
+    char *body_out =
+        reply_text(reply, kind, cJSON_GetObjectItemCaseSensitive(reply, "id")->valuedouble,
+                   oversize_bytes, &body_len);
+    cJSON_Delete(reply);
     size_t stop_at = strcmp(kind, "truncate") == 0 ? body_len / 2 : body_len;
     return send_body(conn, 200, S.sse ? "text/event-stream" : "application/json", body_out,
                      body_len, stop_at, S.chunk_bytes > 0 ? (size_t)S.chunk_bytes : 0, new_session);
+}
+
+static bool parse_era(const char *name, era *out)
+{
+    static const char *const names[] = {"legacy", "modern", "dual"};
+    for (int i = 0; name && i < 3; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *out = (era)i;
+            return true;
+        }
+    }
+    return false;
 }
 
 static char *dup_or_null(const cJSON *v)
@@ -620,9 +891,10 @@ static long num_or(const cJSON *o, const char *key, long fallback)
  * {"sse": bool, "crlf": bool, "chunk_bytes": N, "sessionful": bool,
  *  "expire_session": bool (the next session request gets 404),
  *  "expire_after_requests": N (the Nth session request from now gets 404),
- *  "require_token": "T" | null,
+ *  "require_token": "T" | null, "era": "legacy"|"modern"|"dual", "sse_linger_ms": N,
+ *  "supported_versions": ["..."] | null (replaces the era's list),
  *  "fault": {"method", "kind", "status", "count", "skip", "delay_ms",
- *            "retry_after", "oversize_bytes"} | null,
+ *            "retry_after", "retry_after_text", "oversize_bytes"} | null,
  *  "set_summary": {"id", "summary"}, "reset_stats": true}
  */
 static bool apply_control(const cJSON *c)
@@ -637,6 +909,13 @@ static bool apply_control(const cJSON *c)
     BOOL_FIELD("expire_session", expire_session);
 #undef BOOL_FIELD
     S.chunk_bytes = num_or(c, "chunk_bytes", S.chunk_bytes);
+    S.sse_linger_ms = num_or(c, "sse_linger_ms", S.sse_linger_ms);
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "era")) && !parse_era(jstr(c, "era"), &S.era))
+        return false;
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "supported_versions"))) {
+        cJSON_Delete(S.supported);
+        S.supported = cJSON_IsArray(v) ? cJSON_Duplicate(v, 1) : NULL;
+    }
     S.expire_after = num_or(c, "expire_after_requests", S.expire_after);
     if ((v = cJSON_GetObjectItemCaseSensitive(c, "require_token"))) {
         free(S.require_token);
@@ -645,6 +924,7 @@ static bool apply_control(const cJSON *c)
     if ((v = cJSON_GetObjectItemCaseSensitive(c, "fault"))) {
         free(S.fault.method);
         free(S.fault.kind);
+        free(S.fault.retry_after_text);
         memset(&S.fault, 0, sizeof S.fault);
         if (cJSON_IsObject(v)) {
             S.fault.method = dup_or_null(cJSON_GetObjectItemCaseSensitive(v, "method"));
@@ -654,6 +934,8 @@ static bool apply_control(const cJSON *c)
             S.fault.skip = num_or(v, "skip", 0);
             S.fault.delay_ms = num_or(v, "delay_ms", 0);
             S.fault.retry_after = num_or(v, "retry_after", 0);
+            S.fault.retry_after_text =
+                dup_or_null(cJSON_GetObjectItemCaseSensitive(v, "retry_after_text"));
             S.fault.oversize_bytes = num_or(v, "oversize_bytes", 1 << 20);
         }
     }
@@ -668,6 +950,8 @@ static bool apply_control(const cJSON *c)
     }
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "reset_stats"))) {
         memset(S.counts, 0, sizeof S.counts);
+        memset(S.era_requests, 0, sizeof S.era_requests);
+        memset(S.connection_requests, 0, sizeof S.connection_requests);
         S.connections = 0;
         S.max_get_ids = 0;
     }
@@ -681,6 +965,12 @@ static char *stats_json(void)
     for (size_t i = 0; i < sizeof S.counts / sizeof S.counts[0] && S.counts[i].name[0]; i++)
         cJSON_AddNumberToObject(req, S.counts[i].name, (double)S.counts[i].count);
     cJSON_AddNumberToObject(o, "connections", (double)S.connections);
+    cJSON *eras = cJSON_AddObjectToObject(o, "eras");
+    cJSON_AddNumberToObject(eras, "legacy", (double)S.era_requests[0]);
+    cJSON_AddNumberToObject(eras, "modern", (double)S.era_requests[1]);
+    cJSON *per = cJSON_AddArrayToObject(o, "connection_requests");
+    for (long i = 0; i < S.connections && i < MAX_TRACKED_CONNECTIONS; i++)
+        cJSON_AddItemToArray(per, cJSON_CreateNumber((double)S.connection_requests[i]));
     cJSON_AddNumberToObject(o, "max_get_ids", (double)S.max_get_ids);
     cJSON_AddNumberToObject(o, "sessions", (double)S.session_serial);
     if (S.last_list_arguments)
@@ -759,7 +1049,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     (void)cls, (void)conn;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = calloc(1, sizeof(connection_state));
+        connection_state *cs = calloc(1, sizeof *cs);
+        if (cs)
+            cs->index = -1;
+        *socket_context = cs;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         free(*socket_context);
         *socket_context = NULL;
@@ -803,9 +1096,14 @@ int main(int argc, char **argv)
             S.require_token = strdup(argv[++i]);
         else if (strcmp(argv[i], "--oauth") == 0)
             S.oauth = true;
+        else if (strcmp(argv[i], "--era") == 0 && i + 1 < argc && parse_era(argv[i + 1], &S.era))
+            i++;
+        else if (strcmp(argv[i], "--sse-linger") == 0 && i + 1 < argc)
+            S.sse_linger_ms = atol(argv[++i]);
         else {
             fprintf(stderr, "usage: fake_granola --fixture FILE [--port N] [--sse] "
-                            "[--sessionless] [--token TOKEN] [--oauth]\n");
+                            "[--sessionless] [--token TOKEN] [--oauth]\n"
+                            "                    [--era legacy|modern|dual] [--sse-linger MS]\n");
             return 2;
         }
     }
@@ -843,6 +1141,8 @@ int main(int argc, char **argv)
     free(S.require_token);
     free(S.fault.method);
     free(S.fault.kind);
+    free(S.fault.retry_after_text);
     free(S.last_list_arguments);
+    cJSON_Delete(S.supported);
     return 0;
 }

@@ -380,7 +380,10 @@ static void test_expired_session_is_renewed_once(void **state)
     ctx *c = *state;
     write_bulk_fixture(c, 5);
     fake_start(&c->server, c->fixture, NULL);
-    /* Poll 1 sends initialized, list, get on the session; poll 2's list gets 404. */
+    /*
+     * Poll 1: the modern probe is refused (no session), then initialize,
+     * initialized, list, get on the session; poll 2's list gets 404.
+     */
     fake_control(&c->server, "{\"expire_after_requests\": 4}");
     write_config(c, NULL);
     host_result r;
@@ -389,7 +392,8 @@ static void test_expired_session_is_renewed_once(void **state)
     assert_int_equal(count_lines_with(r.err, "poll failed"), 0);
     cJSON *stats = fake_stats(&c->server);
     assert_int_equal(fake_count(stats, "initialize"), 2);
-    assert_int_equal(fake_count(stats, "tools/call:list_meetings"), 3);
+    assert_int_equal(fake_count(stats, "tools/call:list_meetings"), 2);
+    assert_int_equal(fake_count(stats, "refused"), 2); /* the probe, the expired session */
     cJSON_Delete(stats);
     host_result_free(&r);
 }
@@ -404,8 +408,8 @@ static void test_missing_and_rejected_tokens(void **state)
     host_result r;
     run_polls(c, 1, &r);
     assert_int_equal(count_lines(r.out), 0);
-    assert_contains(r.err, "poll failed (1 in a row): initialize: Granola refused the "
-                           "credentials (HTTP 401); log in again (PA_ERR_AUTH)");
+    assert_contains(r.err, "poll failed (1 in a row): tools/call list_meetings: Granola refused "
+                           "the credentials (HTTP 401); log in again (PA_ERR_AUTH)");
     host_result_free(&r);
 
     remove(c->token_path);
@@ -453,9 +457,9 @@ static void test_each_fault_is_a_poll_error_and_the_next_poll_recovers(void **st
     write_standard_fixture(c);
     const fault_case cases[] = {
         {"{\"method\": \"list_meetings\", \"kind\": \"status\", \"status\": 503}", NULL,
-         "tools/call list_meetings: Granola server error (HTTP 503) (PA_ERR_REMOTE)"},
+         "tools/call list_meetings: Granola server error (HTTP 503): fault (PA_ERR_REMOTE)"},
         {"{\"method\": \"initialize\", \"kind\": \"status\", \"status\": 500}", NULL,
-         "initialize: Granola server error (HTTP 500)"},
+         "initialize: Granola server error (HTTP 500): fault"},
         {"{\"method\": \"get_meetings\", \"kind\": \"delay\", \"delay_ms\": 2500}",
          "\"timeout_seconds\": 1", "tools/call get_meetings: timed out after 1."},
         {"{\"method\": \"get_meetings\", \"kind\": \"truncate\"}", NULL,
