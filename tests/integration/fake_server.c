@@ -71,11 +71,13 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-static long http(const char *url, const char *post_body, sink *out)
+static long http_with_headers(const char *url, const char *post_body,
+                              const struct curl_slist *headers, sink *out)
 {
     CURL *h = curl_easy_init();
     assert_non_null(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
@@ -85,6 +87,23 @@ static long http(const char *url, const char *post_body, sink *out)
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(h);
+    return status;
+}
+
+static long http(const char *url, const char *post_body, sink *out)
+{
+    return http_with_headers(url, post_body, NULL, out);
+}
+
+long fake_post_mcp(const fake_server *s, const char *const *headers, const char *body, char **reply)
+{
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
+    sink k = {0};
+    long status = http_with_headers(s->url, body, list, &k);
+    curl_slist_free_all(list);
+    *reply = k.data;
     return status;
 }
 

@@ -19,6 +19,9 @@ void fake_stop(fake_server *s);
 void fake_control(const fake_server *s, const char *json);
 /* GET /_stats, parsed (caller deletes). */
 cJSON *fake_stats(const fake_server *s);
+/* POSTs body to /mcp with headers ("Name: value", NULL-terminated); the reply body in *reply. */
+long fake_post_mcp(const fake_server *s, const char *const *headers, const char *body,
+                   char **reply);
 /* requests.<key> from stats, 0 when absent. */
 long fake_count(const cJSON *stats, const char *key);
 
