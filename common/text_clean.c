@@ -1,6 +1,7 @@
 #include "text_clean.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +49,16 @@ size_t utf8_valid_prefix(const char *s, size_t len)
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        if (u[i] < 0x80) { /* the common case, byte by byte */
+        /* The common case, ASCII, eight bytes at a time. */
+        uint64_t word;
+        while (i + 8 <= len && (memcpy(&word, u + i, 8), (word & 0x8080808080808080ULL) == 0))
+            i += 8;
+        if (i < len && u[i] < 0x80) {
             i++;
             continue;
         }
+        if (i >= len)
+            break;
         int n = utf8_step(u + i, len - i);
         if (n < 0)
             break;

@@ -591,15 +591,29 @@ static int check_result_type(const cJSON *result, const char *type, char *err, s
     return PA_ERR_REMOTE;
 }
 
-/* The text items of a tool result, joined; isError results become errors. */
-static char *join_text(const cJSON *content, size_t *len)
+/*
+ * The text items of a tool result, joined (cJSON_malloc'd). The usual single
+ * item is taken out of the tree instead of copied: listings run to megabytes.
+ */
+static char *join_text(cJSON *content, size_t *len)
 {
-    size_t total = 0;
-    const cJSON *item;
+    size_t total = 0, items = 0;
+    cJSON *item, *only = NULL;
     cJSON_ArrayForEach(item, content)
     {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "text");
-        total += cJSON_IsString(t) ? strlen(t->valuestring) : 0;
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(item, "text");
+        if (cJSON_IsString(t)) {
+            total += strlen(t->valuestring);
+            items++;
+            only = t;
+        }
+    }
+    if (items == 1) {
+        char *out = only->valuestring;
+        only->valuestring = NULL;
+        only->type = cJSON_NULL;
+        *len = total;
+        return out;
     }
     char *out = cJSON_malloc(total + 1);
     size_t n = 0;
@@ -624,7 +638,7 @@ static int tool_text(const cJSON *result, const char *type, char **text, char *e
     int rc = check_result_type(result, type, err, err_size);
     if (rc != PA_OK)
         return rc;
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(result, "content");
+    cJSON *content = cJSON_GetObjectItemCaseSensitive(result, "content");
     size_t len;
     char *out = join_text(content, &len);
     if (out && utf8_valid_prefix(out, len) != len) {

@@ -1,10 +1,11 @@
 /*
  * bench_poll: CPU time of one Granola poll (1000 meetings listed, 100 new)
  * against the fake server on loopback, plus requests and new TCP connections
- * per poll. The real granola.so runs inside the real host core (pool, host
- * API, outbox); the fake server is a separate process, so its CPU is not
- * counted. Baseline in the same process: a poll with nothing new (list +
- * one dedup query).
+ * per poll, for each MCP era and transport the fake serves (legacy, modern,
+ * dual; JSON and SSE, SSE streams lingering 20 ms after the response). The real granola.so runs
+ * inside the real host core (pool, host API, outbox); the fake server is a separate process, so its
+ * CPU is not counted. Baseline in the same process: a poll with nothing new (list + one dedup
+ * query).
  *
  *   bench_poll GRANOLA_SO FAKE_GRANOLA_BIN
  */
@@ -63,8 +64,8 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* requests.list, requests.get and connections from the fake server's /_stats. */
-static void server_counts(int port, long *list, long *get, long *connections)
+/* list and get requests, every request (initialize, refused probes...), connections. */
+static void server_counts(int port, long *list, long *get, long *all, long *connections)
 {
     char url[64], *body = NULL;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/_stats", port);
@@ -84,11 +85,17 @@ static void server_counts(int port, long *list, long *get, long *connections)
     *list = cJSON_IsNumber(l) ? (long)l->valuedouble : 0;
     *get = cJSON_IsNumber(g) ? (long)g->valuedouble : 0;
     *connections = cJSON_IsNumber(c) ? (long)c->valuedouble : 0;
+    *all = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, req) *all += cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
     cJSON_Delete(o);
 }
 
-static pid_t start_server(const char *bin, const char *fixture, int *port)
+static pid_t start_server(const char *bin, const char *fixture, const char *const *extra, int *port)
 {
+    const char *argv[12] = {bin, "--fixture", fixture};
+    for (int i = 0; extra[i] && i < 8; i++)
+        argv[3 + i] = extra[i];
     int fds[2];
     if (pipe(fds) != 0)
         die("pipe");
@@ -97,7 +104,7 @@ static pid_t start_server(const char *bin, const char *fixture, int *port)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(bin, bin, "--fixture", fixture, (char *)NULL);
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -141,14 +148,14 @@ static void exec_sql(pool *p, pool_owner *owner, const char *sql)
 
 typedef struct sample {
     double cpu[RUNS], wall[RUNS];
-    long list, get, connections;
+    long list, get, all, connections;
 } sample;
 
 static void measure(host_instance *in, pool *p, pool_owner *self, int port, bool make_new,
                     sample *s)
 {
-    long l0, g0, c0, l1, g1, c1;
-    server_counts(port, &l0, &g0, &c0);
+    long l0, g0, a0, c0, l1, g1, a1, c1;
+    server_counts(port, &l0, &g0, &a0, &c0);
     for (int r = 0; r < RUNS; r++) {
         if (make_new)
             exec_sql(p, self,
@@ -163,12 +170,68 @@ static void measure(host_instance *in, pool *p, pool_owner *self, int port, bool
         s->wall[r] = (double)(clock_mono_ns() - w) / 1e6;
         s->cpu[r] = cpu_ms() - c;
     }
-    server_counts(port, &l1, &g1, &c1);
+    server_counts(port, &l1, &g1, &a1, &c1);
+    s->all = a1 - a0;
     s->list = l1 - l0;
     s->get = g1 - g0;
     s->connections = c1 - c0;
     qsort(s->cpu, RUNS, sizeof s->cpu[0], compare);
     qsort(s->wall, RUNS, sizeof s->wall[0], compare);
+}
+
+typedef struct era_case {
+    const char *label;
+    const char *args[8];
+} era_case;
+
+static const era_case ERAS[] = {
+    {"legacy json", {"--era", "legacy", NULL}},
+    {"legacy sse", {"--era", "legacy", "--sse", "--sse-linger", "20", NULL}},
+    {"modern json", {"--era", "modern", NULL}},
+    {"modern sse", {"--era", "modern", "--sse", "--sse-linger", "20", NULL}},
+    {"dual json", {"--era", "dual", NULL}},
+};
+
+/* One server of the era, a fresh instance (a fresh MCP client) and an empty store. */
+static void bench_era(const era_case *era, const char *server_bin, const char *fixture,
+                      const char *token, loaded_plugin *plugin, pool *p, pool_owner *self)
+{
+    int port;
+    pid_t server = start_server(server_bin, fixture, era->args, &port);
+    exec_sql(p, self, "DROP TABLE IF EXISTS processed_granola_notes; DELETE FROM outbox;");
+    char json[1024], err[1024];
+    snprintf(json, sizeof json,
+             "{\"id\": \"work\", \"workspace_id\": \"work\", \"token_path\": \"%s\", "
+             "\"server_url\": \"http://127.0.0.1:%d/mcp\"}",
+             token, port);
+    instance_config ic = {.id = "work", .json = json, .enabled = true};
+    host_instance in;
+    if (instance_start(&in, p, plugin, &ic, err, sizeof err) != PA_OK)
+        die(err);
+    long l0, g0, a0, c0;
+    double cpu0 = cpu_ms();
+    if (instance_poll(&in, err, sizeof err) != PA_OK) /* first poll: all 1000 are new */
+        die(err);
+    double first_cpu = cpu_ms() - cpu0;
+    server_counts(port, &l0, &g0, &a0, &c0);
+    sample none, fresh;
+    measure(&in, p, self, port, false, &none);
+    measure(&in, p, self, port, true, &fresh);
+    printf("== %s ==\n", era->label);
+    printf("first_poll_1000_new_cpu_ms       %8.2f   (requests %ld, connections %ld)\n", first_cpu,
+           a0, c0);
+    printf("poll_100_new_cpu_ms              %8.2f   (wall %.2f ms)\n", fresh.cpu[RUNS / 2],
+           fresh.wall[RUNS / 2]);
+    printf("baseline_poll_0_new_cpu_ms       %8.2f   (wall %.2f ms)\n", none.cpu[RUNS / 2],
+           none.wall[RUNS / 2]);
+    printf("ratio_100_new_over_0_new         %8.2f\n", fresh.cpu[RUNS / 2] / none.cpu[RUNS / 2]);
+    printf("requests_per_poll_100_new        %8.2f   (list %.2f + get %.2f)\n",
+           (double)fresh.all / RUNS, (double)fresh.list / RUNS, (double)fresh.get / RUNS);
+    printf("requests_per_poll_0_new          %8.2f\n", (double)none.all / RUNS);
+    printf("new_tcp_connections_after_first  %8ld\n", none.connections + fresh.connections);
+    instance_stop(&in);
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -189,9 +252,6 @@ int main(int argc, char **argv)
     chmod(token, 0600);
     log_set_level(PA_LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int port;
-    pid_t server = start_server(argv[2], fixture, &port);
-
     char so_dir[512], err[1024];
     snprintf(so_dir, sizeof so_dir, "%s", argv[1]);
     char *slash = strrchr(so_dir, '/');
@@ -209,43 +269,12 @@ int main(int argc, char **argv)
     if (pool_open(&pc, &p, err, sizeof err) != PA_OK ||
         outbox_create_schema(p, &self, err, sizeof err) != PA_OK)
         die(err);
-    char json[1024];
-    snprintf(json, sizeof json,
-             "{\"id\": \"work\", \"workspace_id\": \"work\", \"token_path\": \"%s\", "
-             "\"server_url\": \"http://127.0.0.1:%d/mcp\"}",
-             token, port);
-    instance_config ic = {.id = "work", .json = json, .enabled = true};
-    host_instance in;
-    if (instance_start(&in, p, plugin, &ic, err, sizeof err) != PA_OK)
-        die(err);
-    double c0 = cpu_ms();
-    if (instance_poll(&in, err, sizeof err) != PA_OK) /* first poll: all 1000 are new */
-        die(err);
-    double first_cpu = cpu_ms() - c0;
-
-    sample none, fresh;
-    measure(&in, p, &self, port, false, &none);
-    measure(&in, p, &self, port, true, &fresh);
-
     printf("bench_poll: %d meetings listed per poll, median of %d polls, loopback\n", LISTED, RUNS);
-    printf("first_poll_1000_new_cpu_ms       %8.2f\n", first_cpu);
-    printf("poll_100_new_cpu_ms              %8.2f   (wall %.2f ms)\n", fresh.cpu[RUNS / 2],
-           fresh.wall[RUNS / 2]);
-    printf("baseline_poll_0_new_cpu_ms       %8.2f   (wall %.2f ms)\n", none.cpu[RUNS / 2],
-           none.wall[RUNS / 2]);
-    printf("ratio_100_new_over_0_new         %8.2f\n", fresh.cpu[RUNS / 2] / none.cpu[RUNS / 2]);
-    printf("requests_per_poll_100_new        %8.2f   (list %.2f + get %.2f)\n",
-           (double)(fresh.list + fresh.get) / RUNS, (double)fresh.list / RUNS,
-           (double)fresh.get / RUNS);
-    printf("requests_per_poll_0_new          %8.2f\n", (double)(none.list + none.get) / RUNS);
-    printf("new_tcp_connections_after_first  %8ld\n", none.connections + fresh.connections);
-
-    instance_stop(&in);
+    for (size_t e = 0; e < sizeof ERAS / sizeof ERAS[0]; e++)
+        bench_era(&ERAS[e], argv[2], fixture, token, plugin, p, &self);
     pool_close(p);
     loader_close(plugin);
     loader_free(ld);
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
     curl_global_cleanup();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
