@@ -193,7 +193,8 @@ typedef struct pa_host_api {
     /*
      * Ask that this instance's next poll start no earlier than earliest_ms
      * (now_ms clock), e.g. to honour a server's Retry-After. Applies after the
-     * current poll, on top of the normal schedule and backoff.
+     * current poll, on top of the normal schedule and backoff; a host may cap
+     * it (host_stub: at backoff_cap_seconds after the poll).
      */
     void (*defer_next_poll)(pa_host_ctx *ctx, int64_t earliest_ms);
 
