@@ -294,11 +294,14 @@ static int store_meeting(granola *g, const gr_meeting *m, poll_counts *counts, c
         snprintf(err, err_size, "out of memory building the item for meeting %s", m->id);
         return PA_ERR_NOMEM;
     }
+    int64_t created_ms = 0; /* candidates all have a parseable date */
+    if (m->date)
+        gr_parse_date(m->date, strlen(m->date), &created_ms);
     processed_note note = {.note_id = m->id,
                            .workspace_id = g->cfg.workspace_id,
                            .account_id = g->cfg.workspace_id,
                            .title = m->title,
-                           .created_at = m->date};
+                           .created_at_ms = created_ms};
     bool emitted = false;
     int rc = note_store_record_and_emit(&g->store, &note, &mi.item, &emitted, err, err_size);
     meeting_item_free(&mi);

@@ -51,18 +51,29 @@ static void store_done(store_stmt *st)
     st->stmt = NULL;
 }
 
+void note_store_format_time(int64_t epoch_ms, char out[32])
+{
+    int64_t ms = epoch_ms % 1000 < 0 ? epoch_ms % 1000 + 1000 : epoch_ms % 1000;
+    time_t secs = (time_t)((epoch_ms - ms) / 1000);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm))
+        memset(&tm, 0, sizeof tm);
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out, 32, "%s.%06d", day, (int)ms * 1000);
+}
+
 int note_store_create_schema(const note_store *s, char *err, size_t err_size)
 {
-    static const char SQL[] = "CREATE TABLE IF NOT EXISTS processed_granola_notes ("
-                              " id INTEGER PRIMARY KEY,"
-                              " note_id TEXT NOT NULL,"
-                              " workspace_id TEXT NOT NULL,"
-                              " account_id TEXT NOT NULL,"
-                              " note_title TEXT,"
-                              " note_created_at TEXT,"
-                              " processed_at TEXT NOT NULL,"
-                              " tasks_created_count INTEGER NOT NULL DEFAULT 0,"
-                              " UNIQUE(note_id, account_id))";
+    /* The agent's own DDL (SQLAlchemy's CREATE TABLE): either side may create it first. */
+    static const char SQL[] =
+        "CREATE TABLE IF NOT EXISTS processed_granola_notes ("
+        " id INTEGER NOT NULL, note_id VARCHAR(200) NOT NULL,"
+        " workspace_id VARCHAR(200) NOT NULL, account_id VARCHAR(100) NOT NULL,"
+        " note_title VARCHAR(500) NOT NULL, note_created_at DATETIME NOT NULL,"
+        " processed_at DATETIME DEFAULT (CURRENT_TIMESTAMP) NOT NULL,"
+        " tasks_created_count INTEGER NOT NULL, PRIMARY KEY (id),"
+        " CONSTRAINT uix_note_account UNIQUE (note_id, account_id))";
     pa_lease lease;
     int rc = PA_LEASE(s->api, s->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease);
     if (rc != PA_OK)
@@ -126,11 +137,9 @@ int note_store_record_and_emit(const note_store *s, const processed_note *note, 
                                bool *emitted, char *err, size_t err_size)
 {
     *emitted = false;
-    char now[32];
-    time_t secs = (time_t)(s->api->now_ms(s->ctx) / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char now[32], created[32];
+    note_store_format_time(s->api->now_ms(s->ctx), now);
+    note_store_format_time(note->created_at_ms, created);
 
     pa_lease lease;
     int rc = PA_LEASE(s->api, s->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease);
@@ -149,8 +158,9 @@ int note_store_record_and_emit(const note_store *s, const processed_note *note, 
         sqlite3_bind_text(stmt, 1, note->note_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, note->workspace_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, note->account_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 4, note->title, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 5, note->created_at, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, note->title ? note->title : "Untitled Meeting", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 5, created, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 6, now, -1, SQLITE_STATIC);
         sr = sqlite3_step(stmt);
     }

@@ -17,13 +17,22 @@ typedef struct note_store {
     pa_host_ctx *ctx;
 } note_store;
 
+/*
+ * A row of processed_granola_notes, a table the agent's Python integration
+ * shares: it is written exactly as the agent's SQLAlchemy model writes it
+ * (../shared/GRANOLA.md), so the agent reads every row: timestamps as naive
+ * UTC "YYYY-MM-DD HH:MM:SS.ffffff", no NULL in a NOT NULL column.
+ */
 typedef struct processed_note {
     const char *note_id;
     const char *workspace_id;
     const char *account_id;
-    const char *title;
-    const char *created_at; /* the meeting's date text, may be NULL */
+    const char *title;     /* NULL: "Untitled Meeting", as the item says */
+    int64_t created_at_ms; /* the meeting's date, parsed */
 } processed_note;
+
+/* ms since the epoch as SQLAlchemy stores a DateTime on SQLite: naive UTC, microseconds. */
+void note_store_format_time(int64_t epoch_ms, char out[32]);
 
 int note_store_create_schema(const note_store *s, char *err, size_t err_size);
 

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,81 @@ static void test_bad_instance_configuration(void **state)
     host_result_free(&r);
 }
 
+/* SQLAlchemy's SQLite DateTime, read back as strictly as SQLAlchemy 1.4 does. */
+static bool is_sqlalchemy_datetime(const char *v)
+{
+    static const char shape[] = "dddd-dd-dd dd:dd:dd.dddddd";
+    if (!v || strlen(v) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++) {
+        if (shape[i] == 'd' ? (v[i] < '0' || v[i] > '9') : v[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
+static void test_agent_table_rows_stay_readable_by_the_agent(void **state)
+{
+    granola_ctx *c = *state;
+    write_standard_fixture(c);
+    fake_start(&c->server, c->fixture, NULL);
+    write_config(c, NULL);
+    /* The agent's table, from its SQLAlchemy DDL (../shared/GRANOLA.md), with a row it wrote. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(c->env.db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE processed_granola_notes (\n"
+                     "\tid INTEGER NOT NULL, note_id VARCHAR(200) NOT NULL,\n"
+                     "\tworkspace_id VARCHAR(200) NOT NULL, account_id VARCHAR(100) NOT NULL,\n"
+                     "\tnote_title VARCHAR(500) NOT NULL, note_created_at DATETIME NOT NULL,\n"
+                     "\tprocessed_at DATETIME DEFAULT (CURRENT_TIMESTAMP) NOT NULL,\n"
+                     "\ttasks_created_count INTEGER NOT NULL, PRIMARY KEY (id),\n"
+                     "\tCONSTRAINT uix_note_account UNIQUE (note_id, account_id));"
+                     "INSERT INTO processed_granola_notes (note_id, workspace_id, account_id,"
+                     " note_title, note_created_at, processed_at, tasks_created_count) VALUES"
+                     " ('m-2', 'work', 'work', 'Standup', '2026-02-10 17:00:00.000000',"
+                     " '2026-02-10 18:00:00.123456', 1);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    host_result r;
+    run_polls(c, 1, &r);
+    assert_int_equal(count_lines(r.out), 3); /* m-2 counts as processed: the agent did it */
+    host_result_free(&r);
+
+    assert_int_equal(sqlite3_open(c->env.db, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT note_id, note_title, note_created_at, processed_at,"
+                                        " tasks_created_count FROM processed_granola_notes",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    int rows = 0;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        rows++;
+        const char *id = (const char *)sqlite3_column_text(stmt, 0);
+        const char *title = (const char *)sqlite3_column_text(stmt, 1);
+        const char *created = (const char *)sqlite3_column_text(stmt, 2);
+        const char *processed = (const char *)sqlite3_column_text(stmt, 3);
+        if (!title || !is_sqlalchemy_datetime(created) || !is_sqlalchemy_datetime(processed))
+            fail_msg("row %s is not in the agent's format: title %s, created %s, processed %s", id,
+                     title ? title : "NULL", created ? created : "NULL",
+                     processed ? processed : "NULL");
+        assert_int_equal(sqlite3_column_int(stmt, 4), 1);
+        if (strcmp(id, "m-1") == 0) {
+            assert_string_equal(created, "2026-02-11 15:00:00.000000");
+            assert_string_equal(processed, "2026-02-12 12:00:00.000000"); /* the virtual now */
+        }
+        if (strcmp(id, "m-8") == 0)
+            assert_string_equal(title, "Untitled Meeting");
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    assert_int_equal(rows, 4);
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM outbox WHERE plugin = 'granola'"), 3);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -402,6 +478,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thousand_meetings, granola_setup, granola_teardown),
         cmocka_unit_test_setup_teardown(test_lookback_and_workspace_filters, granola_setup,
                                         granola_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_table_rows_stay_readable_by_the_agent,
+                                        granola_setup, granola_teardown),
         cmocka_unit_test_setup_teardown(test_bad_instance_configuration, granola_setup,
                                         granola_teardown),
     };
