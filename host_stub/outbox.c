@@ -6,32 +6,74 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
+#include "task_fields.h"
+
 /* Rows moved per transaction: bounds memory and the time the write lock is held. */
 #define CONSUME_BATCH 256
 
-static const char SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS outbox ("
+/* The host's tables: every one prefixed pa_, versioned in pa_schema (component "host"). */
+#define HOST_SCHEMA_VERSION 1
+
+/* SQL generated from the one field list (task_fields.h). */
+#define COLUMN_DEF(name, def, kind, value)  ", " #name " " def
+#define COLUMN_NAME(name, def, kind, value) ", " #name
+#define OLD_COLUMN(name, def, kind, value)  ", t." #name
+#define EXTRACT(name, def, kind, value)     ", json_extract(item_json, '$." #name "')"
+#define PAIR_TEXT(name)                     ", '" #name "', " #name
+#define PAIR_JSON(name)                     ", '" #name "', json(" #name ")"
+#define JSON_PAIR(name, def, kind, value)   PAIR_##kind(name)
+
+static const char SCHEMA_V1[] =
+    "CREATE TABLE IF NOT EXISTS pa_outbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " plugin TEXT NOT NULL,"
     " instance_id TEXT NOT NULL,"
     " item_json TEXT NOT NULL,"
     " created_at TEXT NOT NULL,"
     " consumed_at TEXT);"
-    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE consumed_at IS NULL;"
-    "CREATE TABLE IF NOT EXISTS tasks ("
+    "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"
+    "CREATE TABLE IF NOT EXISTS pa_tasks ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " outbox_id INTEGER NOT NULL UNIQUE REFERENCES outbox(id),"
-    " type TEXT NOT NULL,"
-    " title TEXT NOT NULL,"
-    " description TEXT,"
-    " priority TEXT NOT NULL,"
-    " source TEXT NOT NULL,"
-    " source_reference TEXT NOT NULL,"
-    " account_id TEXT NOT NULL,"
-    " due_date TEXT,"
-    " tags TEXT NOT NULL,"
-    " metadata TEXT,"
-    " created_at TEXT NOT NULL);";
+    " outbox_id INTEGER NOT NULL UNIQUE REFERENCES pa_outbox(id),"
+    " plugin TEXT NOT NULL,"
+    " instance TEXT NOT NULL" PA_TASK_FIELDS(
+        COLUMN_DEF) ","
+                    " created_at TEXT NOT NULL,"
+                    " delivered_at TEXT);"
+                    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE "
+                    "delivered_at IS NULL;";
+
+/* Moving pending outbox rows into tasks is one statement: the item is never rebuilt in C. */
+static const char MOVE_SQL[] = "INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(
+    COLUMN_NAME) ", created_at)"
+                 " SELECT id, plugin, instance_id" PA_TASK_FIELDS(
+                     EXTRACT) ", ?1"
+                              " FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT ?2";
+
+static const char MARK_SQL[] =
+    "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
+    " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)";
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+/* The task line (docs/TASKS.md): the row as JSON, tags and metadata as JSON values. */
+static const char LINES_SQL[] = "SELECT json_object('schema_version', " STRINGIFY(
+    PA_TASKS_SCHEMA_VERSION) ", 'id', id" PA_TASK_FIELDS(JSON_PAIR) ", 'created_at', created_at, "
+                                                                    "'plugin', plugin,"
+                                                                    " 'instance', instance) FROM "
+                                                                    "pa_tasks WHERE id > ?1 ORDER "
+                                                                    "BY id";
+
+/* Earlier host versions' own tables, recognised by their columns, moved once. */
+static const char ADOPT_OUTBOX_SQL[] =
+    "INSERT INTO pa_outbox(id, plugin, instance_id, item_json, created_at, consumed_at)"
+    " SELECT id, plugin, instance_id, item_json, created_at, consumed_at FROM outbox";
+static const char ADOPT_TASKS_SQL[] =
+    "INSERT INTO pa_tasks(id, outbox_id, plugin, instance" PA_TASK_FIELDS(
+        COLUMN_NAME) ", created_at) SELECT t.id, t.outbox_id, o.plugin, "
+                     "o.instance_id" PA_TASK_FIELDS(OLD_COLUMN) ", t.created_at FROM tasks t JOIN "
+                                                                "outbox o ON o.id = t.outbox_id";
 
 void format_iso8601(int64_t ms, char *buf, size_t size)
 {
@@ -41,21 +83,124 @@ void format_iso8601(int64_t ms, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t err_size)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return PA_OK;
+    snprintf(err, err_size, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return PA_ERR_DB;
+}
+
+static long long scalar(sqlite3 *db, const char *sql, const char *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    long long v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+        if (arg)
+            sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            v = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return v;
+}
+
+/* True when table has every column in the SQL list columns ("'a','b'"), count of them. */
+static bool has_columns(sqlite3 *db, const char *table, const char *columns, int count)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info(?1) WHERE name IN (%s)",
+             columns);
+    return scalar(db, sql, table) == count;
+}
+
+/*
+ * Version 1: the pa_ tables. An outbox and tasks table that an earlier host
+ * wrote (its exact columns) are moved into them and dropped; a tasks table
+ * of anyone else (the agent's own) is left exactly as it is.
+ */
+static int migrate_to_1(sqlite3 *db, char *err, size_t err_size)
+{
+    int rc = exec(db, SCHEMA_V1, "creating the host tables", err, err_size);
+    bool old_outbox =
+        rc == PA_OK &&
+        has_columns(db, "outbox", "'plugin','instance_id','item_json','created_at','consumed_at'",
+                    5);
+    bool old_tasks = old_outbox && has_columns(db, "tasks",
+                                               "'outbox_id','type','tags','metadata',"
+                                               "'source_reference','created_at'",
+                                               6);
+    if (old_outbox)
+        rc = exec(db, ADOPT_OUTBOX_SQL, "moving outbox into pa_outbox", err, err_size);
+    if (rc == PA_OK && old_tasks)
+        rc = exec(db, ADOPT_TASKS_SQL, "moving tasks into pa_tasks", err, err_size);
+    long long moved_tasks = old_tasks ? sqlite3_changes(db) : 0;
+    if (rc == PA_OK && old_tasks)
+        rc = exec(db, "DROP TABLE tasks", "dropping the old tasks table", err, err_size);
+    if (rc == PA_OK && old_outbox)
+        rc = exec(db, "DROP TABLE outbox", "dropping the old outbox table", err, err_size);
+    if (rc == PA_OK && old_outbox)
+        log_msg(PA_LOG_INFO, "host",
+                "schema: moved this host's earlier outbox%s into pa_outbox%s (%lld task(s))",
+                old_tasks ? " and tasks tables" : " table", old_tasks ? " and pa_tasks" : "",
+                moved_tasks);
+    return rc;
+}
+
+typedef int (*migration_fn)(sqlite3 *db, char *err, size_t err_size);
+static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1};
+
+/* Brings the host's tables to HOST_SCHEMA_VERSION inside the caller's transaction. */
+static int migrate(sqlite3 *db, char *err, size_t err_size)
+{
+    int rc = exec(db,
+                  "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
+                  " version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
+                  "creating pa_schema", err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    long long version =
+        scalar(db, "SELECT coalesce(max(version), 0) FROM pa_schema WHERE component = ?1", "host");
+    if (version > HOST_SCHEMA_VERSION) {
+        snprintf(err, err_size,
+                 "the database's host tables are at schema version %lld, newer than this "
+                 "host_stub's %d; use a newer host_stub",
+                 version, HOST_SCHEMA_VERSION);
+        return PA_ERR_DB;
+    }
+    for (long long v = version; v < HOST_SCHEMA_VERSION && rc == PA_OK; v++)
+        rc = MIGRATIONS[v](db, err, err_size);
+    if (rc == PA_OK && version < HOST_SCHEMA_VERSION) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', %d,"
+                 " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now')) ON CONFLICT(component) DO UPDATE"
+                 " SET version = excluded.version, applied_at = excluded.applied_at",
+                 HOST_SCHEMA_VERSION);
+        rc = exec(db, sql, "recording the schema version", err, err_size);
+    }
+    return rc;
+}
+
 int outbox_create_schema(pool *p, pool_owner *host, char *err, size_t err_size)
 {
     pa_lease lease;
     int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &lease, err, err_size);
     if (rc != PA_OK)
         return rc;
-    sqlite3 *db = pool_lease_db(p, host, lease, POOL_HERE);
-    char *msg = NULL;
-    if (sqlite3_exec(db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, err_size, "cannot create outbox/tasks tables: %s", msg ? msg : "?");
-        sqlite3_free(msg);
-        pool_release(p, host, lease, PA_RELEASE_ROLLBACK, POOL_HERE, err, err_size);
-        return PA_ERR_DB;
+    /* One transaction: a migration happens whole or not at all, and once across hosts. */
+    rc = migrate(pool_lease_db(p, host, lease, POOL_HERE), err, err_size);
+    char release_err[512];
+    int release_rc =
+        pool_release(p, host, lease, rc == PA_OK ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK,
+                     POOL_HERE, release_err, sizeof release_err);
+    if (rc == PA_OK && release_rc != PA_OK) {
+        snprintf(err, err_size, "%s", release_err);
+        rc = release_rc;
     }
-    return pool_release(p, host, lease, PA_RELEASE_COMMIT, POOL_HERE, err, err_size);
+    return rc;
 }
 
 static bool present(const char *s)
@@ -68,63 +213,67 @@ static bool valid_priority(const char *p)
     return !strcmp(p, "low") || !strcmp(p, "medium") || !strcmp(p, "high") || !strcmp(p, "urgent");
 }
 
-/* Builds the stored JSON for item; NULL with err set when the item is invalid. */
-static char *item_to_json(const char *instance, const pa_item *item, char *err, size_t err_size)
+/* A plugin's item, checked: NULL, or the reason it cannot be stored. */
+static const char *item_problem(const pa_item *it, char *why, size_t why_size)
 {
-    if (!item || PA_ABI_MAJOR(item->abi_version) != PA_ABI_VERSION_MAJOR ||
-        !PA_HAS_FIELD(item, pa_item, metadata_json)) {
-        snprintf(err, err_size, "emit: item is NULL or not a pa_item of ABI %u.x",
-                 PA_ABI_VERSION_MAJOR);
+    if (!it || PA_ABI_MAJOR(it->abi_version) != PA_ABI_VERSION_MAJOR ||
+        !PA_HAS_FIELD(it, pa_item, metadata_json)) {
+        snprintf(why, why_size, "item is NULL or not a pa_item of ABI %u.x", PA_ABI_VERSION_MAJOR);
+        return why;
+    }
+    const char *missing = !present(it->type)               ? "type"
+                          : !present(it->title)            ? "title"
+                          : !present(it->source)           ? "source"
+                          : !present(it->source_reference) ? "source_reference"
+                                                           : NULL;
+    if (missing)
+        snprintf(why, why_size, "item field '%s' is required", missing);
+    else if (!valid_priority(it->priority ? it->priority : "medium"))
+        snprintf(why, why_size, "priority must be low, medium, high or urgent");
+    else if (it->tag_count && !it->tags)
+        snprintf(why, why_size, "tag_count is %zu but tags is NULL", it->tag_count);
+    else
+        return NULL;
+    return why;
+}
+
+static bool add_TEXT(cJSON *o, const char *name, const char *value)
+{
+    return value ? cJSON_AddStringToObject(o, name, value) != NULL
+                 : cJSON_AddNullToObject(o, name) != NULL;
+}
+
+static bool add_JSON(cJSON *o, const char *name, const char *value)
+{
+    (void)o, (void)name, (void)value; /* tags and metadata: built by the caller */
+    return true;
+}
+
+#define ADD_FIELD(name, def, kind, value) ok = ok && add_##kind(o, #name, value);
+
+/* Builds the stored JSON for item; NULL with err set when the item is invalid. */
+static char *item_to_json(const char *instance, const pa_item *it, char *err, size_t err_size)
+{
+    char why[160];
+    if (item_problem(it, why, sizeof why)) {
+        snprintf(err, err_size, "emit: %s", why);
         return NULL;
     }
-    const char *missing = !present(item->type)               ? "type"
-                          : !present(item->title)            ? "title"
-                          : !present(item->source)           ? "source"
-                          : !present(item->source_reference) ? "source_reference"
-                                                             : NULL;
-    if (missing) {
-        snprintf(err, err_size, "emit: item field '%s' is required", missing);
+    cJSON *metadata = it->metadata_json ? cJSON_Parse(it->metadata_json) : NULL;
+    if (it->metadata_json && !cJSON_IsObject(metadata)) {
+        cJSON_Delete(metadata);
+        snprintf(err, err_size, "emit: metadata_json is not a JSON object");
         return NULL;
-    }
-    const char *priority = item->priority ? item->priority : "medium";
-    if (!valid_priority(priority)) {
-        snprintf(err, err_size, "emit: priority must be low, medium, high or urgent");
-        return NULL;
-    }
-    if (item->tag_count && !item->tags) {
-        snprintf(err, err_size, "emit: tag_count is %zu but tags is NULL", item->tag_count);
-        return NULL;
-    }
-    cJSON *metadata = NULL;
-    if (item->metadata_json) {
-        metadata = cJSON_Parse(item->metadata_json);
-        if (!cJSON_IsObject(metadata)) {
-            cJSON_Delete(metadata);
-            snprintf(err, err_size, "emit: metadata_json is not a JSON object");
-            return NULL;
-        }
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON *tags = cJSON_AddArrayToObject(o, "tags");
-    bool ok = o && tags;
-    for (size_t i = 0; ok && i < item->tag_count; i++) {
-        ok = item->tags[i] && cJSON_AddItemToArray(tags, cJSON_CreateString(item->tags[i]));
-    }
-    ok = ok && cJSON_AddStringToObject(o, "type", item->type) &&
-         cJSON_AddStringToObject(o, "title", item->title) &&
-         (item->description ? cJSON_AddStringToObject(o, "description", item->description)
-                            : cJSON_AddNullToObject(o, "description")) &&
-         cJSON_AddStringToObject(o, "priority", priority) &&
-         cJSON_AddStringToObject(o, "source", item->source) &&
-         cJSON_AddStringToObject(o, "source_reference", item->source_reference) &&
-         cJSON_AddStringToObject(o, "account_id", item->account_id ? item->account_id : instance) &&
-         (item->due_date ? cJSON_AddStringToObject(o, "due_date", item->due_date)
-                         : cJSON_AddNullToObject(o, "due_date"));
-    if (ok && metadata) {
-        ok = cJSON_AddItemToObject(o, "metadata", metadata);
-        if (ok)
-            metadata = NULL;
-    }
+    bool ok = o != NULL;
+    PA_TASK_FIELDS(ADD_FIELD)
+    cJSON *tags = ok ? cJSON_AddArrayToObject(o, "tags") : NULL;
+    ok = ok && tags;
+    for (size_t i = 0; ok && i < it->tag_count; i++)
+        ok = it->tags[i] && cJSON_AddItemToArray(tags, cJSON_CreateString(it->tags[i]));
+    if (ok && metadata && (ok = cJSON_AddItemToObject(o, "metadata", metadata)))
+        metadata = NULL;
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(metadata);
     cJSON_Delete(o);
@@ -145,7 +294,7 @@ int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin
     format_iso8601(now_ms, stamp, sizeof stamp);
     /* Prepared once per connection: a poll emits one item per transaction. */
     sqlite3_stmt *stmt = pool_cached_stmt(p, owner, lease,
-                                          "INSERT INTO outbox(plugin, instance_id, item_json,"
+                                          "INSERT INTO pa_outbox(plugin, instance_id, item_json,"
                                           " created_at) VALUES (?1, ?2, ?3, ?4)",
                                           err, err_size);
     int rc = SQLITE_ERROR;
@@ -167,133 +316,48 @@ int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin
     return rc == SQLITE_DONE ? PA_OK : PA_ERR_DB;
 }
 
-static const char *str_field(const cJSON *o, const char *name)
+/* Runs a prepared statement to its end; SQLITE_DONE on success. */
+static int run(sqlite3 *db, const char *sql, const char *stamp, int limit)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static void bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
-{
-    if (text)
-        sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(stmt, index);
-}
-
-/* Inserts the task for one outbox row; returns the new task's JSON line or NULL. */
-static char *make_task(sqlite3_stmt *insert, sqlite3_int64 outbox_id, const char *plugin,
-                       const char *instance, const char *item_json, const char *stamp, char *err,
-                       size_t err_size)
-{
-    cJSON *item = cJSON_Parse(item_json);
-    const char *title = str_field(item, "title");
-    if (!cJSON_IsObject(item) || !title) {
-        snprintf(err, err_size, "outbox row %lld holds an invalid item", (long long)outbox_id);
-        cJSON_Delete(item);
-        return NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, stamp, -1, SQLITE_STATIC);
+        if (limit)
+            sqlite3_bind_int(stmt, 2, limit);
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            ;
     }
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(item, "tags");
-    const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-    char *tags_text = cJSON_PrintUnformatted(tags);
-    char *metadata_text = cJSON_IsObject(metadata) ? cJSON_PrintUnformatted(metadata) : NULL;
-    sqlite3_bind_int64(insert, 1, outbox_id);
-    bind_text_or_null(insert, 2, str_field(item, "type"));
-    bind_text_or_null(insert, 3, title);
-    bind_text_or_null(insert, 4, str_field(item, "description"));
-    bind_text_or_null(insert, 5, str_field(item, "priority"));
-    bind_text_or_null(insert, 6, str_field(item, "source"));
-    bind_text_or_null(insert, 7, str_field(item, "source_reference"));
-    bind_text_or_null(insert, 8, str_field(item, "account_id"));
-    bind_text_or_null(insert, 9, str_field(item, "due_date"));
-    bind_text_or_null(insert, 10, tags_text ? tags_text : "[]");
-    bind_text_or_null(insert, 11, metadata_text);
-    sqlite3_bind_text(insert, 12, stamp, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(insert);
-    sqlite3_int64 task_id = sqlite3_last_insert_rowid(sqlite3_db_handle(insert));
-    sqlite3_reset(insert);
-    sqlite3_clear_bindings(insert);
-    cJSON_free(tags_text);
-    cJSON_free(metadata_text);
-    char *line = NULL;
-    if (rc != SQLITE_DONE) {
-        snprintf(err, err_size, "cannot insert task for outbox row %lld: %s", (long long)outbox_id,
-                 sqlite3_errmsg(sqlite3_db_handle(insert)));
-    } else {
-        /* The printed line is the task row, in the tasks table's column order. */
-        static const char *const order[] = {
-            "title",      "description", "priority", "source", "source_reference",
-            "account_id", "due_date",    "tags",     "type",   "metadata"};
-        cJSON *row = cJSON_CreateObject();
-        cJSON_AddNumberToObject(row, "id", (double)task_id);
-        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-            cJSON *field = cJSON_DetachItemFromObjectCaseSensitive(item, order[i]);
-            if (field)
-                cJSON_AddItemToObject(row, order[i], field);
-        }
-        cJSON_AddStringToObject(row, "created_at", stamp);
-        cJSON_AddStringToObject(row, "plugin", plugin);
-        cJSON_AddStringToObject(row, "instance", instance);
-        cJSON_Delete(item);
-        item = row;
-        line = cJSON_PrintUnformatted(item);
-        if (!line)
-            snprintf(err, err_size, "out of memory printing task %lld", (long long)task_id);
-    }
-    cJSON_Delete(item);
-    return line;
+    sqlite3_finalize(stmt);
+    return rc;
 }
 
+/* Moves up to CONSUME_BATCH pending items into pa_tasks; collects their JSON lines. */
 static int consume_batch(sqlite3 *db, const char *stamp, char **lines, size_t *count, char *err,
                          size_t err_size)
 {
-    sqlite3_stmt *select = NULL, *insert = NULL, *mark = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT id, plugin, instance_id, item_json FROM outbox"
-                                " WHERE consumed_at IS NULL ORDER BY id LIMIT ?1",
-                                -1, &select, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO tasks(outbox_id, type, title, description, priority,"
-                                " source, source_reference, account_id, due_date, tags, metadata,"
-                                " created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-                                -1, &insert, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "UPDATE outbox SET consumed_at = ?1 WHERE id = ?2", -1, &mark,
-                                NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, err_size, "outbox consumer: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int(select, 1, CONSUME_BATCH);
-    sqlite3_bind_text(mark, 1, stamp, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-        sqlite3_int64 id = sqlite3_column_int64(select, 0);
-        char *line = make_task(insert, id, (const char *)sqlite3_column_text(select, 1),
-                               (const char *)sqlite3_column_text(select, 2),
-                               (const char *)sqlite3_column_text(select, 3), stamp, err, err_size);
-        if (!line) {
-            rc = SQLITE_ERROR;
-            break;
-        }
-        lines[(*count)++] = line;
-        sqlite3_bind_int64(mark, 2, id);
-        rc = sqlite3_step(mark);
-        sqlite3_reset(mark);
-        if (rc != SQLITE_DONE) {
-            snprintf(err, err_size, "outbox consumer: %s", sqlite3_errmsg(db));
-            break;
-        }
-    }
+    long long before = scalar(db, "SELECT coalesce(max(id), 0) FROM pa_tasks", NULL);
+    int rc = before < 0 ? SQLITE_ERROR : run(db, MOVE_SQL, stamp, CONSUME_BATCH);
     if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
-    if (rc != SQLITE_OK && err[0] == '\0')
-        snprintf(err, err_size, "outbox consumer: %s", sqlite3_errmsg(db));
-done:
+        rc = run(db, MARK_SQL, stamp, 0);
+    sqlite3_stmt *select = NULL;
+    if (rc == SQLITE_DONE &&
+        (rc = sqlite3_prepare_v2(db, LINES_SQL, -1, &select, NULL)) == SQLITE_OK) {
+        sqlite3_bind_int64(select, 1, before);
+        while ((rc = sqlite3_step(select)) == SQLITE_ROW && *count < CONSUME_BATCH) {
+            const char *line = (const char *)sqlite3_column_text(select, 0);
+            if (!line || !(lines[*count] = strdup(line))) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            (*count)++;
+        }
+    }
     sqlite3_finalize(select);
-    sqlite3_finalize(insert);
-    sqlite3_finalize(mark);
-    return rc == SQLITE_OK ? PA_OK : PA_ERR_DB;
+    if (rc == SQLITE_DONE)
+        return PA_OK;
+    snprintf(err, err_size, "outbox consumer: %s", sqlite3_errmsg(db));
+    return PA_ERR_DB;
 }
 
 int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
@@ -324,7 +388,7 @@ int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t 
         for (size_t i = 0; i < count; i++) {
             if (rc == PA_OK)
                 fprintf(out, "%s\n", lines[i]);
-            cJSON_free(lines[i]);
+            free(lines[i]);
         }
         fflush(out);
         if (rc != PA_OK)

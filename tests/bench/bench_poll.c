@@ -161,7 +161,7 @@ static void measure(host_instance *in, pool *p, pool_owner *self, int port, bool
             exec_sql(p, self,
                      "DELETE FROM processed_granola_notes WHERE id IN (SELECT id FROM "
                      "processed_granola_notes ORDER BY random() LIMIT 100);"
-                     "DELETE FROM outbox;");
+                     "DELETE FROM pa_outbox;");
         char err[1024];
         double c = cpu_ms();
         int64_t w = clock_mono_ns();
@@ -198,7 +198,7 @@ static void bench_era(const era_case *era, const char *server_bin, const char *f
 {
     int port;
     pid_t server = start_server(server_bin, fixture, era->args, &port);
-    exec_sql(p, self, "DROP TABLE IF EXISTS processed_granola_notes; DELETE FROM outbox;");
+    exec_sql(p, self, "DROP TABLE IF EXISTS processed_granola_notes; DELETE FROM pa_outbox;");
     char json[1024], err[1024];
     snprintf(json, sizeof json,
              "{\"id\": \"work\", \"workspace_id\": \"work\", \"token_path\": \"%s\", "

@@ -187,11 +187,11 @@ void assert_store_consistent(granola_ctx *c)
 {
     assert_int_equal(db_scalar(&c->env,
                                "SELECT count(*) FROM processed_granola_notes p WHERE NOT EXISTS"
-                               " (SELECT 1 FROM outbox o WHERE o.plugin = 'granola' AND"
+                               " (SELECT 1 FROM pa_outbox o WHERE o.plugin = 'granola' AND"
                                " json_extract(o.item_json, '$.source_reference') = p.note_id AND"
                                " json_extract(o.item_json, '$.account_id') = p.account_id)"),
                      0);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM outbox WHERE plugin = 'granola'"),
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_outbox WHERE plugin = 'granola'"),
                      db_scalar(&c->env, "SELECT count(*) FROM processed_granola_notes"));
 }
 
@@ -224,6 +224,6 @@ void run_fault_case(granola_ctx *c, const fault_case *fc)
     run_polls(c, 1, &r);
     assert_int_equal(count_lines_with(r.err, "poll failed"), 0);
     host_result_free(&r);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM tasks"), 4);
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_tasks"), 4);
     assert_store_consistent(c);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent_schema.h"
 #include "granola_env.h"
 
 static void test_first_poll_emits_each_eligible_meeting_second_none(void **state)
@@ -298,7 +299,8 @@ static void test_failure_between_batches_keeps_what_committed(void **state)
     run_polls(c, 1, &r);
     assert_int_equal(count_lines(r.out), 15);
     host_result_free(&r);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(DISTINCT source_reference) FROM tasks"), 25);
+    assert_int_equal(db_scalar(&c->env, "SELECT count(DISTINCT source_reference) FROM pa_tasks"),
+                     25);
     assert_store_consistent(c);
 }
 
@@ -336,9 +338,11 @@ static void test_lookback_and_workspace_filters(void **state)
     host_result r;
     run_polls(c, 1, &r);
     /* everything: m-1 m-2 m-5 m-6 m-8 m-9; home: m-6, and m-8 which names no workspace. */
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM tasks WHERE account_id = 'all'"), 6);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM tasks WHERE account_id = 'home'"), 2);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM tasks WHERE account_id = 'home'"
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_tasks WHERE account_id = 'all'"),
+                     6);
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_tasks WHERE account_id = 'home'"),
+                     2);
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_tasks WHERE account_id = 'home'"
                                         " AND source_reference IN ('m-6', 'm-8')"),
                      2);
     host_result_free(&r);
@@ -399,13 +403,7 @@ static void test_agent_table_rows_stay_readable_by_the_agent(void **state)
     assert_int_equal(sqlite3_open(c->env.db, &db), SQLITE_OK);
     assert_int_equal(
         sqlite3_exec(db,
-                     "CREATE TABLE processed_granola_notes (\n"
-                     "\tid INTEGER NOT NULL, note_id VARCHAR(200) NOT NULL,\n"
-                     "\tworkspace_id VARCHAR(200) NOT NULL, account_id VARCHAR(100) NOT NULL,\n"
-                     "\tnote_title VARCHAR(500) NOT NULL, note_created_at DATETIME NOT NULL,\n"
-                     "\tprocessed_at DATETIME DEFAULT (CURRENT_TIMESTAMP) NOT NULL,\n"
-                     "\ttasks_created_count INTEGER NOT NULL, PRIMARY KEY (id),\n"
-                     "\tCONSTRAINT uix_note_account UNIQUE (note_id, account_id));"
+                     AGENT_PROCESSED_NOTES_DDL
                      "INSERT INTO processed_granola_notes (note_id, workspace_id, account_id,"
                      " note_title, note_created_at, processed_at, tasks_created_count) VALUES"
                      " ('m-2', 'work', 'work', 'Standup', '2026-02-10 17:00:00.000000',"
@@ -447,7 +445,8 @@ static void test_agent_table_rows_stay_readable_by_the_agent(void **state)
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     assert_int_equal(rows, 4);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM outbox WHERE plugin = 'granola'"), 3);
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_outbox WHERE plugin = 'granola'"),
+                     3);
 }
 
 int main(void)

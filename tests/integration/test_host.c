@@ -10,12 +10,14 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_schema.h"
 #include "run_host.h"
 
 /* 2026-01-01T00:00:00Z: every test with a virtual clock starts here. */
@@ -73,9 +75,9 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_string_equal(json_str(last, "created_at"), "2026-01-01T00:15:00Z");
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(last, "id")->valueint, 4);
     cJSON_Delete(last);
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 4);
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox WHERE consumed_at IS NULL"), 0);
-    assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM tasks"), 4);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 4);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
+    assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM pa_tasks"), 4);
     assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.2)");
     assert_contains(r.err, "plugin example/a: shut down");
     host_result_free(&r);
@@ -87,8 +89,145 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     cJSON *again = json_line(r.out, 0);
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(again, "id")->valueint, 5);
     cJSON_Delete(again);
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 8);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 8);
     host_result_free(&r);
+}
+
+static void exec_on(test_env *env, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(env->db, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* The whole text of a table's definition, or "" (caller frees). */
+static char *table_sql(test_env *env, const char *table)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    assert_int_equal(sqlite3_open(env->db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = ?1", -1, &stmt, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(stmt, 1, table, -1, SQLITE_STATIC);
+    char *sql =
+        strdup(sqlite3_step(stmt) == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : "");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return sql;
+}
+
+static void test_agent_database_is_used_unchanged(void **state)
+{
+    test_env *env = *state;
+    exec_on(env, AGENT_TASKS_DDL AGENT_PROCESSED_NOTES_DDL AGENT_TASK_ROW);
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"a\", \"items_per_poll\": 2}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 4);
+    assert_lacks(r.err, "outbox consumer");
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 4);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
+    /* The agent's tables: the same definition, the same one row. */
+    char *sql = table_sql(env, "tasks");
+    /* sqlite_master keeps the CREATE TABLE text as written, without the final ';' */
+    assert_true(strlen(sql) > 0 && strncmp(sql, AGENT_TASKS_DDL, strlen(sql)) == 0);
+    free(sql);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 1);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks WHERE title = 'Reply to Dana'"
+                                    " AND tags = 'email,follow-up'"),
+                     1);
+    /* Everything the host created is named pa_. */
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                    " AND name NOT LIKE 'pa\\_%' ESCAPE '\\'"
+                                    " AND name NOT IN ('tasks', 'processed_granola_notes',"
+                                    " 'sqlite_sequence')"),
+                     0);
+    assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"), 1);
+}
+
+static void test_earlier_host_tables_are_migrated_once(void **state)
+{
+    test_env *env = *state;
+    /* What the previous host_stub created, with one delivered and one pending item. */
+    exec_on(env,
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, plugin TEXT NOT NULL,"
+            " instance_id TEXT NOT NULL, item_json TEXT NOT NULL, created_at TEXT NOT NULL,"
+            " consumed_at TEXT);"
+            "CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL"
+            " UNIQUE REFERENCES outbox(id), type TEXT NOT NULL, title TEXT NOT NULL,"
+            " description TEXT, priority TEXT NOT NULL, source TEXT NOT NULL, source_reference"
+            " TEXT NOT NULL, account_id TEXT NOT NULL, due_date TEXT, tags TEXT NOT NULL,"
+            " metadata TEXT, created_at TEXT NOT NULL);"
+            "INSERT INTO outbox VALUES (1, 'example', 'a', '{\"type\":\"example\",\"title\":"
+            "\"Old\",\"description\":null,\"priority\":\"medium\",\"source\":\"example\","
+            "\"source_reference\":\"old-1\",\"account_id\":\"a\",\"due_date\":null,"
+            "\"tags\":[\"example\"]}', '2025-12-01T00:00:00Z', '2025-12-01T00:00:01Z');"
+            "INSERT INTO tasks VALUES (1, 1, 'example', 'Old', NULL, 'medium', 'example', 'old-1',"
+            " 'a', NULL, '[\"example\"]', NULL, '2025-12-01T00:00:01Z');"
+            "INSERT INTO outbox VALUES (2, 'example', 'a', '{\"type\":\"example\",\"title\":"
+            "\"Pending\",\"description\":null,\"priority\":\"high\",\"source\":\"example\","
+            "\"source_reference\":\"old-2\",\"account_id\":\"a\",\"due_date\":null,"
+            "\"tags\":[],\"metadata\":{\"k\":1}}', '2025-12-01T00:00:00Z', NULL);");
+    env_write_config(env, "{\"plugins\": {}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "schema: moved this host's earlier outbox and tasks tables into "
+                           "pa_outbox and pa_tasks (1 task(s))");
+    /* The pending item became a task now, with the next id. */
+    assert_int_equal(count_lines(r.out), 1);
+    cJSON *t = json_line(r.out, 0);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(t, "id")->valueint, 2);
+    assert_string_equal(json_str(t, "title"), "Pending");
+    assert_string_equal(json_str(t, "priority"), "high");
+    assert_int_equal(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "metadata"), "k")
+            ->valueint,
+        1);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(t, "schema_version")->valueint, 1);
+    cJSON_Delete(t);
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 2);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE id = 1 AND title = 'Old'"
+                                    " AND plugin = 'example' AND instance = 'a'"),
+                     1);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                    " ('outbox', 'tasks')"),
+                     0);
+    /* Once: a second start finds version 1 and moves nothing. */
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_lacks(r.err, "schema: moved");
+    assert_int_equal(count_lines(r.out), 0);
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 2);
+}
+
+static void test_a_newer_schema_is_refused_untouched(void **state)
+{
+    test_env *env = *state;
+    exec_on(env, "CREATE TABLE pa_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+                 " applied_at TEXT NOT NULL); INSERT INTO pa_schema VALUES ('host', 99, 'x');");
+    env_write_config(env, "{\"plugins\": {}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, "the database's host tables are at schema version 99, newer than this "
+                           "host_stub's 1; use a newer host_stub");
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name = 'pa_tasks'"),
+                     0);
 }
 
 static void test_emitted_items_roll_back_with_their_transaction(void **state)
@@ -102,8 +241,8 @@ static void test_emitted_items_roll_back_with_their_transaction(void **state)
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "");
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox"), 0);
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox"), 0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 0);
     assert_lacks(r.err, "poll failed");
     host_result_free(&r);
 }
@@ -391,7 +530,7 @@ static void test_signals_print_stats_and_stop_cleanly(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_contains(r.err, "signal 15 received; finishing and shutting down");
     assert_contains(r.err, "plugin example/s: shut down");
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), count_lines(r.out));
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), count_lines(r.out));
     host_result_free(&r);
 }
 
@@ -422,9 +561,9 @@ static void test_two_hosts_sharing_a_database_consume_each_item_once(void **stat
     assert_string_equal(ra.err, "");
     assert_string_equal(rb.err, "");
     /* 5 + 2 x 20 x 5 items; the first 5 were printed by the first run. */
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM outbox"), 205);
-    assert_int_equal(db_scalar(env, "SELECT count(*) FROM tasks"), 205);
-    assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM tasks"), 205);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox"), 205);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 205);
+    assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM pa_tasks"), 205);
     assert_int_equal(count_lines(ra.out) + count_lines(rb.out), 200);
     host_result_free(&ra);
     host_result_free(&rb);
@@ -434,6 +573,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_example_tasks_are_printed_and_stored_once, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_database_is_used_unchanged, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_earlier_host_tables_are_migrated_once, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_newer_schema_is_refused_untouched, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
                                         env_setup, env_teardown),

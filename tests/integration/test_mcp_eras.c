@@ -391,7 +391,7 @@ static void test_invalid_utf8_becomes_replacement_and_logs_stay_clean(void **sta
                         "Notes \xEF\xBF\xBD\xEF\xBF\xBD with \xEF\xBF\xBD cut and "
                         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD above U+10FFFF");
     cJSON_Delete(t);
-    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM tasks WHERE title LIKE "
+    assert_int_equal(db_scalar(&c->env, "SELECT count(*) FROM pa_tasks WHERE title LIKE "
                                         "'%' || char(65533) || '%'"),
                      1);
     /* The unparseable date is logged, its controls visible and inert. */
