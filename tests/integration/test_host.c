@@ -9,12 +9,14 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_schema.h"
@@ -228,6 +230,72 @@ static void test_a_newer_schema_is_refused_untouched(void **state)
     host_result_free(&r);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name = 'pa_tasks'"),
                      0);
+}
+
+/* examples/consume_tasks.py --until-empty on env's database, stdout to out_path. */
+static pid_t start_consumer(test_env *env, const char *out_path)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            _exit(127);
+        dup2(fd, 1);
+        execlp("python3", "python3", PA_SOURCE_DIR "/examples/consume_tasks.py", "--db", env->db,
+               "--limit", "3", "--until-empty", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void test_two_consumers_claim_every_task_once(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"a\", \"items_per_poll\": 20}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "10", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE delivered_at IS NULL"),
+                     200);
+    char out[2][200];
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(out[i], sizeof out[i], "%s/consumer%d.jsonl", env->dir, i);
+        pids[i] = start_consumer(env, out[i]);
+    }
+    int seen[201] = {0}, total = 0;
+    for (int i = 0; i < 2; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        FILE *f = fopen(out[i], "r");
+        assert_non_null(f);
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+            cJSON *item = cJSON_Parse(line);
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "task_id");
+            assert_true(cJSON_IsNumber(id) && id->valueint >= 1 && id->valueint <= 200);
+            seen[id->valueint]++;
+            total++;
+            /* Shaped like the agent's ActionableItem: lists and dicts, not JSON text. */
+            assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(item, "tags")));
+            assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(item, "metadata")));
+            assert_string_equal(json_str(item, "instance"), "a");
+            cJSON_Delete(item);
+        }
+        fclose(f);
+    }
+    assert_int_equal(total, 200);
+    for (int id = 1; id <= 200; id++) {
+        if (seen[id] != 1)
+            fail_msg("task %d was delivered %d times", id, seen[id]);
+    }
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE delivered_at IS NULL"), 0);
 }
 
 static void test_emitted_items_roll_back_with_their_transaction(void **state)
@@ -579,6 +647,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_earlier_host_tables_are_migrated_once, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_a_newer_schema_is_refused_untouched, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_two_consumers_claim_every_task_once, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
                                         env_setup, env_teardown),
