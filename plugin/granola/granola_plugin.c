@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crash_point.h"
 #include "date_parser.h"
 #include "granola_config.h"
 #include "http_client.h"
@@ -135,13 +136,47 @@ static void format_day(int64_t ms, char *buf, size_t size)
  * before using it, and hands the new access token to the MCP client. On
  * failure the token file is left as it was.
  */
+/*
+ * A token file written by the existing agent names no token endpoint (the
+ * agent discovers it at each renewal): discover it the same way (RFC 9728,
+ * RFC 8414) and keep it in the token, so the saved file has it next time.
+ */
+static int discover_token_endpoint(granola *g, char *reason, size_t reason_size)
+{
+    if (g->token.token_endpoint)
+        return PA_OK;
+    oauth_server server;
+    int rc = oauth_discover(g->http, g->cfg.server_url, &server, reason, reason_size);
+    if (rc != PA_OK)
+        return rc;
+    g->token.token_endpoint = server.token_endpoint;
+    server.token_endpoint = NULL;
+    if (!g->token.resource) {
+        g->token.resource = server.resource;
+        server.resource = NULL;
+    }
+    if (!g->token.issuer) {
+        g->token.issuer = server.issuer;
+        server.issuer = NULL;
+    }
+    oauth_server_free(&server);
+    g->api->log(g->ctx, PA_LOG_INFO, "discovered the token endpoint for renewal: %s",
+                g->token.token_endpoint);
+    return PA_OK;
+}
+
 static int refresh_token(granola *g, const char *why, char *err, size_t err_size)
 {
     granola_token fresh;
     char reason[512];
     g->refreshed = true;
-    int rc =
-        oauth_refresh(g->http, &g->token, g->api->now_ms(g->ctx), &fresh, reason, sizeof reason);
+    int rc = discover_token_endpoint(g, reason, sizeof reason);
+    if (rc != PA_OK) {
+        snprintf(err, err_size, "renewing the Granola token (%s) failed: %s", why, reason);
+        return rc == PA_ERR_NETWORK ? rc : PA_ERR_AUTH;
+    }
+    crash_point("renewal:before_request");
+    rc = oauth_refresh(g->http, &g->token, g->api->now_ms(g->ctx), &fresh, reason, sizeof reason);
     if (rc != PA_OK) {
         snprintf(err, err_size,
                  "renewing the Granola token (%s) failed: %s; log in again "
@@ -164,10 +199,10 @@ static int refresh_token(granola *g, const char *why, char *err, size_t err_size
     return PA_OK;
 }
 
-/* A token from granola_login carries what a refresh needs; one written by hand may not. */
+/* A refresh token is all a renewal needs: the endpoint is discovered when missing. */
 static bool can_refresh(const granola *g)
 {
-    return g->token.refresh_token && g->token.token_endpoint;
+    return g->token.refresh_token != NULL;
 }
 
 /*
@@ -360,6 +395,11 @@ static int poll_workspace(granola *g, char *err, size_t err_size)
     int rc = granola_token_load(g->cfg.token_path, &g->token, err, err_size);
     if (rc != PA_OK)
         return rc;
+    if (g->token.recovered)
+        g->api->log(g->ctx, PA_LOG_WARN,
+                    "the last token renewal was interrupted after the new token was saved "
+                    "aside; using it (%s.pending promoted)",
+                    g->cfg.token_path);
     if (g->token.expires_at_ms && can_refresh(g) &&
         now + g->cfg.refresh_skew_ms >= g->token.expires_at_ms)
         rc = refresh_token(g, "it expires soon", err, err_size);

@@ -355,6 +355,18 @@ static int token_request(http_client *hc, const char *step, const char *endpoint
     }
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
     double expires_in = cJSON_IsNumber(expires) ? expires->valuedouble : -1;
+    /* The rest of the reply (token_type, scope, expires_in, ...) goes into the file too. */
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "access_token");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "refresh_token");
+    cJSON *extra = token->extra ? token->extra : cJSON_CreateObject();
+    cJSON *field;
+    while (extra && (field = o->child) != NULL) {
+        cJSON_DetachItemViaPointer(o, field);
+        cJSON_DeleteItemFromObjectCaseSensitive(extra, field->string);
+        if (!cJSON_AddItemToObject(extra, field->string, field))
+            cJSON_Delete(field);
+    }
+    token->extra = extra;
     cJSON_Delete(o);
     if (!access || !*access || strpbrk(access, "\r\n")) {
         free(access);

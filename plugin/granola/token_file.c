@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crash_point.h"
 #include "date_parser.h"
 #include "pa_plugin.h"
 
@@ -19,7 +20,7 @@
 static void wipe_free(char *s)
 {
     if (s) {
-        memset(s, 0, strlen(s));
+        explicit_bzero(s, strlen(s));
         free(s);
     }
 }
@@ -33,6 +34,7 @@ void granola_token_free(granola_token *t)
     free(t->token_endpoint);
     free(t->resource);
     free(t->issuer);
+    cJSON_Delete(t->extra);
     memset(t, 0, sizeof *t);
 }
 
@@ -51,7 +53,8 @@ int granola_token_copy(const granola_token *from, granola_token *to)
         dup_field(from->client_id, &to->client_id) ||
         dup_field(from->client_secret, &to->client_secret) ||
         dup_field(from->token_endpoint, &to->token_endpoint) ||
-        dup_field(from->resource, &to->resource) || dup_field(from->issuer, &to->issuer)) {
+        dup_field(from->resource, &to->resource) || dup_field(from->issuer, &to->issuer) ||
+        (from->extra && !(to->extra = cJSON_Duplicate(from->extra, 1)))) {
         granola_token_free(to);
         return PA_ERR_NOMEM;
     }
@@ -71,10 +74,17 @@ static int take_string(cJSON *root, const char *key, char **out)
     return 0;
 }
 
-int granola_token_load(const char *path, granola_token *out, char *err, size_t err_size)
+/* The fields this module manages; every other field of the file is kept in extra. */
+static const char *const MANAGED[] = {"access_token", "refresh_token",  "client_secret",
+                                      "client_id",    "token_endpoint", "resource",
+                                      "issuer",       "expires_at"};
+#define N_MANAGED (sizeof MANAGED / sizeof MANAGED[0])
+
+/* The file's bytes as JSON, refusing loose permissions; errno-style message on failure. */
+static int read_token_json(const char *path, cJSON **root, char *err, size_t err_size)
 {
-    memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *root = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(err, err_size,
@@ -98,37 +108,55 @@ int granola_token_load(const char *path, granola_token *out, char *err, size_t e
     close(fd);
     if (!buf || len < 0) {
         free(buf);
-        snprintf(err, err_size,
-                 "token file %s is larger than %d bytes or unreadable; log in "
-                 "again",
+        snprintf(err, err_size, "token file %s is larger than %d bytes or unreadable; log in again",
                  path, TOKEN_FILE_MAX);
         return PA_ERR_AUTH;
     }
-    cJSON *root = cJSON_ParseWithLength(buf, (size_t)len);
-    memset(buf, 0, (size_t)len);
+    *root = cJSON_ParseWithLength(buf, (size_t)len);
+    explicit_bzero(buf, (size_t)len);
     free(buf);
-    int rc = PA_OK;
-    if (!cJSON_IsObject(root)) {
-        snprintf(err, err_size, "token file %s is not a JSON object; log in again", path);
-        rc = PA_ERR_AUTH;
-    } else {
-        take_string(root, "access_token", &out->access_token);
-        take_string(root, "refresh_token", &out->refresh_token);
-        take_string(root, "client_secret", &out->client_secret);
-        const char *keys[] = {"client_id", "token_endpoint", "resource", "issuer"};
-        char **fields[] = {&out->client_id, &out->token_endpoint, &out->resource, &out->issuer};
-        for (size_t i = 0; i < 4; i++)
-            take_string(root, keys[i], fields[i]);
-        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_at");
-        if (cJSON_IsString(exp) &&
-            !gr_parse_date(exp->valuestring, strlen(exp->valuestring), &out->expires_at_ms)) {
-            snprintf(err, err_size, "token file %s has an unreadable expires_at; log in again",
-                     path);
-            rc = PA_ERR_AUTH;
-        } else if (!out->access_token || strpbrk(out->access_token, "\r\n")) {
-            snprintf(err, err_size, "token file %s has no usable access_token; log in again", path);
-            rc = PA_ERR_AUTH;
-        }
+    if (cJSON_IsObject(*root))
+        return PA_OK;
+    cJSON_Delete(*root);
+    *root = NULL;
+    snprintf(err, err_size, "token file %s is not a JSON object; log in again", path);
+    return PA_ERR_AUTH;
+}
+
+/* Moves the managed fields out of root into out; root keeps the rest. */
+static int take_fields(cJSON *root, const char *path, granola_token *out, char *err,
+                       size_t err_size)
+{
+    char **fields[] = {&out->access_token, &out->refresh_token,  &out->client_secret,
+                       &out->client_id,    &out->token_endpoint, &out->resource,
+                       &out->issuer};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        take_string(root, MANAGED[i], fields[i]);
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_at");
+    if (cJSON_IsString(exp) &&
+        !gr_parse_date(exp->valuestring, strlen(exp->valuestring), &out->expires_at_ms)) {
+        snprintf(err, err_size, "token file %s has an unreadable expires_at; log in again", path);
+        return PA_ERR_AUTH;
+    }
+    if (!out->access_token || strpbrk(out->access_token, "\r\n")) {
+        snprintf(err, err_size, "token file %s has no usable access_token; log in again", path);
+        return PA_ERR_AUTH;
+    }
+    for (size_t i = 0; i < N_MANAGED; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(root, MANAGED[i]);
+    return PA_OK;
+}
+
+static int load_one(const char *path, granola_token *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root;
+    int rc = read_token_json(path, &root, err, err_size);
+    if (rc == PA_OK)
+        rc = take_fields(root, path, out, err, err_size);
+    if (rc == PA_OK && cJSON_GetArraySize(root) > 0) {
+        out->extra = root;
+        root = NULL;
     }
     cJSON_Delete(root);
     if (rc != PA_OK)
@@ -136,25 +164,76 @@ int granola_token_load(const char *path, granola_token *out, char *err, size_t e
     return rc;
 }
 
+static void sync_directory_of(const char *path)
+{
+    char dir_buf[4096];
+    snprintf(dir_buf, sizeof dir_buf, "%s", path);
+    int dfd = open(dirname(dir_buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+/*
+ * A complete PATH.pending is the newest token (a save was interrupted before
+ * its rename): it replaces PATH. An incomplete one was never the token in use.
+ */
+static bool promote_pending(const char *path, const char *pending)
+{
+    granola_token t;
+    char ignored[512];
+    if (access(pending, F_OK) != 0)
+        return false;
+    bool valid = load_one(pending, &t, ignored, sizeof ignored) == PA_OK;
+    granola_token_free(&t);
+    if (!valid || rename(pending, path) != 0) {
+        unlink(pending);
+        return false;
+    }
+    sync_directory_of(path);
+    return true;
+}
+
+int granola_token_load(const char *path, granola_token *out, char *err, size_t err_size)
+{
+    char pending[4096];
+    bool recovered =
+        (size_t)snprintf(pending, sizeof pending, "%s.pending", path) < sizeof pending &&
+        promote_pending(path, pending);
+    int rc = load_one(path, out, err, err_size);
+    out->recovered = rc == PA_OK && recovered;
+    return rc;
+}
+
+/* expires_at as the agent's Python writes it (isoformat, UTC): "2026-11-29T12:00:00.123000+00:00".
+ */
+static void format_expires_at(int64_t ms, char out[40])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 40, "%s.%06d+00:00", day, (int)(ms % 1000) * 1000);
+}
+
 static cJSON *token_json(const granola_token *t)
 {
-    cJSON *o = cJSON_CreateObject();
-    const char *keys[] = {"access_token",   "refresh_token", "client_id", "client_secret",
-                          "token_endpoint", "resource",      "issuer"};
-    const char *values[] = {t->access_token,   t->refresh_token, t->client_id, t->client_secret,
+    cJSON *o = t->extra ? cJSON_Duplicate(t->extra, 1) : cJSON_CreateObject();
+    const char *values[] = {t->access_token,   t->refresh_token, t->client_secret, t->client_id,
                             t->token_endpoint, t->resource,      t->issuer};
-    for (size_t i = 0; o && i < sizeof keys / sizeof keys[0]; i++) {
-        if (values[i] && !cJSON_AddStringToObject(o, keys[i], values[i])) {
+    for (size_t i = 0; o && i < N_MANAGED; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(o, MANAGED[i]);
+    for (size_t i = 0; o && i < sizeof values / sizeof values[0]; i++) {
+        if (values[i] && !cJSON_AddStringToObject(o, MANAGED[i], values[i])) {
             cJSON_Delete(o);
             return NULL;
         }
     }
+    char stamp[40];
     if (o && t->expires_at_ms) {
-        char stamp[32];
-        time_t secs = (time_t)(t->expires_at_ms / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        format_expires_at(t->expires_at_ms, stamp);
         if (!cJSON_AddStringToObject(o, "expires_at", stamp)) {
             cJSON_Delete(o);
             return NULL;
@@ -163,53 +242,59 @@ static cJSON *token_json(const granola_token *t)
     return o;
 }
 
+/* Writes text to path (created 0600, or truncated), fsynced; the failing step or NULL. */
+static const char *write_synced(const char *path, const char *text, int *saved_errno)
+{
+    size_t len = strlen(text);
+    const char *what = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        what = "create";
+    else if (fchmod(fd, 0600) != 0)
+        what = "chmod";
+    else if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+        what = "write";
+    else if (fsync(fd) != 0)
+        what = "fsync";
+    *saved_errno = errno;
+    if (fd >= 0 && close(fd) != 0 && !what) {
+        what = "close";
+        *saved_errno = errno;
+    }
+    return what;
+}
+
 int granola_token_save(const char *path, const granola_token *t, char *err, size_t err_size)
 {
     cJSON *o = token_json(t);
     char *text = o ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
-    char tmp[4096], dir_buf[4096];
-    if (!text ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
+    char pending[4096];
+    if (!text || (size_t)snprintf(pending, sizeof pending, "%s.pending", path) >= sizeof pending) {
         cJSON_free(text);
         snprintf(err, err_size, "cannot save the token: out of memory or path too long");
         return PA_ERR_NOMEM;
     }
-    size_t len = strlen(text);
-    const char *what = NULL;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        what = "create";
-    else if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-        what = "write";
-    else if (fsync(fd) != 0)
-        what = "fsync";
-    int saved_errno = errno;
-    if (fd >= 0 && close(fd) != 0 && !what) {
-        what = "close";
-        saved_errno = errno;
-    }
-    memset(text, 0, len);
+    int saved_errno = 0;
+    const char *what = write_synced(pending, text, &saved_errno);
+    explicit_bzero(text, strlen(text));
     cJSON_free(text);
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        saved_errno = errno;
+    if (!what) {
+        sync_directory_of(pending); /* from here on the next load finds the new token */
+        crash_point("token_save:pending_written");
+        if (rename(pending, path) != 0) {
+            what = "rename";
+            saved_errno = errno;
+        }
     }
     if (what) {
-        if (fd >= 0)
-            unlink(tmp);
+        unlink(pending);
         snprintf(err, err_size,
-                 "cannot save the token to %s (%s: %s); the previous file is "
-                 "unchanged",
-                 path, what, strerror(saved_errno));
+                 "cannot save the token to %s (%s: %s); the previous file is unchanged", path, what,
+                 strerror(saved_errno));
         return PA_ERR_AUTH;
     }
-    /* Make the rename itself durable. */
-    snprintf(dir_buf, sizeof dir_buf, "%s", path);
-    int dfd = open(dirname(dir_buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    crash_point("token_save:renamed");
+    sync_directory_of(path);
     return PA_OK;
 }

@@ -1,13 +1,23 @@
 /*
  * Granola's token file: JSON with access_token, refresh_token, expires_at
  * (ISO 8601), client_id, client_secret, and what a refresh needs
- * (token_endpoint, resource). Read before every poll; written atomically
- * (temporary file in the same directory, fsync, rename) with mode 0600.
- * No token ever appears in a message from here.
+ * (token_endpoint, resource, issuer). The existing agent's file is the token
+ * endpoint's reply plus expires_at (Python isoformat, "...123456+00:00") and
+ * no token_endpoint; every field this module does not manage (token_type,
+ * scope, expires_in, ...) is kept as it is when the file is rewritten, and
+ * expires_at is written in the agent's form, so both read the same file.
+ *
+ * Saving survives a crash at any instant: the new content is written and
+ * fsynced to PATH.pending, then renamed over PATH. Loading promotes a valid
+ * PATH.pending first, so a renewal interrupted after the server rotated the
+ * refresh token still yields the new pair, and the spent one is never sent
+ * again. Mode 0600 throughout. No token ever appears in a message from here.
  */
 #ifndef GRANOLA_TOKEN_FILE_H
 #define GRANOLA_TOKEN_FILE_H
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +30,8 @@ typedef struct granola_token {
     char *token_endpoint;
     char *resource;
     char *issuer;
+    cJSON *extra;   /* the file's other fields, kept for the rewrite; may be NULL */
+    bool recovered; /* load: a pending file from an interrupted save was promoted */
 } granola_token;
 
 /*
@@ -28,7 +40,10 @@ typedef struct granola_token {
  * others (the message gives the chmod to run).
  */
 int granola_token_load(const char *path, granola_token *out, char *err, size_t err_size);
-/* Atomic replace with mode 0600; the old file is untouched on any failure. */
+/*
+ * Crash-safe replace with mode 0600 (PATH.pending, fsync, rename, fsync of
+ * the directory); the old file is untouched on any failure.
+ */
 int granola_token_save(const char *path, const granola_token *token, char *err, size_t err_size);
 /* Wipes and frees every field. */
 void granola_token_free(granola_token *token);

@@ -203,8 +203,13 @@ static void test_missing_and_rejected_tokens(void **state)
     host_result r;
     run_polls(c, 1, &r);
     assert_int_equal(count_lines(r.out), 0);
-    assert_contains(r.err, "poll failed (1 in a row): tools/call list_meetings: Granola refused "
-                           "the credentials (HTTP 401); log in again (PA_ERR_AUTH)");
+    /* Refused: one renewal (the endpoint discovered, as for the agent's token file), refused too.
+     */
+    assert_contains(r.err, "discovered the token endpoint for renewal: http://127.0.0.1:");
+    assert_contains(r.err, "poll failed (1 in a row): renewing the Granola token (the server "
+                           "refused it) failed: token refresh failed (HTTP 400): invalid_grant: "
+                           "unknown or already used refresh token; log in again (granola_login "
+                           "--instance work) (PA_ERR_AUTH)");
     host_result_free(&r);
 
     remove(c->token_path);

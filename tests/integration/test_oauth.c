@@ -405,6 +405,108 @@ static void test_refresh_on_401_and_rotation(void **state)
     assert_int_equal(oauth_stat(c, "rejected"), 0);
 }
 
+/* Rewrites the token file as the existing agent writes it: no token_endpoint, Python's expires_at.
+ */
+static void write_agent_token_file(ctx *c, const char *custom)
+{
+    cJSON *t = read_token_file(c);
+    time_t expires = time(NULL) + 3600;
+    struct tm tm;
+    gmtime_r(&expires, &tm);
+    char stamp[64], day[32];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp, sizeof stamp, "%s.123456+00:00", day);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"access_token\": \"%s\", \"token_type\": \"Bearer\", \"expires_in\": 3600, "
+             "\"refresh_token\": \"%s\", \"scope\": \"mcp offline_access\", \"client_id\": "
+             "\"%s\", \"expires_at\": \"%s\", \"custom\": \"%s\"}",
+             json_str(t, "access_token"), json_str(t, "refresh_token"), json_str(t, "client_id"),
+             stamp, custom);
+    cJSON_Delete(t);
+    FILE *f = fopen(c->token_path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(c->token_path, 0600), 0);
+}
+
+static bool is_python_isoformat_utc(const char *v)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddddd+00:00";
+    if (strlen(v) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++) {
+        if (shape[i] == 'd' ? (v[i] < '0' || v[i] > '9') : v[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
+static void test_agent_token_file_is_renewed_and_keeps_its_fields(void **state)
+{
+    ctx *c = *state;
+    log_in(c);
+    write_agent_token_file(c, "kept as is");
+    char later[32];
+    snprintf(later, sizeof later, "%lld", (long long)time(NULL) + 3400);
+    host_result r;
+    run_host_polls(c, later, &r);
+    assert_contains(r.err, "discovered the token endpoint for renewal: http://127.0.0.1:");
+    assert_contains(r.err, "renewed the Granola token (it expires soon)");
+    assert_int_equal(count_lines(r.out), 1);
+    host_result_free(&r);
+    cJSON *t = read_token_file(c);
+    assert_true(strstr(json_str(t, "token_endpoint"), "/oauth2/token") != NULL);
+    assert_string_equal(json_str(t, "custom"), "kept as is");
+    assert_string_equal(json_str(t, "token_type"), "Bearer");
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "expires_in")));
+    if (!is_python_isoformat_utc(json_str(t, "expires_at")))
+        fail_msg("expires_at %s is not in the agent's form", json_str(t, "expires_at"));
+    cJSON_Delete(t);
+    assert_int_equal(oauth_stat(c, "refresh_grants"), 1);
+    assert_int_equal(oauth_stat(c, "rejected"), 0);
+}
+
+/*
+ * Killed at each instant of a renewal, the next run still polls with a valid
+ * token: no forced login, and no refresh token is ever sent twice.
+ */
+static void test_renewal_survives_a_kill_at_every_point(void **state)
+{
+    ctx *c = *state;
+    const char *points[] = {"renewal:before_request", "token_save:pending_written",
+                            "token_save:renamed"};
+    long grants = 0;
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        log_in(c);
+        char later[32];
+        snprintf(later, sizeof later, "%lld", (long long)time(NULL) + 3400);
+        const char *args[] = {"--polls", "1", "--fake-clock", later, NULL};
+        setenv("PA_TEST_CRASH_AT", points[i], 1);
+        host_result r;
+        host_run(&c->env, &r, args);
+        unsetenv("PA_TEST_CRASH_AT");
+        remember_output(c, r.err);
+        if (r.exit_code != -9)
+            fail_msg("%s: expected the host killed, exit %d\n%s", points[i], r.exit_code, r.err);
+        host_result_free(&r);
+        run_host_polls(c, later, &r);
+        if (strstr(r.err, "poll failed") || strstr(r.err, "log in again"))
+            fail_msg("after a kill at %s:\n%s", points[i], r.err);
+        if (i == 1)
+            assert_contains(r.err, "the last token renewal was interrupted after the new token "
+                                   "was saved aside; using it");
+        host_result_free(&r);
+        grants++; /* exactly one renewal reached the server per round */
+        assert_int_equal(oauth_stat(c, "refresh_grants"), grants);
+        assert_int_equal(oauth_stat(c, "rejected"), 0);
+        char pending[200];
+        snprintf(pending, sizeof pending, "%s.pending", c->token_path);
+        assert_int_equal(access(pending, F_OK), -1);
+    }
+}
+
 static void test_failed_refresh_leaves_the_file_untouched(void **state)
 {
     ctx *c = *state;
@@ -454,6 +556,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_callback_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_before_expiry_is_persisted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_on_401_and_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_token_file_is_renewed_and_keeps_its_fields,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_survives_a_kill_at_every_point, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failed_refresh_leaves_the_file_untouched, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_token_file_readable_by_others_is_refused, setup,

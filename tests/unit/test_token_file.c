@@ -97,6 +97,75 @@ static void test_token_file_round_trip_and_mode(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* The agent's file: its extra fields survive a rewrite, expires_at comes back in its form. */
+static void test_agent_token_file_keeps_its_fields(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/token_agent_XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/token.json", dir);
+    write_file(path, "{\"access_token\": \"at\", \"token_type\": \"Bearer\", \"expires_in\": "
+                     "3600, \"refresh_token\": \"rt\", \"scope\": \"mcp\", \"client_id\": "
+                     "\"cid\", \"expires_at\": \"2026-11-29T12:00:00.123456+00:00\"}");
+    granola_token t;
+    assert_int_equal(granola_token_load(path, &t, err, sizeof err), PA_OK);
+    assert_string_equal(t.refresh_token, "rt");
+    assert_null(t.token_endpoint);
+    assert_true(t.expires_at_ms == 1795953600123LL || t.expires_at_ms == 1795953600000LL);
+    assert_false(t.recovered);
+    assert_int_equal(granola_token_save(path, &t, err, sizeof err), PA_OK);
+    granola_token_free(&t);
+    FILE *f = fopen(path, "r");
+    char text[1024] = "";
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "\"token_type\":\t\"Bearer\""));
+    assert_non_null(strstr(text, "\"scope\":\t\"mcp\""));
+    assert_non_null(strstr(text, "\"expires_in\":\t3600"));
+    assert_true(strstr(text, "\"expires_at\":\t\"2026-11-29T12:00:00.123000+00:00\"") ||
+                strstr(text, "\"expires_at\":\t\"2026-11-29T12:00:00.000000+00:00\""));
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A complete PATH.pending is the newest token; a torn one is dropped and PATH used. */
+static void test_pending_file_is_promoted_or_dropped(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/token_pending_XXXXXX", path[64], pending[80], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/token.json", dir);
+    snprintf(pending, sizeof pending, "%s.pending", path);
+    write_file(path, "{\"access_token\": \"old\", \"refresh_token\": \"spent\"}");
+    write_file(pending, "{\"access_token\": \"new\", \"refresh_token\": \"fresh\"}");
+    granola_token t;
+    assert_int_equal(granola_token_load(path, &t, err, sizeof err), PA_OK);
+    assert_string_equal(t.refresh_token, "fresh");
+    assert_true(t.recovered);
+    granola_token_free(&t);
+    assert_int_equal(access(pending, F_OK), -1);
+    /* Torn mid-write: not JSON. The file in place stays the token. */
+    write_file(pending, "{\"access_token\": \"ne");
+    assert_int_equal(granola_token_load(path, &t, err, sizeof err), PA_OK);
+    assert_string_equal(t.refresh_token, "fresh");
+    assert_false(t.recovered);
+    granola_token_free(&t);
+    assert_int_equal(access(pending, F_OK), -1);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +173,8 @@ int main(void)
         cmocka_unit_test(test_random_tokens_are_url_safe_and_distinct),
         cmocka_unit_test(test_query_parameters),
         cmocka_unit_test(test_token_file_round_trip_and_mode),
+        cmocka_unit_test(test_agent_token_file_keeps_its_fields),
+        cmocka_unit_test(test_pending_file_is_promoted_or_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
