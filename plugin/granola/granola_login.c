@@ -6,24 +6,22 @@
  *
  * Reads the instance from host.json (server_url, token_path, client_id),
  * discovers the authorization server from the MCP server's 401, registers a
- * client unless a client id is configured or given with --client-id, opens the authorization URL
- * (xdg-open when present; the URL is always printed), receives the code on
- * http://127.0.0.1:PORT/callback, exchanges it and writes the token file
- * (atomically, mode 0600). Exit codes: 0 logged in, 1 login failed, 2 usage
- * or configuration error. No token is ever printed.
+ * client unless a client id is configured, given with --client-id or stored
+ * in the token file by the last login, opens the authorization URL ($BROWSER,
+ * else xdg-open; the URL is always printed), receives the code on
+ * http://127.0.0.1:PORT/callback (login_callback.c), exchanges it and writes
+ * the token file (mode 0600, its folder created 0700 when missing); only then
+ * does the browser's page say whether it worked. Exit codes: 0 logged in,
+ * 1 login failed, 2 usage or configuration error. No token is ever printed.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,7 +32,9 @@
 #include "config.h"
 #include "granola_config.h"
 #include "http_client.h"
+#include "login_callback.h"
 #include "oauth.h"
+#include "token_file.h"
 #include "pa_plugin.h"
 
 #define EXIT_LOGIN_FAILED 1
@@ -138,152 +138,51 @@ static int load_instance(const login_options *o, granola_config *out, char *err,
     return rc;
 }
 
-static int listen_loopback(long port, long *bound_port, char *err, size_t err_size)
+/* Runs command (words split on spaces; "%s" replaced by url, else url appended). */
+static pid_t spawn_browser(const char *command, const char *url)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0 ||
-        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
-        snprintf(err, err_size,
-                 "cannot listen on 127.0.0.1:%ld for the login callback: %s "
-                 "(choose another with --port)",
-                 port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
+    char copy[1024];
+    char *argv[33];
+    int argc = 0;
+    bool substituted = false;
+    snprintf(copy, sizeof copy, "%s", command);
+    for (char *w = strtok(copy, " "); w && argc < 31; w = strtok(NULL, " ")) {
+        substituted = substituted || strcmp(w, "%s") == 0;
+        argv[argc++] = strcmp(w, "%s") == 0 ? (char *)url : w;
     }
-    *bound_port = ntohs(addr.sin_port);
-    return fd;
-}
-
-static void respond(int fd, int status, const char *text)
-{
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
-                     "Connection: close\r\nCache-Control: no-store\r\n\r\n"
-                     "<!doctype html><title>Granola login</title><p>%s</p>\n",
-                     status,
-                     status == 200   ? "OK"
-                     : status == 404 ? "Not Found"
-                                     : "Bad Request",
-                     text);
-    if (n > 0 && write(fd, buf, (size_t)n) < 0)
-        return; /* the browser went away; the outcome stands */
-}
-
-/* Reads one HTTP request head (bounded) and returns the request target, or NULL. */
-static char *read_target(int fd)
-{
-    char buf[8192] = "";
-    size_t len = 0;
-    while (len < sizeof buf - 1 && !strstr(buf, "\r\n\r\n")) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0)
-            return NULL;
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            return NULL;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
-    buf[len] = '\0';
-    if (strncmp(buf, "GET ", 4) != 0)
-        return NULL;
-    size_t n = strcspn(buf + 4, " \r\n");
-    return strndup(buf + 4, n);
-}
-
-typedef struct callback {
-    char *code;
-    char *error;
-} callback;
-
-/*
- * Serves the loopback callback until it brings a code or an error for this
- * state, or the time runs out. Other paths (a browser's favicon) get a 404.
- */
-static int await_callback(int listen_fd, const char *state, long timeout_seconds, callback *out,
-                          char *err, size_t err_size)
-{
-    memset(out, 0, sizeof *out);
-    time_t deadline = time(NULL) + timeout_seconds;
-    for (;;) {
-        long left = (long)(deadline - time(NULL));
-        struct pollfd p = {.fd = listen_fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)(left * 1000)) <= 0) {
-            snprintf(err, err_size,
-                     "timed out after %ld s waiting for the browser to come back "
-                     "to the callback; run granola_login again",
-                     timeout_seconds);
-            return EXIT_LOGIN_FAILED;
-        }
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        char *target = read_target(fd);
-        const char *query = target ? strchr(target, '?') : NULL;
-        size_t path_len = target ? (query ? (size_t)(query - target) : strlen(target)) : 0;
-        if (!target || path_len != 9 || strncmp(target, "/callback", 9) != 0) {
-            respond(fd, 404, "Not found.");
-            close(fd);
-            free(target);
-            continue;
-        }
-        char *got_state = query ? oauth_query_param(query + 1, "state") : NULL;
-        char *code = query ? oauth_query_param(query + 1, "code") : NULL;
-        char *error = query ? oauth_query_param(query + 1, "error") : NULL;
-        int rc = 0;
-        if (!got_state || strcmp(got_state, state) != 0) {
-            respond(fd, 400, "Login failed: this response does not belong to this login.");
-            snprintf(err, err_size,
-                     "the callback's state does not match this login (a forged "
-                     "or stale redirect); nothing was saved");
-            rc = EXIT_LOGIN_FAILED;
-        } else if (error || !code) {
-            respond(fd, 400, "Login failed. You can close this tab.");
-            snprintf(err, err_size, "the authorization server refused the login: %.200s",
-                     error ? error : "no code in the callback");
-            rc = EXIT_LOGIN_FAILED;
-        } else {
-            respond(fd, 200, "Logged in to Granola. You can close this tab.");
-            out->code = code;
-            code = NULL;
-        }
-        close(fd);
-        free(target), free(got_state), free(code), free(error);
-        return rc;
-    }
-}
-
-/* Starts xdg-open on url if it is on PATH; returns its pid or 0. */
-static pid_t open_browser(const char *url)
-{
-    const char *path = getenv("PATH");
-    bool found = false;
-    for (const char *p = path; p && *p && !found;) {
-        size_t n = strcspn(p, ":");
-        char candidate[4096];
-        snprintf(candidate, sizeof candidate, "%.*s/xdg-open", (int)n, p);
-        found = access(candidate, X_OK) == 0;
-        p += n + (p[n] == ':');
-    }
-    if (!found)
+    if (argc == 0)
         return 0;
+    if (!substituted)
+        argv[argc++] = (char *)url;
+    argv[argc] = NULL;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid = 0;
-    char *argv[] = {"xdg-open", (char *)url, NULL};
-    if (posix_spawnp(&pid, "xdg-open", &actions, NULL, argv, environ) != 0)
+    if (posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ) != 0)
         pid = 0;
     posix_spawn_file_actions_destroy(&actions);
     return pid;
+}
+
+/*
+ * Opens url in the user's browser: the first command of $BROWSER (a
+ * colon-separated list, the convention xdg-utils and Python's webbrowser
+ * follow), else xdg-open. Returns the pid, or 0 when none could start (the
+ * URL is printed anyway).
+ */
+static pid_t open_browser(const char *url)
+{
+    const char *browser = getenv("BROWSER");
+    if (browser && *browser) {
+        char first[1024];
+        snprintf(first, sizeof first, "%.*s", (int)strcspn(browser, ":"), browser);
+        pid_t pid = spawn_browser(first, url);
+        if (pid > 0)
+            return pid;
+    }
+    return spawn_browser("xdg-open", url);
 }
 
 static int64_t now_ms(void)
@@ -293,22 +192,75 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The client to log in with: --client-id, the config's, the last login's, or none yet. */
+static void choose_client(const login_options *o, const granola_config *cfg, char **client_id,
+                          char **client_secret)
+{
+    *client_id = *client_secret = NULL;
+    const char *configured = o->client_id ? o->client_id : cfg->client_id;
+    if (configured) {
+        *client_id = strdup(configured);
+        return;
+    }
+    granola_token last;
+    char ignored[512];
+    if (granola_token_load(cfg->token_path, &last, ignored, sizeof ignored) != PA_OK)
+        return;
+    if (last.client_id) { /* registered at the last login: no new registration */
+        printf("Reusing the OAuth client from %s\n", cfg->token_path);
+        *client_id = last.client_id;
+        *client_secret = last.client_secret;
+        last.client_id = last.client_secret = NULL;
+    }
+    granola_token_free(&last);
+}
+
+/* Exchanges the code and saves the token; the browser hears the outcome after both. */
+static int finish(const login_options *o, const granola_config *cfg, http_client *http,
+                  const oauth_server *server, const char *client_id, const char *client_secret,
+                  const char *code, const char *redirect_uri, const char *verifier, int reply_fd,
+                  char *err, size_t err_size)
+{
+    granola_token token;
+    int rc = oauth_exchange_code(http, server, client_id, client_secret, code, redirect_uri,
+                                 verifier, now_ms(), &token, err, err_size);
+    if (rc == PA_OK) {
+        rc = granola_token_save(cfg->token_path, &token, err, err_size);
+        granola_token_free(&token);
+    }
+    if (rc != PA_OK) {
+        char page[700];
+        snprintf(page, sizeof page, "Login failed: %s", err);
+        callback_reply(reply_fd, false, page);
+        return EXIT_LOGIN_FAILED;
+    }
+    callback_reply(reply_fd, true, "Logged in to Granola. You can close this tab.");
+    printf("Logged in to Granola for instance '%s'; token saved to %s (mode 0600)\n", o->instance,
+           cfg->token_path);
+    return 0;
+}
+
 static int login(const login_options *o, const granola_config *cfg, http_client *http, char *err,
                  size_t err_size)
 {
+    bool created = false;
+    /* Before anything is spent: the token must have somewhere to go. */
+    if (granola_token_prepare_dir(cfg->token_path, &created, err, err_size) != PA_OK)
+        return EXIT_LOGIN_FAILED;
+    if (created)
+        printf("Created the folder for %s (mode 0700)\n", cfg->token_path);
     oauth_server server;
     if (oauth_discover(http, cfg->server_url, &server, err, err_size) != PA_OK)
         return EXIT_LOGIN_FAILED;
     long port = 0;
-    int listen_fd = listen_loopback(o->port, &port, err, err_size);
+    int listen_fd = callback_listen(o->port, &port, err, err_size);
     char redirect_uri[64];
     snprintf(redirect_uri, sizeof redirect_uri, "http://127.0.0.1:%ld/callback", port);
-    const char *configured = o->client_id ? o->client_id : cfg->client_id;
-    char *client_id = configured ? strdup(configured) : NULL, *client_secret = NULL;
+    char *client_id, *client_secret, *code = NULL, *url = NULL;
+    choose_client(o, cfg, &client_id, &client_secret);
     char *verifier = oauth_random_token(48), *state = oauth_random_token(24);
     char *challenge = verifier ? oauth_s256_challenge(verifier) : NULL;
-    char *url = NULL;
-    int rc = EXIT_LOGIN_FAILED;
+    int rc = EXIT_LOGIN_FAILED, reply_fd = -1;
     if (listen_fd < 0)
         goto done;
     if (!verifier || !state || !challenge) {
@@ -318,8 +270,7 @@ static int login(const login_options *o, const granola_config *cfg, http_client 
     if (!client_id && oauth_register(http, &server, redirect_uri, &client_id, &client_secret, err,
                                      err_size) != PA_OK)
         goto done;
-    url = oauth_authorize_url(&server, client_id, redirect_uri, challenge, state);
-    if (!url) {
+    if (!(url = oauth_authorize_url(&server, client_id, redirect_uri, challenge, state))) {
         snprintf(err, err_size, "cannot build the authorization URL");
         goto done;
     }
@@ -327,35 +278,23 @@ static int login(const login_options *o, const granola_config *cfg, http_client 
     printf("Waiting for the browser on %s (up to %ld s)...\n", redirect_uri, o->timeout_seconds);
     fflush(stdout);
     pid_t browser = o->open_browser ? open_browser(url) : 0;
-    callback cb;
-    rc = await_callback(listen_fd, state, o->timeout_seconds, &cb, err, err_size);
+    if (callback_await(listen_fd, state, o->timeout_seconds, &code, &reply_fd, err, err_size) == 0)
+        rc = finish(o, cfg, http, &server, client_id, client_secret, code, redirect_uri, verifier,
+                    reply_fd, err, err_size);
     if (browser > 0)
         waitpid(browser, NULL, WNOHANG);
-    if (rc != 0)
-        goto done;
-    granola_token token;
-    rc = oauth_exchange_code(http, &server, client_id, client_secret, cb.code, redirect_uri,
-                             verifier, now_ms(), &token, err, err_size) == PA_OK
-             ? 0
-             : EXIT_LOGIN_FAILED;
-    free(cb.code);
-    if (rc == 0) {
-        rc = granola_token_save(cfg->token_path, &token, err, err_size) == PA_OK
-                 ? 0
-                 : EXIT_LOGIN_FAILED;
-        if (rc == 0)
-            printf("Logged in to Granola for instance '%s'; token saved to %s (mode 0600)%s\n",
-                   o->instance, cfg->token_path, token.refresh_token ? "; it renews itself" : "");
-        granola_token_free(&token);
-    }
 done:
     if (listen_fd >= 0)
         close(listen_fd);
-    free(url), free(challenge), free(state), free(client_id), free(client_secret);
-    if (verifier) {
+    if (code)
+        explicit_bzero(code, strlen(code));
+    free(code), free(url), free(challenge), free(state), free(client_id);
+    if (client_secret)
+        explicit_bzero(client_secret, strlen(client_secret));
+    free(client_secret);
+    if (verifier)
         explicit_bzero(verifier, strlen(verifier));
-        free(verifier);
-    }
+    free(verifier);
     oauth_server_free(&server);
     return rc;
 }

@@ -242,6 +242,37 @@ static cJSON *token_json(const granola_token *t)
     return o;
 }
 
+int granola_token_prepare_dir(const char *path, bool *created, char *err, size_t err_size)
+{
+    char dir[4096];
+    *created = false;
+    if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir) {
+        snprintf(err, err_size, "token path too long: %.200s", path);
+        return PA_ERR_AUTH;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return PA_OK; /* the current directory, or the root */
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last)
+            continue;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(dir, 0700) == 0) {
+            *created = true;
+        } else if (errno != EEXIST || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, err_size, "cannot create the token's folder %s: %s", dir,
+                     errno == EEXIST ? "it is not a directory" : strerror(errno));
+            return PA_ERR_AUTH;
+        }
+        if (last)
+            return PA_OK;
+        *p = '/';
+    }
+}
+
 /* Writes text to path (created 0600, or truncated), fsynced; the failing step or NULL. */
 static const char *write_synced(const char *path, const char *text, int *saved_errno)
 {

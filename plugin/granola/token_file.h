@@ -45,6 +45,12 @@ int granola_token_load(const char *path, granola_token *out, char *err, size_t e
  * the directory); the old file is untouched on any failure.
  */
 int granola_token_save(const char *path, const granola_token *token, char *err, size_t err_size);
+/*
+ * Creates the missing folders of path's directory with mode 0700 (a fresh
+ * machine has no ~/.personal-assistant). *created tells whether any was made.
+ * PA_ERR_AUTH with a message naming the folder when one cannot be made.
+ */
+int granola_token_prepare_dir(const char *path, bool *created, char *err, size_t err_size);
 /* Wipes and frees every field. */
 void granola_token_free(granola_token *token);
 /* Deep copy; returns PA_OK or PA_ERR_NOMEM. */

@@ -13,7 +13,10 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +510,179 @@ static void test_renewal_survives_a_kill_at_every_point(void **state)
     }
 }
 
+/* Points the instance at another token path (rewrites host.json). */
+static void set_token_path(ctx *c, const char *path)
+{
+    snprintf(c->token_path, sizeof c->token_path, "%s", path);
+    char config[1024];
+    snprintf(config, sizeof config,
+             "{\"plugins\": {\"granola\": {\"instances\": [{\"id\": \"work\", \"workspace_id\": "
+             "\"work\", \"token_path\": \"%s\", \"server_url\": \"%s\"}]}}}",
+             c->token_path, c->server.url);
+    env_write_config(&c->env, config);
+}
+
+static void test_fresh_machine_login_creates_the_token_folder(void **state)
+{
+    ctx *c = *state;
+    char path[160], folder[120];
+    snprintf(folder, sizeof folder, "%.80s/home/.personal-assistant", c->env.dir);
+    snprintf(path, sizeof path, "%s/token.granola.json", folder);
+    set_token_path(c, path);
+    log_in(c);
+    struct stat st;
+    assert_int_equal(stat(folder, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    host_result r;
+    run_host_polls(c, NULL, &r);
+    assert_int_equal(count_lines(r.out), 1);
+    host_result_free(&r);
+}
+
+static void test_browser_hears_the_outcome_only_after_the_save(void **state)
+{
+    ctx *c = *state;
+    /* The token path is a directory: the exchange works, the save cannot. */
+    assert_int_equal(mkdir(c->token_path, 0700), 0);
+    pid_t pid = start_login(c, NULL);
+    char *url = wait_for_url(c);
+    assert_int_equal(browse(url), 500); /* not "Logged in": nothing was saved */
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, "cannot save the token to");
+    assert_lacks(r.out, "Logged in");
+    login_result_free(&r);
+    assert_int_equal(oauth_stat(c, "code_grants"), 1);
+}
+
+static void test_stored_client_is_reused(void **state)
+{
+    ctx *c = *state;
+    log_in(c);
+    pid_t pid = start_login(c, NULL);
+    char *url = wait_for_url(c);
+    assert_int_equal(browse(url), 200);
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "Reusing the OAuth client from");
+    login_result_free(&r);
+    assert_int_equal(oauth_stat(c, "registrations"), 1);
+}
+
+static void test_browser_variable_comes_before_xdg_open(void **state)
+{
+    ctx *c = *state;
+    char script[200], seen[200];
+    snprintf(script, sizeof script, "%s/browser.sh", c->env.dir);
+    snprintf(seen, sizeof seen, "%s/browser.url", c->env.dir);
+    char text[1024];
+    snprintf(text, sizeof text, "#!/bin/sh\nprintf '%%s\\n' \"$1\" > %s.tmp && mv %s.tmp %s\n",
+             seen, seen, seen);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(script, 0700), 0);
+    char browser[256];
+    snprintf(browser, sizeof browser, "%s:no-such-browser", script);
+    setenv("BROWSER", browser, 1);
+    const char *argv[] = {PA_GRANOLA_LOGIN, "--instance", "work",      "--config", c->env.config,
+                          "--port",         "0",          "--timeout", "30",       NULL};
+    unlink(c->login_out);
+    unlink(c->login_err);
+    pid_t pid = spawn_wrapped(argv, c->login_out, c->login_err);
+    unsetenv("BROWSER");
+    char *url = NULL;
+    for (int i = 0; i < 3000 && !url; i++) {
+        char *got = read_file(seen);
+        if (strstr(got, "http://"))
+            url = strndup(got, strcspn(got, "\n"));
+        free(got);
+        if (!url)
+            usleep(10000);
+    }
+    assert_non_null(url);
+    assert_int_equal(browse(url), 200);
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    login_result_free(&r);
+}
+
+/* The port the login waits on, from its "Waiting for the browser on ..." line. */
+static int callback_port(ctx *c)
+{
+    char *out = read_file(c->login_out);
+    const char *at = strstr(out, "Waiting for the browser on http://127.0.0.1:");
+    int port = at ? atoi(at + strlen("Waiting for the browser on http://127.0.0.1:")) : 0;
+    free(out);
+    assert_true(port > 0);
+    return port;
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    return fd;
+}
+
+static void test_idle_connections_do_not_delay_the_callback(void **state)
+{
+    ctx *c = *state;
+    /* Three preconnects that never speak, and a 4 s limit for the whole login. */
+    const char *extra[] = {"--timeout", "4", NULL};
+    pid_t pid = start_login(c, extra);
+    char *url = wait_for_url(c);
+    int port = callback_port(c);
+    int idle[3];
+    for (int i = 0; i < 3; i++)
+        idle[i] = connect_to(port);
+    assert_int_equal(browse(url), 200);
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    login_result_free(&r);
+    for (int i = 0; i < 3; i++)
+        close(idle[i]);
+}
+
+static void test_a_slow_client_does_not_stretch_the_timeout(void **state)
+{
+    ctx *c = *state;
+    const char *extra[] = {"--timeout", "2", NULL};
+    pid_t pid = start_login(c, extra);
+    free(wait_for_url(c));
+    int fd = connect_to(callback_port(c));
+    /* One byte every 100 ms, never a whole request; the login must still end on time. */
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 50 && done == 0; i++) {
+        if (send(fd, "G", 1, MSG_NOSIGNAL) != 1)
+            break;
+        usleep(100000);
+        done = waitpid(pid, &status, WNOHANG);
+    }
+    close(fd);
+    if (done == 0)
+        fail_msg("granola_login --timeout 2 was still running after 5 s of a slow client");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    char *err = read_file(c->login_err);
+    assert_contains(err, "timed out after 2 s waiting for the browser");
+    remember_output(c, err);
+    free(err);
+}
+
 static void test_failed_refresh_leaves_the_file_untouched(void **state)
 {
     ctx *c = *state;
@@ -559,6 +735,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_token_file_is_renewed_and_keeps_its_fields,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_survives_a_kill_at_every_point, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_machine_login_creates_the_token_folder, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_browser_hears_the_outcome_only_after_the_save, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stored_client_is_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_browser_variable_comes_before_xdg_open, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connections_do_not_delay_the_callback, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_slow_client_does_not_stretch_the_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_refresh_leaves_the_file_untouched, setup,
                                         teardown),
