@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config
           libsqlite3-dev libcurl4-openssl-dev libssl-dev libcjson-dev
-          libcmocka-dev libmicrohttpd-dev valgrind python3)
+          libcmocka-dev libmicrohttpd-dev valgrind python3 curl)
 [ "${PA_WITH_BENCH_DEPS:-0}" = 1 ] && packages+=(python3 python3-sqlalchemy)
 
 missing=()
