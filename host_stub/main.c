@@ -2,8 +2,9 @@
  * host_stub: the reference host. Loads plugins, lends database handles,
  * schedules polls with backoff, turns the outbox into tasks.
  *
- * Exit codes: 0 normal end, 1 runtime failure (database), 2 usage or
- * configuration error.
+ * Exit codes: 0 normal end, 1 runtime failure (database; also when the last
+ * round could not turn emitted items into tasks), 2 usage or configuration
+ * error.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -58,6 +59,7 @@ typedef struct host {
     pool_owner self;
     int signal_fd;
     bool stop;
+    bool undelivered; /* the last outbox round failed: items may sit in pa_outbox */
 } host;
 
 static void usage(FILE *out)
@@ -376,8 +378,9 @@ static void run(host *h)
         if (polled) {
             size_t made = 0;
             char err[1024];
-            if (outbox_consume(h->pool, &h->self, clock_wall_ms(), stdout, &made, err,
-                               sizeof err) != PA_OK)
+            h->undelivered = outbox_consume(h->pool, &h->self, clock_wall_ms(), stdout, &made, err,
+                                            sizeof err) != PA_OK;
+            if (h->undelivered)
                 log_msg(PA_LOG_ERROR, "outbox", "%s", err);
             else if (made)
                 log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", made);
@@ -482,6 +485,11 @@ int main(int argc, char **argv)
     }
     registry_start_all(&h.reg);
     run(&h);
+    /* An exit code tells the truth: items that never became tasks are a failed run. */
+    if (h.undelivered)
+        log_msg(PA_LOG_ERROR, "host",
+                "exiting with status 1: the last outbox round failed, so emitted items may "
+                "still wait in pa_outbox undelivered (see the outbox error above)");
     teardown(&h);
-    return 0;
+    return h.undelivered ? EXIT_RUNTIME : 0;
 }

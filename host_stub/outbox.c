@@ -172,6 +172,9 @@ static int migrate(sqlite3 *db, char *err, size_t err_size)
     }
     for (long long v = version; v < HOST_SCHEMA_VERSION && rc == PA_OK; v++)
         rc = MIGRATIONS[v](db, err, err_size);
+    /* Up to date: a table someone dropped comes back (IF NOT EXISTS costs nothing). */
+    if (rc == PA_OK && version == HOST_SCHEMA_VERSION)
+        rc = exec(db, SCHEMA_V1, "creating the host tables", err, err_size);
     if (rc == PA_OK && version < HOST_SCHEMA_VERSION) {
         char sql[256];
         snprintf(sql, sizeof sql,

@@ -298,6 +298,28 @@ static void test_two_consumers_claim_every_task_once(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE delivered_at IS NULL"), 0);
 }
 
+/* Items that never became tasks make the run fail: exit 1, never 0. */
+static void test_undelivered_items_fail_the_run(void **state)
+{
+    test_env *env = *state;
+    /* A pa_tasks the consumer cannot write (someone else's table of that name). */
+    exec_on(env, "CREATE TABLE pa_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+                 " applied_at TEXT NOT NULL); INSERT INTO pa_schema VALUES ('host', 1, 'x');"
+                 "CREATE TABLE pa_tasks (id INTEGER PRIMARY KEY, delivered_at TEXT);");
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"a\", \"items_per_poll\": 1}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, "outbox consumer:");
+    assert_contains(r.err, "exiting with status 1: the last outbox round failed");
+    assert_string_equal(r.out, "");
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 1);
+}
+
 static void test_emitted_items_roll_back_with_their_transaction(void **state)
 {
     test_env *env = *state;
@@ -649,6 +671,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_newer_schema_is_refused_untouched, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_two_consumers_claim_every_task_once, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_undelivered_items_fail_the_run, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
                                         env_setup, env_teardown),
