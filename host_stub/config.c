@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_whole.h"
 #include "pa_plugin.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
@@ -206,11 +207,10 @@ int config_parse(const char *text, size_t len, const char *origin, host_config *
                  size_t err_size)
 {
     config_defaults(cfg);
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    char why[128];
+    cJSON *root = json_parse_whole(text, len, why, sizeof why);
     if (!root) {
-        size_t offset = end && end >= text ? (size_t)(end - text) : 0;
-        snprintf(err, err_size, "%s: malformed JSON near byte %zu", origin, offset);
+        snprintf(err, err_size, "%s: %s", origin, why);
         return PA_ERR_CONFIG;
     }
     int rc = parse_root(root, cfg, origin, err, err_size);

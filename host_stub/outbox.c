@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "text_clean.h"
 #include "task_fields.h"
 
 /* Rows moved per transaction: bounds memory and the time the write lock is held. */
@@ -216,8 +217,29 @@ static bool valid_priority(const char *p)
     return !strcmp(p, "low") || !strcmp(p, "medium") || !strcmp(p, "high") || !strcmp(p, "urgent");
 }
 
+static bool is_utf8(const char *s)
+{
+    return !s || utf8_valid_prefix(s, strlen(s)) == strlen(s);
+}
+
+#define CHECK_UTF8(name, def, kind, value)                                                         \
+    if (!bad && !is_utf8(value))                                                                   \
+        bad = #name;
+
+/* The first text field of it that is not valid UTF-8, or NULL. */
+static const char *invalid_utf8_field(const pa_item *it, const char *instance)
+{
+    const char *bad = NULL;
+    PA_TASK_FIELDS(CHECK_UTF8)
+    for (size_t i = 0; !bad && i < it->tag_count; i++)
+        bad = is_utf8(it->tags[i]) ? NULL : "tags";
+    if (!bad && !is_utf8(it->metadata_json))
+        bad = "metadata_json";
+    return bad;
+}
+
 /* A plugin's item, checked: NULL, or the reason it cannot be stored. */
-static const char *item_problem(const pa_item *it, char *why, size_t why_size)
+static const char *item_problem(const pa_item *it, const char *instance, char *why, size_t why_size)
 {
     if (!it || PA_ABI_MAJOR(it->abi_version) != PA_ABI_VERSION_MAJOR ||
         !PA_HAS_FIELD(it, pa_item, metadata_json)) {
@@ -235,6 +257,8 @@ static const char *item_problem(const pa_item *it, char *why, size_t why_size)
         snprintf(why, why_size, "priority must be low, medium, high or urgent");
     else if (it->tag_count && !it->tags)
         snprintf(why, why_size, "tag_count is %zu but tags is NULL", it->tag_count);
+    else if ((missing = invalid_utf8_field(it, instance)) != NULL)
+        snprintf(why, why_size, "item field '%s' is not valid UTF-8", missing);
     else
         return NULL;
     return why;
@@ -258,7 +282,7 @@ static bool add_JSON(cJSON *o, const char *name, const char *value)
 static char *item_to_json(const char *instance, const pa_item *it, char *err, size_t err_size)
 {
     char why[160];
-    if (item_problem(it, why, sizeof why)) {
+    if (item_problem(it, instance, why, sizeof why)) {
         snprintf(err, err_size, "emit: %s", why);
         return NULL;
     }

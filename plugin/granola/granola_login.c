@@ -36,6 +36,7 @@
 #include "oauth.h"
 #include "token_file.h"
 #include "pa_plugin.h"
+#include "secret.h"
 
 #define EXIT_LOGIN_FAILED 1
 #define EXIT_USAGE        2
@@ -286,15 +287,10 @@ static int login(const login_options *o, const granola_config *cfg, http_client 
 done:
     if (listen_fd >= 0)
         close(listen_fd);
-    if (code)
-        explicit_bzero(code, strlen(code));
-    free(code), free(url), free(challenge), free(state), free(client_id);
-    if (client_secret)
-        explicit_bzero(client_secret, strlen(client_secret));
-    free(client_secret);
-    if (verifier)
-        explicit_bzero(verifier, strlen(verifier));
-    free(verifier);
+    secret_free(code);
+    secret_free(client_secret);
+    secret_free(verifier);
+    free(url), free(challenge), free(state), free(client_id);
     oauth_server_free(&server);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "granola_config.h"
+#include "secret.h"
 
 #define USER_AGENT "pa-granola-plugin/1.0.0"
 
@@ -225,7 +226,7 @@ static void free_headers(struct curl_slist *list)
 {
     for (struct curl_slist *l = list; l; l = l->next) {
         if (strncasecmp(l->data, "Authorization:", 14) == 0)
-            explicit_bzero(l->data, strlen(l->data));
+            secret_wipe(l->data, strlen(l->data));
     }
     curl_slist_free_all(list);
 }
@@ -251,8 +252,7 @@ static struct curl_slist *build_headers(const http_request *req)
         if (auth) {
             snprintf(auth, n, "Authorization: Bearer %s", req->bearer);
             list = add_header(list, auth, &ok);
-            explicit_bzero(auth, n);
-            free(auth);
+            secret_free(auth);
         } else {
             ok = false;
         }

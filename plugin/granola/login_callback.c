@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "oauth.h"
+#include "secret.h"
 
 #define MAX_CONNECTIONS 16
 #define HEAD_MAX        8192
@@ -97,6 +98,7 @@ void callback_reply(int fd, bool ok, const char *text)
 
 static void drop(connection *conns, size_t *n, size_t i)
 {
+    secret_wipe(conns[i].head, conns[i].len); /* a request may carry the code */
     close(conns[i].fd);
     conns[i] = conns[--*n];
 }
@@ -132,7 +134,8 @@ static int handle_request(connection *c, const char *target, const char *state, 
         *code = got_code;
         got_code = NULL;
     }
-    free(got_state), free(got_code), free(error);
+    free(got_state), free(error);
+    secret_free(got_code);
     return rc;
 }
 
@@ -153,7 +156,8 @@ static int serve(connection *c, const char *state, char **code, char *err, size_
     int rc = target ? handle_request(c, target, state, code, err, err_size) : 0;
     if (!target)
         respond(c->fd, 400, "Bad Request", "Bad request.");
-    free(target);
+    secret_free(target);
+    secret_wipe(c->head, c->len);
     *closed = rc != 1; /* the callback's connection waits for the outcome */
     return rc;
 }
@@ -187,7 +191,8 @@ int callback_await(int listen_fd, const char *state, long timeout_seconds, char 
             if (p[i + 1].revents)
                 rc = serve(&conns[i], state, code, err, err_size, &closed);
             if (rc == 1)
-                *reply_fd = conns[i].fd, conns[i] = conns[--n];
+                *reply_fd = conns[i].fd, secret_wipe(conns[i].head, conns[i].len),
+                conns[i] = conns[--n];
             else if (closed)
                 drop(conns, &n, i);
         }

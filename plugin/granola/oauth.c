@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "base64.h"
+#include "secret.h"
 #include "pa_plugin.h"
 
 /* One request on the shared HTTP layer; body NULL means GET. */
@@ -23,17 +24,6 @@ static int http(http_client *hc, const char *step, const char *url, const char *
                         .content_type = content_type,
                         .accept = "application/json"};
     return http_perform(hc, &req, r, err, err_size);
-}
-
-static cJSON *json_reply(const char *step, const http_response *r, char *err, size_t err_size)
-{
-    cJSON *o = r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        snprintf(err, err_size, "%s: the reply (HTTP %ld) is not a JSON object", step, r->status);
-        return NULL;
-    }
-    return o;
 }
 
 /* "HTTP 400: invalid_grant: description" from an OAuth error reply. */
@@ -64,8 +54,7 @@ void oauth_server_free(oauth_server *s)
     memset(s, 0, sizeof *s);
 }
 
-/* resource_metadata="URL" from a WWW-Authenticate: Bearer challenge. */
-static char *resource_metadata_url(const char *challenge)
+char *oauth_resource_metadata_url(const char *challenge)
 {
     const char *p = challenge ? strstr(challenge, "resource_metadata=") : NULL;
     if (!p)
@@ -106,24 +95,77 @@ static int split_url(const char *url, char **origin, char **path)
     return rc;
 }
 
-/* GETs the first of urls that answers 200 with a JSON object. */
-static cJSON *get_first_json(http_client *hc, const char *step, char *const *urls, size_t count,
-                             char *err, size_t err_size)
+/* GETs the first of urls that answers 200; *r holds its reply (free it), else err says why. */
+static bool get_first(http_client *hc, const char *step, char *const *urls, size_t count,
+                      http_response *r, char *err, size_t err_size)
 {
     for (size_t i = 0; i < count; i++) {
-        if (!urls[i])
+        if (!urls[i] || http(hc, step, urls[i], NULL, NULL, r, err, err_size) != PA_OK)
             continue;
-        http_response r;
-        if (http(hc, step, urls[i], NULL, NULL, &r, err, err_size) != PA_OK)
-            continue;
-        cJSON *o = r.status == 200 ? json_reply(step, &r, err, err_size) : NULL;
-        if (!o && r.status != 200)
-            snprintf(err, err_size, "%s: %.200s answered HTTP %ld", step, urls[i], r.status);
-        http_response_free(&r);
-        if (o)
-            return o;
+        if (r->status == 200)
+            return true;
+        snprintf(err, err_size, "%s: %.200s answered HTTP %ld", step, urls[i], r->status);
+        http_response_free(r);
     }
+    return false;
+}
+
+static cJSON *parse_object(const char *step, const char *body, size_t len, char *err,
+                           size_t err_size)
+{
+    cJSON *o = body ? cJSON_ParseWithLength(body, len) : NULL;
+    if (cJSON_IsObject(o))
+        return o;
+    cJSON_Delete(o);
+    snprintf(err, err_size, "%s: the reply is not a JSON object", step);
     return NULL;
+}
+
+int oauth_parse_resource_metadata(const char *body, size_t len, const char *mcp_url,
+                                  oauth_server *out, char *err, size_t err_size)
+{
+    cJSON *prm = parse_object("protected-resource metadata", body, len, err, err_size);
+    if (!prm)
+        return PA_ERR_AUTH;
+    const cJSON *first =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(prm, "authorization_servers"), 0);
+    out->resource = json_string(prm, "resource");
+    out->issuer =
+        cJSON_IsString(first) && first->valuestring[0] ? strdup(first->valuestring) : NULL;
+    cJSON_Delete(prm);
+    if (!out->resource)
+        out->resource = strdup(mcp_url);
+    if (!out->issuer || !out->resource) {
+        snprintf(err, err_size, "protected-resource metadata names no authorization server");
+        return PA_ERR_AUTH;
+    }
+    return PA_OK;
+}
+
+int oauth_parse_server_metadata(const char *body, size_t len, oauth_server *out, char *err,
+                                size_t err_size)
+{
+    cJSON *asm_ = parse_object("authorization-server metadata", body, len, err, err_size);
+    if (!asm_)
+        return PA_ERR_AUTH;
+    out->authorization_endpoint = json_string(asm_, "authorization_endpoint");
+    out->token_endpoint = json_string(asm_, "token_endpoint");
+    out->registration_endpoint = json_string(asm_, "registration_endpoint");
+    bool s256 = false;
+    const cJSON *m;
+    cJSON_ArrayForEach(m,
+                       cJSON_GetObjectItemCaseSensitive(asm_, "code_challenge_methods_supported"))
+    {
+        s256 = s256 || (cJSON_IsString(m) && strcmp(m->valuestring, "S256") == 0);
+    }
+    cJSON_Delete(asm_);
+    if (out->authorization_endpoint && out->token_endpoint && s256)
+        return PA_OK;
+    snprintf(err, err_size, "authorization-server metadata lacks %s",
+             !out->authorization_endpoint ? "authorization_endpoint"
+             : !out->token_endpoint       ? "token_endpoint"
+                                          : "PKCE S256 support");
+    return PA_ERR_AUTH;
 }
 
 static char *join(const char *a, const char *b, const char *c)
@@ -148,8 +190,9 @@ int oauth_discover(http_client *hc, const char *mcp_url, oauth_server *out, char
                   &probe, err, err_size);
     if (rc != PA_OK)
         return rc;
-    char *hinted =
-        probe.status == 401 ? resource_metadata_url(http_header(hc, "WWW-Authenticate")) : NULL;
+    char *hinted = probe.status == 401
+                       ? oauth_resource_metadata_url(http_header(hc, "WWW-Authenticate"))
+                       : NULL;
     http_response_free(&probe);
     char *origin = NULL, *path = NULL;
     if (split_url(mcp_url, &origin, &path) != 0) {
@@ -159,60 +202,36 @@ int oauth_discover(http_client *hc, const char *mcp_url, oauth_server *out, char
     }
     char *candidates[3] = {hinted, join(origin, "/.well-known/oauth-protected-resource", path),
                            join(origin, "/.well-known/oauth-protected-resource", "")};
-    cJSON *prm = get_first_json(hc, "protected-resource metadata", candidates, 3, err, err_size);
+    http_response r;
+    bool got = get_first(hc, "protected-resource metadata", candidates, 3, &r, err, err_size);
     for (size_t i = 0; i < 3; i++)
         free(candidates[i]);
     free(origin);
     free(path);
-    if (!prm)
-        return PA_ERR_AUTH;
-    const cJSON *servers = cJSON_GetObjectItemCaseSensitive(prm, "authorization_servers");
-    const cJSON *first = cJSON_GetArrayItem(servers, 0);
-    out->resource = json_string(prm, "resource");
-    out->issuer = cJSON_IsString(first) ? strdup(first->valuestring) : NULL;
-    cJSON_Delete(prm);
-    if (!out->issuer) {
-        snprintf(err, err_size, "protected-resource metadata names no authorization server");
-        oauth_server_free(out);
-        return PA_ERR_AUTH;
-    }
-    if (!out->resource)
-        out->resource = strdup(mcp_url);
+    rc = got ? oauth_parse_resource_metadata(r.body, r.body_len, mcp_url, out, err, err_size)
+             : PA_ERR_AUTH;
+    if (got)
+        http_response_free(&r);
     /* RFC 8414: the well-known segment goes between host and path; then OIDC's form. */
-    if (split_url(out->issuer, &origin, &path) != 0) {
+    if (rc == PA_OK && split_url(out->issuer, &origin, &path) != 0) {
         snprintf(err, err_size, "discovery: cannot parse issuer %.200s", out->issuer);
+        rc = PA_ERR_AUTH;
+    }
+    if (rc != PA_OK) {
         oauth_server_free(out);
-        return PA_ERR_AUTH;
+        return rc;
     }
     char *as_urls[2] = {join(origin, "/.well-known/oauth-authorization-server", path),
                         join(out->issuer, out->issuer[strlen(out->issuer) - 1] == '/' ? "" : "/",
                              ".well-known/openid-configuration")};
-    cJSON *asm_ = get_first_json(hc, "authorization-server metadata", as_urls, 2, err, err_size);
+    got = get_first(hc, "authorization-server metadata", as_urls, 2, &r, err, err_size);
     free(as_urls[0]), free(as_urls[1]), free(origin), free(path);
-    if (!asm_) {
+    rc = got ? oauth_parse_server_metadata(r.body, r.body_len, out, err, err_size) : PA_ERR_AUTH;
+    if (got)
+        http_response_free(&r);
+    if (rc != PA_OK)
         oauth_server_free(out);
-        return PA_ERR_AUTH;
-    }
-    out->authorization_endpoint = json_string(asm_, "authorization_endpoint");
-    out->token_endpoint = json_string(asm_, "token_endpoint");
-    out->registration_endpoint = json_string(asm_, "registration_endpoint");
-    bool s256 = false;
-    const cJSON *m;
-    cJSON_ArrayForEach(m,
-                       cJSON_GetObjectItemCaseSensitive(asm_, "code_challenge_methods_supported"))
-    {
-        s256 = s256 || (cJSON_IsString(m) && strcmp(m->valuestring, "S256") == 0);
-    }
-    cJSON_Delete(asm_);
-    if (!out->authorization_endpoint || !out->token_endpoint || !s256) {
-        snprintf(err, err_size, "authorization-server metadata lacks %s",
-                 !out->authorization_endpoint ? "authorization_endpoint"
-                 : !out->token_endpoint       ? "token_endpoint"
-                                              : "PKCE S256 support");
-        oauth_server_free(out);
-        return PA_ERR_AUTH;
-    }
-    return PA_OK;
+    return rc;
 }
 
 int oauth_register(http_client *hc, const oauth_server *s, const char *redirect_uri,
@@ -248,18 +267,26 @@ int oauth_register(http_client *hc, const oauth_server *s, const char *redirect_
         http_response_free(&r);
         return PA_ERR_AUTH;
     }
-    cJSON *o = json_reply("client registration", &r, err, err_size);
+    rc = oauth_parse_registration(r.body, r.body_len, client_id, client_secret, err, err_size);
     http_response_free(&r);
+    return rc;
+}
+
+int oauth_parse_registration(const char *body, size_t len, char **client_id, char **client_secret,
+                             char *err, size_t err_size)
+{
+    *client_id = *client_secret = NULL;
+    cJSON *o = parse_object("client registration", body, len, err, err_size);
     *client_id = o ? json_string(o, "client_id") : NULL;
     *client_secret = o ? json_string(o, "client_secret") : NULL;
     cJSON_Delete(o);
-    if (!*client_id) {
-        free(*client_secret);
-        *client_secret = NULL;
+    if (*client_id)
+        return PA_OK;
+    secret_free(*client_secret);
+    *client_secret = NULL;
+    if (o)
         snprintf(err, err_size, "client registration: the reply has no client_id");
-        return PA_ERR_AUTH;
-    }
-    return PA_OK;
+    return PA_ERR_AUTH;
 }
 
 char *oauth_random_token(size_t bytes)
@@ -268,7 +295,7 @@ char *oauth_random_token(size_t bytes)
     if (bytes > sizeof buf || getrandom(buf, bytes, 0) != (ssize_t)bytes)
         return NULL;
     char *out = base64_encode(buf, bytes, true);
-    explicit_bzero(buf, sizeof buf);
+    secret_wipe(buf, sizeof buf);
     return out;
 }
 
@@ -334,28 +361,27 @@ static int token_request(http_client *hc, const char *step, const char *endpoint
         http_response_free(&r);
         return PA_ERR_AUTH;
     }
-    cJSON *o = json_reply(step, &r, err, err_size);
-    if (r.body)
-        explicit_bzero(r.body, r.body_len); /* it held the tokens */
+    rc = oauth_parse_token_reply(step, r.body, r.body_len, now_ms, token, err, err_size);
+    secret_wipe(r.body, r.body_len); /* it held the tokens */
     http_response_free(&r);
-    if (!o)
-        return PA_ERR_AUTH;
-    char *access = NULL, *refresh = NULL;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "access_token");
-    if (cJSON_IsString(v)) {
-        access = v->valuestring;
-        v->valuestring = NULL;
-        v->type = cJSON_NULL;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(o, "refresh_token");
-    if (cJSON_IsString(v)) {
-        refresh = v->valuestring;
-        v->valuestring = NULL;
-        v->type = cJSON_NULL;
-    }
-    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
-    double expires_in = cJSON_IsNumber(expires) ? expires->valuedouble : -1;
-    /* The rest of the reply (token_type, scope, expires_in, ...) goes into the file too. */
+    return rc;
+}
+
+/* Takes the string out of the tree (no second copy of a secret); NULL when absent. */
+static char *take_secret(cJSON *o, const char *key)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v))
+        return NULL;
+    char *s = v->valuestring;
+    v->valuestring = NULL;
+    v->type = cJSON_NULL;
+    return s;
+}
+
+/* The reply's other fields (token_type, scope, expires_in, ...) move into token->extra. */
+static void keep_other_fields(cJSON *o, granola_token *token)
+{
     cJSON_DeleteItemFromObjectCaseSensitive(o, "access_token");
     cJSON_DeleteItemFromObjectCaseSensitive(o, "refresh_token");
     cJSON *extra = token->extra ? token->extra : cJSON_CreateObject();
@@ -367,20 +393,36 @@ static int token_request(http_client *hc, const char *step, const char *endpoint
             cJSON_Delete(field);
     }
     token->extra = extra;
+}
+
+int oauth_parse_token_reply(const char *step, const char *body, size_t len, int64_t now_ms,
+                            granola_token *token, char *err, size_t err_size)
+{
+    cJSON *o = parse_object(step, body, len, err, err_size);
+    if (!o)
+        return PA_ERR_AUTH;
+    char *access = take_secret(o, "access_token"), *refresh = take_secret(o, "refresh_token");
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
+    /* A server's number, clamped: from now up to ten years, never an overflow. */
+    double expires_in = cJSON_IsNumber(expires) ? expires->valuedouble : -1;
+    int64_t ttl_ms = !(expires_in >= 0)         ? -1
+                     : expires_in > 315360000.0 ? 315360000000LL
+                                                : (int64_t)(expires_in * 1000);
+    keep_other_fields(o, token);
     cJSON_Delete(o);
     if (!access || !*access || strpbrk(access, "\r\n")) {
-        free(access);
-        free(refresh);
+        secret_free(access);
+        secret_free(refresh);
         snprintf(err, err_size, "%s: the reply has no usable access_token", step);
         return PA_ERR_AUTH;
     }
-    free(token->access_token);
+    secret_free(token->access_token);
     token->access_token = access;
     if (refresh) { /* rotated: the old refresh token is spent */
-        free(token->refresh_token);
+        secret_free(token->refresh_token);
         token->refresh_token = refresh;
     }
-    token->expires_at_ms = expires_in >= 0 ? now_ms + (int64_t)expires_in * 1000 : 0;
+    token->expires_at_ms = ttl_ms >= 0 ? now_ms + ttl_ms : 0;
     return PA_OK;
 }
 
@@ -407,8 +449,7 @@ int oauth_exchange_code(http_client *hc, const oauth_server *s, const char *clie
     }
     int rc =
         token_request(hc, "token request", s->token_endpoint, form, now_ms, token, err, err_size);
-    explicit_bzero(form, strlen(form));
-    free(form);
+    secret_free(form);
     if (rc == PA_OK &&
         ((client_id && !(token->client_id = strdup(client_id))) ||
          (client_secret && !(token->client_secret = strdup(client_secret))) ||
@@ -431,7 +472,7 @@ int oauth_refresh(http_client *hc, const granola_token *old, int64_t now_ms, gra
                  !old->refresh_token ? "refresh_token" : "token_endpoint");
         return PA_ERR_AUTH;
     }
-    if (granola_token_copy(old, fresh) != PA_OK) {
+    if (granola_token_copy_for_renewal(old, fresh) != PA_OK) {
         snprintf(err, err_size, "token refresh: out of memory");
         return PA_ERR_NOMEM;
     }
@@ -446,10 +487,7 @@ int oauth_refresh(http_client *hc, const granola_token *old, int64_t now_ms, gra
     int rc = ok ? token_request(hc, "token refresh", old->token_endpoint, form, now_ms, fresh, err,
                                 err_size)
                 : PA_ERR_NOMEM;
-    if (form) {
-        explicit_bzero(form, strlen(form));
-        free(form);
-    }
+    secret_free(form);
     if (rc != PA_OK)
         granola_token_free(fresh);
     return rc == PA_ERR_NOMEM || rc == PA_ERR_NETWORK ? rc : (rc == PA_OK ? PA_OK : PA_ERR_AUTH);
@@ -470,8 +508,10 @@ char *oauth_query_param(const char *query, const char *name)
                     *c = ' ';
             char *decoded = h && plus ? curl_easy_unescape(h, plus, 0, &out_len) : NULL;
             char *copy = decoded ? strndup(decoded, (size_t)out_len) : NULL;
+            /* The value may be an authorization code: no copy outlives this call unwiped. */
+            secret_wipe(decoded, decoded ? (size_t)out_len : 0);
             curl_free(decoded);
-            free(plus);
+            secret_free(plus);
             curl_easy_cleanup(h);
             return copy;
         }

@@ -59,6 +59,31 @@ int oauth_exchange_code(http_client *http, const oauth_server *s, const char *cl
 int oauth_refresh(http_client *http, const granola_token *old, int64_t now_ms, granola_token *fresh,
                   char *err, size_t err_size);
 
+/*
+ * The parsers behind the steps above, each total on any bytes (fuzzed by
+ * tests/fuzz). Errors are PA_ERR_AUTH with a message naming the step; what
+ * they filled is freed by the caller (oauth_server_free, granola_token_free).
+ */
+/* resource_metadata="URL" from a WWW-Authenticate: Bearer challenge (RFC 9728, 5.1). Caller frees.
+ */
+char *oauth_resource_metadata_url(const char *challenge);
+/* RFC 9728 metadata: out->resource (mcp_url when absent) and out->issuer (the first server). */
+int oauth_parse_resource_metadata(const char *body, size_t len, const char *mcp_url,
+                                  oauth_server *out, char *err, size_t err_size);
+/* RFC 8414 metadata: the endpoints; authorization and token endpoints and S256 required. */
+int oauth_parse_server_metadata(const char *body, size_t len, oauth_server *out, char *err,
+                                size_t err_size);
+/* RFC 7591 registration reply: client_id required, client_secret optional. */
+int oauth_parse_registration(const char *body, size_t len, char **client_id, char **client_secret,
+                             char *err, size_t err_size);
+/*
+ * RFC 6749 5.1 token reply into token: the access token, the refresh token
+ * when rotated, expires_at from now_ms (expires_in clamped to ten years), the
+ * other fields into token->extra.
+ */
+int oauth_parse_token_reply(const char *step, const char *body, size_t len, int64_t now_ms,
+                            granola_token *token, char *err, size_t err_size);
+
 /* Value of a parameter in a "k=v&k2=v2" query string, URL-decoded; NULL if absent. */
 char *oauth_query_param(const char *query, const char *name);
 

@@ -13,23 +13,17 @@
 
 #include "crash_point.h"
 #include "date_parser.h"
+#include "json_whole.h"
 #include "pa_plugin.h"
+#include "secret.h"
 
 #define TOKEN_FILE_MAX 65536
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 void granola_token_free(granola_token *t)
 {
-    wipe_free(t->access_token);
-    wipe_free(t->refresh_token);
-    wipe_free(t->client_secret);
+    secret_free(t->access_token);
+    secret_free(t->refresh_token);
+    secret_free(t->client_secret);
     free(t->client_id);
     free(t->token_endpoint);
     free(t->resource);
@@ -44,12 +38,11 @@ static int dup_field(const char *from, char **to)
     return !from || (*to = strdup(from)) ? 0 : -1;
 }
 
-int granola_token_copy(const granola_token *from, granola_token *to)
+int granola_token_copy_for_renewal(const granola_token *from, granola_token *to)
 {
     memset(to, 0, sizeof *to);
     to->expires_at_ms = from->expires_at_ms;
-    if (dup_field(from->access_token, &to->access_token) ||
-        dup_field(from->refresh_token, &to->refresh_token) ||
+    if (dup_field(from->refresh_token, &to->refresh_token) ||
         dup_field(from->client_id, &to->client_id) ||
         dup_field(from->client_secret, &to->client_secret) ||
         dup_field(from->token_endpoint, &to->token_endpoint) ||
@@ -112,14 +105,15 @@ static int read_token_json(const char *path, cJSON **root, char *err, size_t err
                  path, TOKEN_FILE_MAX);
         return PA_ERR_AUTH;
     }
-    *root = cJSON_ParseWithLength(buf, (size_t)len);
-    explicit_bzero(buf, (size_t)len);
+    char why[128] = "not an object";
+    *root = json_parse_whole(buf, (size_t)len, why, sizeof why);
+    secret_wipe(buf, (size_t)len);
     free(buf);
     if (cJSON_IsObject(*root))
         return PA_OK;
     cJSON_Delete(*root);
     *root = NULL;
-    snprintf(err, err_size, "token file %s is not a JSON object; log in again", path);
+    snprintf(err, err_size, "token file %s is not a JSON object (%s); log in again", path, why);
     return PA_ERR_AUTH;
 }
 
@@ -308,7 +302,7 @@ int granola_token_save(const char *path, const granola_token *t, char *err, size
     }
     int saved_errno = 0;
     const char *what = write_synced(pending, text, &saved_errno);
-    explicit_bzero(text, strlen(text));
+    secret_wipe(text, strlen(text));
     cJSON_free(text);
     if (!what) {
         sync_directory_of(pending); /* from here on the next load finds the new token */

@@ -53,7 +53,10 @@ int granola_token_save(const char *path, const granola_token *token, char *err, 
 int granola_token_prepare_dir(const char *path, bool *created, char *err, size_t err_size);
 /* Wipes and frees every field. */
 void granola_token_free(granola_token *token);
-/* Deep copy; returns PA_OK or PA_ERR_NOMEM. */
-int granola_token_copy(const granola_token *from, granola_token *to);
+/*
+ * Deep copy of everything a renewal keeps, the access token excepted: it has
+ * one owner, and the renewal replaces it. PA_OK or PA_ERR_NOMEM.
+ */
+int granola_token_copy_for_renewal(const granola_token *from, granola_token *to);
 
 #endif

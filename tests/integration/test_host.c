@@ -320,6 +320,23 @@ static void test_undelivered_items_fail_the_run(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 1);
 }
 
+static void test_emit_refuses_invalid_utf8(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"a\", \"invalid_utf8\": true}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "poll failed (1 in a row): emit failed: emit: item field 'title' is "
+                           "not valid UTF-8 (PA_ERR_INVALID)");
+    assert_string_equal(r.out, "");
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox"), 0);
+}
+
 static void test_emitted_items_roll_back_with_their_transaction(void **state)
 {
     test_env *env = *state;
@@ -674,6 +691,7 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_items_fail_the_run, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_emit_refuses_invalid_utf8, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase,

@@ -1,7 +1,8 @@
 /*
  * "example": the well-behaved plugin. Each poll emits items_per_poll items in
  * one WRITE lease and commits (or rolls back, with "rollback": true, to show
- * that emitted items vanish with their transaction).
+ * that emitted items vanish with their transaction; with "invalid_utf8": true
+ * each title ends in a byte that is not UTF-8).
  */
 #include <stdio.h>
 
@@ -53,7 +54,9 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
     for (long k = 1; k <= count && rc == PA_OK; k++) {
         char ref[160], full_title[256], metadata[64];
         snprintf(ref, sizeof ref, "%s-%ld-%ld", t->id, t->polls, k);
-        snprintf(full_title, sizeof full_title, "%s %ld.%ld", title, t->polls, k);
+        /* "invalid_utf8": a title ending in a byte that is not UTF-8, which emit refuses. */
+        snprintf(full_title, sizeof full_title, "%s %ld.%ld%s", title, t->polls, k,
+                 tp_bool(t, "invalid_utf8", false) ? "\xff" : "");
         snprintf(metadata, sizeof metadata, "{\"poll\":%ld,\"index\":%ld}", t->polls, k);
         pa_item item = {.abi_version = PA_ABI_VERSION,
                         .struct_size = sizeof item,

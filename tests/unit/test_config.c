@@ -104,6 +104,24 @@ static void test_malformed_json_reports_position(void **state)
     expect_error("", "host.json: malformed JSON near byte 0");
 }
 
+/* The whole file is the document: nothing after it, no NUL, valid UTF-8. */
+static void test_only_one_whole_json_document_is_accepted(void **state)
+{
+    (void)state;
+    expect_error("{} xxx", "host.json: content after the JSON value at byte 3");
+    expect_error("{\"plugins\": {}}\n{}", "host.json: content after the JSON value at byte 16");
+    host_config cfg;
+    char err[512] = "";
+    static const char with_nul[] = "{}\0{\"plugins\": 1}";
+    assert_int_equal(
+        config_parse(with_nul, sizeof with_nul - 1, "host.json", &cfg, err, sizeof err),
+        PA_ERR_CONFIG);
+    assert_string_equal(err, "host.json: a NUL byte at byte 2");
+    expect_error("{\"plugins\": {\"x\xff\": {}}}", "host.json: invalid UTF-8 at byte 15");
+    assert_int_equal(parse("{}  \n\t", &cfg, err, sizeof err), PA_OK); /* white space is fine */
+    config_free(&cfg);
+}
+
 static void test_missing_file_is_named(void **state)
 {
     (void)state;
@@ -121,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_defaults_apply_to_empty_object),
         cmocka_unit_test(test_errors_name_the_key),
         cmocka_unit_test(test_malformed_json_reports_position),
+        cmocka_unit_test(test_only_one_whole_json_document_is_accepted),
         cmocka_unit_test(test_missing_file_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,6 +166,39 @@ static void test_pending_file_is_promoted_or_dropped(void **state)
     rmdir(dir);
 }
 
+/* Trailing content, a NUL byte or invalid UTF-8: not a token file, whatever came first. */
+static void test_token_file_must_be_one_whole_document(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/token_strict_XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/token.json", dir);
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *why;
+    } cases[] = {
+#define CASE(text, why) {text, sizeof text - 1, why}
+        CASE("{\"access_token\": \"a\"} {\"x\": 1}", "(content after the JSON value at byte 22)"),
+        CASE("{\"access_token\": \"a\"}\0junk", "(a NUL byte at byte 21)"),
+        CASE("{\"access_token\": \"a\xc3\"}", "(invalid UTF-8 at byte 19)"),
+#undef CASE
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fwrite(cases[i].text, 1, cases[i].len, f);
+        fclose(f);
+        assert_int_equal(chmod(path, 0600), 0);
+        granola_token t;
+        assert_int_equal(granola_token_load(path, &t, err, sizeof err), PA_ERR_AUTH);
+        if (!strstr(err, cases[i].why))
+            fail_msg("case %zu: %s", i, err);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_token_file_round_trip_and_mode),
         cmocka_unit_test(test_agent_token_file_keeps_its_fields),
         cmocka_unit_test(test_pending_file_is_promoted_or_dropped),
+        cmocka_unit_test(test_token_file_must_be_one_whole_document),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

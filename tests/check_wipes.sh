@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Proves the secret wipes survive the optimiser: in the built binaries (CI
+# runs this on the -O2 RelWithDebInfo build), secret_wipe calls
+# explicit_bzero, and each site that frees a secret still calls the wipe
+# (a memset before free() would have been removed as a dead store).
+#   check_wipes.sh GRANOLA_SO GRANOLA_LOGIN
+set -euo pipefail
+command -v objdump >/dev/null || { echo "check_wipes: objdump is required" >&2; exit 2; }
+status=0
+# Lines of function $2's disassembly in binary $1.
+body() { objdump -d --no-show-raw-insn "$1" | awk -v f="<$2>:" '$2 == f {on=1; next} on && /^$/ {exit} on'; }
+expect() { # binary function callee minimum
+    local n
+    n=$(body "$1" "$2" | grep -cE "(call|jmp) .*<$3(@plt)?>" || true)
+    if [ "$n" -lt "$4" ]; then
+        echo "FAIL $(basename "$1"): $2 calls $3 $n time(s), expected at least $4"; status=1
+    else
+        echo "ok   $(basename "$1"): $2 calls $3 $n time(s)"
+    fi
+}
+for bin in "$1" "$2"; do
+    expect "$bin" secret_wipe explicit_bzero 1
+    expect "$bin" secret_free "(secret_wipe|explicit_bzero)" 1  # inlined or not
+    expect "$bin" granola_token_free secret_free 3          # access, refresh, client secret
+    expect "$bin" oauth_parse_token_reply secret_free 2     # a refused reply's tokens
+    expect "$bin" oauth_query_param secret_wipe 1           # the decoded authorization code
+done
+expect "$1" free_headers secret_wipe 1                      # the Authorization header libcurl copied
+expect "$2" callback_await secret_wipe 1                    # the callback request's bytes
+exit $status
