@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# Runs each libFuzzer target for a while (default 60 s each) with clang,
-# ASan and UBSan, starting from the checked-in corpus. New interesting inputs
-# go to a scratch corpus; a crash leaves its input in the current directory.
-#   scripts/fuzz.sh [SECONDS]
+# Runs every libFuzzer target with clang, ASan and UBSan, the code under test
+# instrumented too (-fsanitize=fuzzer-no-link), starting from the checked-in
+# corpus. Prints each target's final libFuzzer line (execs, cov:, ft:) and any
+# crash; new interesting inputs go to a scratch corpus, a crashing input to
+# the current directory.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default 60 s each, every target)
+#   FUZZ_RUNS=N scripts/fuzz.sh 0 TARGET       (stop after N inputs instead)
+#   FUZZ_JOBS=2 runs two targets at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(meeting_parser sse_reader date_parser config token_file
+                                     jsonrpc_reply oauth_replies http_headers callback_request)
 scripts/install-deps.sh
-command -v clang >/dev/null || { echo "fuzz: clang is required" >&2; exit 2; }
+command -v clang >/dev/null || { echo "fuzz: clang is required (apt-get install clang)" >&2; exit 2; }
 CC=clang cmake -S . -B build-fuzz -DPA_FUZZ=ON -DPA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j "$(nproc 2>/dev/null || echo 2)" \
-    --target fuzz_meeting_parser fuzz_sse_reader fuzz_date_parser >/dev/null
-for target in meeting_parser sse_reader date_parser; do
-    scratch=$(mktemp -d /tmp/pa-fuzz-$target.XXXXXX)
-    cp tests/fuzz/corpus/$target/* "$scratch/"
-    echo "== fuzz_$target for $seconds s =="
-    build-fuzz/tests/fuzz/fuzz_$target -max_total_time="$seconds" -max_len=65536 \
-        -print_final_stats=1 "$scratch" 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE|==[0-9]+==ERROR)' || true
-    rm -rf "$scratch"
+    --target "${targets[@]/#/fuzz_}" >/dev/null
+out=$(mktemp -d /tmp/pa-fuzz.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+
+fuzz_one() {
+    local target=$1 scratch="$out/$1" limit
+    mkdir -p "$scratch"
+    cp tests/fuzz/corpus/"$target"/* "$scratch/"
+    if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=$seconds"; fi
+    local start=$SECONDS
+    build-fuzz/tests/fuzz/fuzz_"$target" "$limit" -max_len=65536 -print_final_stats=1 \
+        "$scratch" >"$out/$target.log" 2>&1 || true
+    local done_line execs crash
+    done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$out/$target.log" | tail -n 1 | tr -s '\t ' ' ' || true)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$target.log")
+    crash=$(grep -E '==[0-9]+==ERROR|property failed|deadly signal' "$out/$target.log" | head -n 1 || true)
+    printf '%-16s %5ds  execs %-11s %s\n' "$target" $((SECONDS - start)) "${execs:-?}" \
+        "${done_line:-no DONE line}"
+    [ -z "$crash" ] || printf '%-16s CRASH: %s\n' "$target" "$crash"
+}
+
+jobs=${FUZZ_JOBS:-1}
+for target in "${targets[@]}"; do
+    fuzz_one "$target" &
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
 done
+wait

@@ -272,13 +272,20 @@ static int64_t retry_after(http_client *c)
         return -1;
     curl_off_t seconds = 0;
     curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &seconds);
-    if (seconds <= 0) {
-        /* libcurl says 0 for a number too large for curl_off_t as well as for "now". */
-        const char *v = h->value + strspn(h->value, " \t");
-        return strlen(v) > 18 && strspn(v, "0123456789") == strlen(v) ? HTTP_RETRY_AFTER_MAX_SECONDS
-                                                                      : 1;
-    }
-    return seconds > HTTP_RETRY_AFTER_MAX_SECONDS ? HTTP_RETRY_AFTER_MAX_SECONDS : seconds;
+    return http_retry_after_clamp(h->value, (int64_t)seconds);
+}
+
+int64_t http_retry_after_clamp(const char *value, int64_t curl_seconds)
+{
+    if (curl_seconds > 0)
+        return curl_seconds > HTTP_RETRY_AFTER_MAX_SECONDS ? HTTP_RETRY_AFTER_MAX_SECONDS
+                                                           : curl_seconds;
+    /* libcurl says 0 for a number too large for curl_off_t as well as for "now". */
+    const char *v = value ? value + strspn(value, " \t") : "";
+    size_t digits = strspn(v, "0123456789");
+    return digits > 18 && v[digits + strspn(v + digits, " \t")] == '\0'
+               ? HTTP_RETRY_AFTER_MAX_SECONDS
+               : 1;
 }
 
 static void report(http_client *c, const http_request *req, const http_response *resp)

@@ -96,6 +96,14 @@ const char *http_header(http_client *c, const char *name);
 /* New TCP connections opened so far. */
 long http_connections(const http_client *c);
 
+/*
+ * A Retry-After header's value in seconds, clamped to 1 ..
+ * HTTP_RETRY_AFTER_MAX_SECONDS: curl_seconds is what libcurl read from it
+ * (CURLINFO_RETRY_AFTER, 0 when it could not, also for a number too large
+ * for it); value is the header as sent. Total on any text.
+ */
+int64_t http_retry_after_clamp(const char *value, int64_t curl_seconds);
+
 /* url without userinfo, query and fragment, for logs and messages. Caller frees. */
 char *http_url_for_log(const char *url);
 

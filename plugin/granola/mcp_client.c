@@ -209,6 +209,25 @@ static void reply_free(reply *r)
     cJSON_Delete(r->response);
 }
 
+int mcp_parse_reply(const char *body, size_t len, bool event_stream, int64_t want_id,
+                    size_t max_event_bytes, cJSON **response, char *err, size_t err_size)
+{
+    *response = NULL;
+    reply r = {.want_id = want_id, .max_event_bytes = max_event_bytes};
+    http_response resp = {.status = 200, .is_event_stream = event_stream};
+    if (event_stream)
+        resp.stream_done = on_event_stream(&r, body, len) == HTTP_BODY_DONE;
+    else
+        resp.body = (char *)body, resp.body_len = len; /* read only */
+    int rc = take_response(&r, &resp, "reply", err, err_size);
+    if (rc == PA_OK) {
+        *response = r.response;
+        r.response = NULL;
+    }
+    reply_free(&r);
+    return rc;
+}
+
 /* ---- errors from the server --------------------------------------------- */
 
 typedef struct rpc_error {

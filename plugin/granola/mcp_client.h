@@ -24,6 +24,7 @@
 #define GRANOLA_MCP_CLIENT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "http_client.h"
@@ -60,6 +61,17 @@ void mcp_client_set_token(mcp_client *c, const char *token);
  */
 int mcp_call_tool(mcp_client *c, const char *name, const cJSON *arguments, char **text, char *err,
                   size_t err_size);
+
+/*
+ * The JSON-RPC response to request want_id in a whole 2xx reply body, read as
+ * the client reads a streamed one: application/json (one message) or, when
+ * event_stream, text/event-stream (notifications and requests before the
+ * response are skipped; ids must match exactly). PA_OK with *response (the
+ * whole message; caller deletes) or PA_ERR_REMOTE with err. For tests and
+ * fuzzing.
+ */
+int mcp_parse_reply(const char *body, size_t len, bool event_stream, int64_t want_id,
+                    size_t max_event_bytes, cJSON **response, char *err, size_t err_size);
 
 /* Earliest time (ms, host clock) the server allowed, when the last call got a 429; else 0. */
 int64_t mcp_client_retry_after_ms(const mcp_client *c);

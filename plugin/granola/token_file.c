@@ -73,6 +73,19 @@ static const char *const MANAGED[] = {"access_token", "refresh_token",  "client_
                                       "issuer",       "expires_at"};
 #define N_MANAGED (sizeof MANAGED / sizeof MANAGED[0])
 
+static int parse_token_json(const char *text, size_t len, const char *path, cJSON **root,
+                            char *err, size_t err_size)
+{
+    char why[128] = "not an object";
+    *root = json_parse_whole(text, len, why, sizeof why);
+    if (cJSON_IsObject(*root))
+        return PA_OK;
+    cJSON_Delete(*root);
+    *root = NULL;
+    snprintf(err, err_size, "token file %s is not a JSON object (%s); log in again", path, why);
+    return PA_ERR_AUTH;
+}
+
 /* The file's bytes as JSON, refusing loose permissions; errno-style message on failure. */
 static int read_token_json(const char *path, cJSON **root, char *err, size_t err_size)
 {
@@ -105,16 +118,10 @@ static int read_token_json(const char *path, cJSON **root, char *err, size_t err
                  path, TOKEN_FILE_MAX);
         return PA_ERR_AUTH;
     }
-    char why[128] = "not an object";
-    *root = json_parse_whole(buf, (size_t)len, why, sizeof why);
+    int rc = parse_token_json(buf, (size_t)len, path, root, err, err_size);
     secret_wipe(buf, (size_t)len);
     free(buf);
-    if (cJSON_IsObject(*root))
-        return PA_OK;
-    cJSON_Delete(*root);
-    *root = NULL;
-    snprintf(err, err_size, "token file %s is not a JSON object (%s); log in again", path, why);
-    return PA_ERR_AUTH;
+    return rc;
 }
 
 /* Moves the managed fields out of root into out; root keeps the rest. */
@@ -141,13 +148,31 @@ static int take_fields(cJSON *root, const char *path, granola_token *out, char *
     return PA_OK;
 }
 
+/* Fills out from root (consumed) by the file's rules. */
+static int token_from_json(cJSON *root, const char *path, granola_token *out, char *err,
+                           size_t err_size);
+
+int granola_token_parse(const char *text, size_t len, const char *path, granola_token *out,
+                        char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root;
+    int rc = parse_token_json(text, len, path, &root, err, err_size);
+    return rc == PA_OK ? token_from_json(root, path, out, err, err_size) : rc;
+}
+
 static int load_one(const char *path, granola_token *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
     cJSON *root;
     int rc = read_token_json(path, &root, err, err_size);
-    if (rc == PA_OK)
-        rc = take_fields(root, path, out, err, err_size);
+    return rc == PA_OK ? token_from_json(root, path, out, err, err_size) : rc;
+}
+
+static int token_from_json(cJSON *root, const char *path, granola_token *out, char *err,
+                           size_t err_size)
+{
+    int rc = take_fields(root, path, out, err, err_size);
     if (rc == PA_OK && cJSON_GetArraySize(root) > 0) {
         out->extra = root;
         root = NULL;

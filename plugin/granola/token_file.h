@@ -40,6 +40,9 @@ typedef struct granola_token {
  * others (the message gives the chmod to run).
  */
 int granola_token_load(const char *path, granola_token *out, char *err, size_t err_size);
+/* The file's bytes, parsed by the same rules (path only names it in messages). */
+int granola_token_parse(const char *text, size_t len, const char *path, granola_token *out,
+                        char *err, size_t err_size);
 /*
  * Crash-safe replace with mode 0600 (PATH.pending, fsync, rename, fsync of
  * the directory); the old file is untouched on any failure.
