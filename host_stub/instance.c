@@ -5,21 +5,12 @@
 
 #include "log.h"
 
-static const char *status_name(int rc)
-{
-    static const char *const names[] = {"PA_OK",         "PA_ERR_GENERIC", "PA_ERR_INVALID",
-                                        "PA_ERR_NOMEM",  "PA_ERR_TIMEOUT", "PA_ERR_STALE_LEASE",
-                                        "PA_ERR_DB",     "PA_ERR_CONFIG",  "PA_ERR_NETWORK",
-                                        "PA_ERR_REMOTE", "PA_ERR_AUTH"};
-    return rc >= 0 && (size_t)rc < sizeof names / sizeof names[0] ? names[rc] : "unknown status";
-}
-
 /* A plugin's errbuf is untrusted: make sure it ends and is not empty. */
 static void settle_message(char *buf, size_t size, int rc)
 {
     buf[size - 1] = '\0';
     if (buf[0] == '\0')
-        snprintf(buf, size, "no message given (%s)", status_name(rc));
+        snprintf(buf, size, "no message given (%s)", pa_status_name(rc));
 }
 
 int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
@@ -34,14 +25,19 @@ int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
     in->owner.instance = config->id;
     char buf[1024] = "";
     void *state = NULL;
+    const pool_owner *host = pool_run_as(&in->owner);
     int rc = plugin->init(host_api_table(), in, config->json, &state, buf, sizeof buf);
+    pool_run_as(host);
     pool_reclaim(p, &in->owner, "init");
     if (rc != PA_OK) {
         settle_message(buf, sizeof buf, rc);
-        snprintf(err, err_size, "init failed (%s): %s", status_name(rc), buf);
+        snprintf(err, err_size, "init failed (%s): %s", pa_status_name(rc), buf);
         /* A failed init must not leave state behind, but be safe if it did. */
-        if (state)
+        if (state) {
+            host = pool_run_as(&in->owner);
             plugin->shutdown(state);
+            pool_run_as(host);
+        }
         return rc;
     }
     in->state = state;
@@ -54,13 +50,15 @@ int instance_poll(host_instance *in, char *err, size_t err_size)
     char buf[1024] = "";
     in->last_error[0] = '\0';
     in->not_before_ms = 0;
+    const pool_owner *host = pool_run_as(&in->owner);
     int rc = in->plugin->poll(in->state, buf, sizeof buf);
+    pool_run_as(host);
     pool_reclaim(in->pool, &in->owner, "poll");
     in->polls++;
     if (rc != PA_OK) {
         in->poll_failures++;
         settle_message(buf, sizeof buf, rc);
-        snprintf(err, err_size, "%s (%s)", buf, status_name(rc));
+        snprintf(err, err_size, "%s (%s)", buf, pa_status_name(rc));
     }
     return rc;
 }
@@ -69,7 +67,9 @@ void instance_stop(host_instance *in)
 {
     if (!in->running)
         return;
+    const pool_owner *host = pool_run_as(&in->owner);
     in->plugin->shutdown(in->state);
+    pool_run_as(host);
     pool_reclaim(in->pool, &in->owner, "shutdown");
     in->state = NULL;
     in->running = false;

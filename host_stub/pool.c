@@ -38,6 +38,8 @@ typedef struct slot {
     int64_t expires_ms;  /* 0: no lifetime limit */
     /* Read by the authorizer on the borrower's thread, hence atomic. */
     atomic_int state;
+    _Atomic(const pool_owner *) holder;   /* the owner of the current lease */
+    _Atomic(unsigned long) holder_thread; /* pthread_self() of the leasing thread */
     /* The fields below change only under the pool mutex. */
     uint32_t generation;
     pa_lease_mode mode;
@@ -110,12 +112,37 @@ static int run_host_stmt(sqlite3_stmt *stmt)
     return rc;
 }
 
+/* Whose code runs on this thread (pool_run_as); NULL: the host's own. */
+static _Thread_local const pool_owner *running_owner;
+
+const pool_owner *pool_run_as(const pool_owner *owner)
+{
+    const pool_owner *previous = running_owner;
+    running_owner = owner;
+    return previous;
+}
+
+/*
+ * The lease's holder may use the connection: on the thread that leased it,
+ * while no other owner's code runs there. Anything else is a kept handle.
+ * (pthread_t is an integer type in glibc and musl, hence the cast.)
+ */
+static bool used_by_holder(const slot *s)
+{
+    if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_LEASED)
+        return false;
+    const pool_owner *holder = atomic_load_explicit(&s->holder, memory_order_acquire);
+    return atomic_load_explicit(&s->holder_thread, memory_order_acquire) ==
+               (unsigned long)pthread_self() &&
+           (!running_owner || running_owner == holder);
+}
+
 static int deny_when_idle(void *userdata, int action, const char *a, const char *b, const char *c,
                           const char *d)
 {
     (void)action, (void)a, (void)b, (void)c, (void)d;
     slot *s = userdata;
-    if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_LEASED)
+    if (used_by_holder(s))
         return SQLITE_OK;
     pool *p = s->pool;
     pthread_mutex_lock(&p->mu);
@@ -125,8 +152,9 @@ static int deny_when_idle(void *userdata, int action, const char *a, const char 
     pool_site site = s->site;
     pthread_mutex_unlock(&p->mu);
     log_msg(PA_LOG_ERROR, "pool",
-            "statement prepared on connection #%d after its lease was released (last borrowed by "
-            "plugin '%s' instance '%s' at %s:%d in %s()); denied",
+            "statement prepared on connection #%d by other than its lease's holder (a handle kept "
+            "after release; the connection was last borrowed by plugin '%s' instance '%s' at "
+            "%s:%d in %s()); denied",
             s->index + 1, plugin, instance, site.file, site.line, site.func);
     return SQLITE_DENY;
 }
@@ -216,6 +244,8 @@ static void grant_locked(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode
     s->owner = owner;
     s->site = site;
     s->leased_at_ns = clock_mono_ns();
+    atomic_store_explicit(&s->holder, owner, memory_order_release);
+    atomic_store_explicit(&s->holder_thread, (unsigned long)pthread_self(), memory_order_release);
     atomic_store_explicit(&s->state, SLOT_LEASED, memory_order_release);
     p->st.in_use++;
     if (p->st.in_use > p->st.peak_in_use)

@@ -72,6 +72,15 @@ void pool_close(pool *p);
  */
 int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
                pa_lease *out, char *err, size_t err_size);
+/*
+ * Declares whose code runs on this thread from now on (a plugin instance's
+ * entry point, or NULL for the host's own); returns the previous one, to
+ * restore. The authorizer refuses a leased connection to code of any other
+ * owner, and to any thread but the one that holds the lease, so a handle
+ * kept past its release never runs inside someone else's transaction.
+ */
+const pool_owner *pool_run_as(const pool_owner *owner);
+
 /* NULL (logged at site) when the lease is not live for this owner. */
 sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
 /*

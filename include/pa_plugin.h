@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define PA_ABI_VERSION_MAJOR 1u
-#define PA_ABI_VERSION_MINOR 2u
+#define PA_ABI_VERSION_MINOR 3u
 #define PA_ABI_VERSION       ((PA_ABI_VERSION_MAJOR << 16) | PA_ABI_VERSION_MINOR)
 #define PA_ABI_MAJOR(v)      ((uint32_t)(v) >> 16)
 #define PA_ABI_MINOR(v)      ((uint32_t)(v)&0xffffu)
@@ -35,6 +35,13 @@ extern "C" {
 /* True when the struct pointed to by p is large enough to contain field. */
 #define PA_HAS_FIELD(p, type, field)                                                               \
     ((p) != NULL && (size_t)(p)->struct_size >= offsetof(type, field) + sizeof((p)->field))
+
+/*
+ * True when the host API table api has the function f and it is set: test
+ * before calling anything appended after ABI 1.0 (the model is Redis's
+ * RMAPI_FUNC_SUPPORTED). ABI 1.3.
+ */
+#define PA_HOST_HAS(api, f) (PA_HAS_FIELD(api, pa_host_api, f) && (api)->f != NULL)
 
 /*
  * Plugins are built with -fvisibility=hidden; PA_EXPORT marks the four entry
@@ -63,6 +70,21 @@ typedef enum pa_status {
     PA_ERR_REMOTE = 9,      /* remote service answered with an error */
     PA_ERR_AUTH = 10        /* credentials missing, unreadable or rejected */
 } pa_status;
+
+/*
+ * The name of a status ("PA_ERR_AUTH"), or "PA_UNKNOWN_STATUS" for a value
+ * outside the enum. The string is static: valid forever, from any thread.
+ * ABI 1.3 (a header function: plugins built against 1.3 have it on any host).
+ */
+static inline const char *pa_status_name(int status)
+{
+    static const char *const names[] = {"PA_OK",         "PA_ERR_GENERIC", "PA_ERR_INVALID",
+                                        "PA_ERR_NOMEM",  "PA_ERR_TIMEOUT", "PA_ERR_STALE_LEASE",
+                                        "PA_ERR_DB",     "PA_ERR_CONFIG",  "PA_ERR_NETWORK",
+                                        "PA_ERR_REMOTE", "PA_ERR_AUTH"};
+    return status >= 0 && (size_t)status < sizeof names / sizeof names[0] ? names[status]
+                                                                          : "PA_UNKNOWN_STATUS";
+}
 
 typedef enum pa_log_level {
     PA_LOG_ERROR = 0,
@@ -210,6 +232,23 @@ typedef struct pa_host_api {
     sqlite3_stmt *(*prepare_cached)(pa_host_ctx *ctx, pa_lease lease, const char *sql);
 } pa_host_api;
 
+/*
+ * Initialisers that fill the version header of a struct a plugin hands to the
+ * host (ABI 1.3): `pa_item item = PA_ITEM_INIT;` then set the fields.
+ */
+#define PA_ITEM_INIT                                                                               \
+    {                                                                                              \
+        .abi_version = PA_ABI_VERSION, .struct_size = sizeof(pa_item)                              \
+    }
+#define PA_HTTP_REPORT_INIT                                                                        \
+    {                                                                                              \
+        .abi_version = PA_ABI_VERSION, .struct_size = sizeof(pa_http_report)                       \
+    }
+#define PA_PLUGIN_INFO_INIT(name, version, description)                                            \
+    {                                                                                              \
+        PA_ABI_VERSION, sizeof(pa_plugin_info), (name), (version), (description)                   \
+    }
+
 #define PA_LEASE(api, ctx, mode, timeout_ms, out)                                                  \
     ((api)->lease((ctx), (mode), (timeout_ms), __FILE__, __LINE__, __func__, (out)))
 #define PA_RELEASE(api, ctx, lease, action)                                                        \
@@ -223,6 +262,28 @@ typedef struct pa_plugin_info {
     const char *version;  /* the plugin's own version, e.g. "1.2.0" */
     const char *description;
 } pa_plugin_info;
+
+/*
+ * Threads (ABI 1.3 states what 1.0 did). The host calls one instance's entry
+ * points one at a time, never two at once, and never poll before init
+ * succeeded or after shutdown began. Host functions taking a ctx may be
+ * called only from the thread running one of that instance's entry points,
+ * while it runs. A database handle from lease_db, and statements on it, may
+ * be used only on the thread that took the lease and only until release:
+ * the connection refuses any other thread or instance (SQLITE_AUTH on
+ * prepare, logged), so a kept handle cannot reach another transaction.
+ *
+ * Lifetimes of what the host lends:
+ *   api, ctx       from pa_plugin_init until pa_plugin_shutdown returns;
+ *   config_json    during pa_plugin_init only: copy what you keep;
+ *   errbuf         during the call that received it;
+ *   last_error()   until the next host call with the same ctx;
+ *   lease_db()     until that lease is released or reclaimed;
+ *   prepare_cached statements: until that lease ends (never finalize them).
+ * What the plugin lends the host: pa_item strings and pa_http_report strings
+ * during the emit or report_http call only; pa_plugin_describe's struct for
+ * as long as the plugin is loaded.
+ */
 
 /*
  * Entry points. A plugin exports exactly these four symbols.

@@ -80,7 +80,7 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 4);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
     assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM pa_tasks"), 4);
-    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.2)");
+    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.3)");
     assert_contains(r.err, "plugin example/a: shut down");
     host_result_free(&r);
 
@@ -422,8 +422,8 @@ static void test_double_release_and_stale_use_are_detected(void **state)
     assert_contains(r.err, "the lease was already released (borrowed at "
                            "tests/plugins/double_release_plugin.c:");
     assert_contains(r.err, "error pool: use of a stale lease by plugin 'double_release'");
-    assert_contains(r.err, "after its lease was released (last borrowed by plugin "
-                           "'double_release' instance 'd'");
+    assert_contains(r.err, "by other than its lease's holder (a handle kept after release; the "
+                           "connection was last borrowed by plugin 'double_release' instance 'd'");
     assert_contains(r.err, "all three misuses were detected");
     assert_contains(r.err, "stale_uses=3 ");
     assert_lacks(r.err, "poll failed");
@@ -445,7 +445,7 @@ static void test_refused_plugins_do_not_stop_the_others(void **state)
     char line[512];
     snprintf(line, sizeof line,
              "error loader: refusing plugin '%s/wrong_abi.so': built for ABI 99.0, host ABI is "
-             "1.2 (major versions differ)",
+             "1.3 (major versions differ)",
              env->plugins);
     assert_int_equal(count_lines_with(r.err, line), 1);
     snprintf(line, sizeof line,

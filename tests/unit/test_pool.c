@@ -6,6 +6,9 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,7 +409,7 @@ static void test_double_release_and_use_after_release_are_detected(void **state)
     sqlite3_stmt *stmt = NULL;
     assert_int_equal(sqlite3_prepare_v2(raw, "SELECT 1", -1, &stmt, NULL), SQLITE_AUTH);
     assert_null(stmt);
-    assert_non_null(find_line(f, "after its lease was released"));
+    assert_non_null(find_line(f, "by other than its lease's holder (a handle kept after release"));
     pool_stats st;
     pool_get_stats(f->pool, &st);
     assert_int_equal(st.stale_uses, 3);
@@ -415,6 +418,83 @@ static void test_double_release_and_use_after_release_are_detected(void **state)
     assert_int_not_equal(next.id, lease.id);
     assert_null(pool_lease_db(f->pool, &f->owner, lease, POOL_HERE));
     must_release(f, next, PA_RELEASE_COMMIT);
+}
+
+/* ABI 1.3: a kept handle is refused while another instance holds its connection. */
+static void test_kept_handle_refused_to_another_instance_on_the_same_thread(void **state)
+{
+    fixture *f = *state;
+    pool_config cfg = default_config(f);
+    cfg.size = 1; /* the next lease gets the same connection */
+    open_pool(f, cfg);
+    pool_owner other = {.plugin = "other", .instance = "two"};
+    const pool_owner *host = pool_run_as(&f->owner);
+    pa_lease mine = must_lease(f, PA_LEASE_READ);
+    sqlite3 *kept = pool_lease_db(f->pool, &f->owner, mine, POOL_HERE);
+    must_release(f, mine, PA_RELEASE_COMMIT);
+    pool_run_as(&other);
+    pa_lease theirs;
+    char err[512];
+    assert_int_equal(
+        pool_lease(f->pool, &other, PA_LEASE_WRITE, -1, POOL_HERE, &theirs, err, sizeof err),
+        PA_OK);
+    sqlite3 *db = pool_lease_db(f->pool, &other, theirs, POOL_HERE);
+    assert_ptr_equal(db, kept);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1", -1, &stmt, NULL), SQLITE_OK);
+    sqlite3_finalize(stmt);
+    pool_run_as(&f->owner); /* the first instance's code runs again, with its kept handle */
+    assert_int_equal(sqlite3_prepare_v2(kept, "SELECT 1", -1, &stmt, NULL), SQLITE_AUTH);
+    assert_null(stmt);
+    pool_run_as(&other);
+    assert_int_equal(
+        pool_release(f->pool, &other, theirs, PA_RELEASE_COMMIT, POOL_HERE, err, sizeof err),
+        PA_OK);
+    pool_run_as(host);
+}
+
+typedef struct holder_thread {
+    fixture *f;
+    pool_owner owner;
+    atomic_int step; /* 1: leased, 2: main thread done */
+} holder_thread;
+
+static void *hold_connection(void *arg)
+{
+    holder_thread *h = arg;
+    pa_lease lease;
+    char err[512];
+    if (pool_lease(h->f->pool, &h->owner, PA_LEASE_WRITE, -1, POOL_HERE, &lease, err, sizeof err) !=
+        PA_OK)
+        return NULL;
+    atomic_store(&h->step, 1);
+    while (atomic_load(&h->step) != 2)
+        usleep(1000);
+    pool_release(h->f->pool, &h->owner, lease, PA_RELEASE_ROLLBACK, POOL_HERE, err, sizeof err);
+    return NULL;
+}
+
+/* ABI 1.3: a kept handle is refused to any thread but the one holding the lease. */
+static void test_kept_handle_refused_on_another_thread(void **state)
+{
+    fixture *f = *state;
+    pool_config cfg = default_config(f);
+    cfg.size = 1;
+    open_pool(f, cfg);
+    pa_lease mine = must_lease(f, PA_LEASE_READ);
+    sqlite3 *kept = pool_lease_db(f->pool, &f->owner, mine, POOL_HERE);
+    must_release(f, mine, PA_RELEASE_COMMIT);
+    holder_thread h = {.f = f, .owner = {.plugin = "other", .instance = "two"}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_connection, &h), 0);
+    while (atomic_load(&h.step) != 1)
+        usleep(1000);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(kept, "SELECT 1", -1, &stmt, NULL);
+    atomic_store(&h.step, 2);
+    pthread_join(t, NULL);
+    sqlite3_finalize(stmt);
+    assert_int_equal(rc, SQLITE_AUTH);
 }
 
 static void test_lease_of_another_owner_is_refused(void **state)
@@ -634,6 +714,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_waiters_are_served_in_arrival_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_double_release_and_use_after_release_are_detected,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_kept_handle_refused_to_another_instance_on_the_same_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_handle_refused_on_another_thread, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lease_of_another_owner_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connections_retire_after_max_lifetime, setup,
                                         teardown),
