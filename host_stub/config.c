@@ -158,8 +158,12 @@ static int parse_plugins(const cJSON *plugins, host_config *cfg, const char *ori
 static int parse_root(const cJSON *root, host_config *cfg, const char *origin, char *err,
                       size_t err_size)
 {
-    static const char *const top_keys[] = {"poll_interval_seconds", "backoff_cap_seconds", "pool",
-                                           "plugins", NULL};
+    static const char *const top_keys[] = {"poll_interval_seconds",
+                                           "backoff_cap_seconds",
+                                           "quick_check_interval_seconds",
+                                           "pool",
+                                           "plugins",
+                                           NULL};
     static const char *const pool_keys[] = {"size", "lease_timeout_ms", "max_lifetime_seconds",
                                             "busy_timeout_ms", NULL};
     if (!cJSON_IsObject(root))
@@ -171,7 +175,9 @@ static int parse_root(const cJSON *root, host_config *cfg, const char *origin, c
     if (read_int(root, "poll_interval_seconds", "poll_interval_seconds", 1, 30 * day,
                  &cfg->poll_interval_seconds, origin, err, err_size) != PA_OK ||
         read_int(root, "backoff_cap_seconds", "backoff_cap_seconds", 1, 30 * day,
-                 &cfg->backoff_cap_seconds, origin, err, err_size) != PA_OK)
+                 &cfg->backoff_cap_seconds, origin, err, err_size) != PA_OK ||
+        read_int(root, "quick_check_interval_seconds", "quick_check_interval_seconds", 0, 30 * day,
+                 &cfg->quick_check_interval_seconds, origin, err, err_size) != PA_OK)
         return PA_ERR_CONFIG;
     const cJSON *pool = cJSON_GetObjectItemCaseSensitive(root, "pool");
     if (pool) {

@@ -26,6 +26,7 @@ typedef struct host_config {
     int lease_timeout_ms;
     int busy_timeout_ms;
     int64_t max_lifetime_seconds;
+    int64_t quick_check_interval_seconds; /* 0: only at start */
     plugin_config *plugins;
     size_t plugin_count;
 } host_config;

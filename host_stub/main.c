@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "db_health.h"
 #include "instance.h"
 #include "loader.h"
 #include "log.h"
@@ -60,6 +61,7 @@ typedef struct host {
     int signal_fd;
     bool stop;
     bool undelivered; /* the last outbox round failed: items may sit in pa_outbox */
+    bool damaged;     /* a periodic quick_check found the database damaged */
 } host;
 
 static void usage(FILE *out)
@@ -354,9 +356,26 @@ static void poll_instance(host *h, host_instance *in)
     log_msg(PA_LOG_DEBUG, in->log_source, "poll done in %.3f ms", ms);
 }
 
+/* The periodic quick_check (quick_check_interval_seconds); false when the file is damaged. */
+static bool check_database_when_due(host *h, int64_t *due_ms)
+{
+    int64_t every = h->cfg.quick_check_interval_seconds * 1000, now = clock_wall_ms();
+    if (every <= 0 || now < *due_ms)
+        return true;
+    *due_ms = now + every;
+    char err[1200];
+    if (db_quick_check(h->pool, &h->self, h->opt.db_path, err, sizeof err) == PA_OK) {
+        log_msg(PA_LOG_DEBUG, "host", "database %s: quick_check ok", h->opt.db_path);
+        return true;
+    }
+    log_msg(PA_LOG_ERROR, "host", "%s; stopping", err);
+    return false;
+}
+
 static void run(host *h)
 {
     long rounds = 0;
+    int64_t check_due = clock_wall_ms() + h->cfg.quick_check_interval_seconds * 1000;
     registry *r = &h->reg;
     int64_t idle_due = clock_wall_ms();
     while (!h->stop) {
@@ -387,6 +406,8 @@ static void run(host *h)
             rounds++;
         }
         handle_signals(h);
+        if (!h->stop && !check_database_when_due(h, &check_due))
+            h->stop = h->damaged = true;
         if (h->stop || (h->opt.polls && rounds >= h->opt.polls))
             break;
         apply_plugin_changes(h);
@@ -470,7 +491,9 @@ int main(int argc, char **argv)
                       .busy_timeout_ms = h.cfg.busy_timeout_ms,
                       .max_lifetime_ms = h.cfg.max_lifetime_seconds * 1000,
                       .now_ms = clock_is_virtual() ? clock_wall_ms : NULL};
+    /* A damaged file is refused before anything writes to it. */
     if (pool_open(&pc, &h.pool, err, sizeof err) != PA_OK ||
+        db_quick_check(h.pool, &h.self, h.opt.db_path, err, sizeof err) != PA_OK ||
         outbox_create_schema(h.pool, &h.self, err, sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         teardown(&h);
@@ -491,5 +514,5 @@ int main(int argc, char **argv)
                 "exiting with status 1: the last outbox round failed, so emitted items may "
                 "still wait in pa_outbox undelivered (see the outbox error above)");
     teardown(&h);
-    return h.undelivered ? EXIT_RUNTIME : 0;
+    return h.undelivered || h.damaged ? EXIT_RUNTIME : 0;
 }

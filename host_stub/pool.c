@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "clock.h"
@@ -175,6 +177,65 @@ static void close_slot(slot *s)
     s->expires_ms = 0;
 }
 
+/*
+ * Runs sql, retrying while the database is busy or locked, up to timeout_ms.
+ * Switching a new file to WAL needs a moment alone with it, and SQLite does
+ * not always call the busy handler for that: several hosts starting together
+ * on a new file failed with "database is locked" without this.
+ */
+static int exec_waiting(sqlite3 *db, const char *sql, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    useconds_t delay = 1000;
+    int rc;
+    while (((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) & 0xff) == SQLITE_BUSY ||
+           (rc & 0xff) == SQLITE_LOCKED) {
+        if (clock_mono_ns() >= deadline)
+            break;
+        usleep(delay);
+        delay = delay < 50000 ? delay * 2 : 50000;
+    }
+    return rc;
+}
+
+/*
+ * The -wal and -shm files take the database file's mode: one left by a run
+ * against a read-only database (0444) would otherwise keep every later
+ * writer out after the database itself was made writable again.
+ */
+static void match_side_files_mode(const char *path)
+{
+    struct stat db_st, st;
+    if (stat(path, &db_st) != 0)
+        return;
+    const char *suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2; i++) {
+        char side[4200];
+        snprintf(side, sizeof side, "%s%s", path, suffixes[i]);
+        if (stat(side, &st) == 0 && (st.st_mode & 0777) != (db_st.st_mode & 0777) &&
+            chmod(side, db_st.st_mode & 0777) != 0)
+            log_msg(PA_LOG_WARN, "pool", "cannot give %s the database's mode %04o: %s", side,
+                    (unsigned)(db_st.st_mode & 0777), strerror(errno));
+    }
+}
+
+/* Why a database opened read-only: often a -shm left read-only by an earlier run. */
+static void explain_readonly(const char *path, char *hint, size_t hint_size)
+{
+    char shm[4200];
+    struct stat st;
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    if (stat(shm, &st) == 0 && !(st.st_mode & S_IWUSR))
+        snprintf(
+            hint, hint_size,
+            " (%.200s is read-only, mode %04o, left by a run against a read-only database; make "
+            "it writable with chmod u+w, or remove it while nothing uses the database)",
+            shm, (unsigned)(st.st_mode & 0777));
+    else
+        snprintf(hint, hint_size,
+                 " (the database file or its folder is not writable by this user)");
+}
+
 static int open_slot(pool *p, slot *s, char *err, size_t err_size)
 {
     sqlite3 *db = NULL;
@@ -188,9 +249,12 @@ static int open_slot(pool *p, slot *s, char *err, size_t err_size)
     }
     sqlite3_busy_timeout(db, p->cfg.busy_timeout_ms);
     s->db = db;
-    rc = sqlite3_exec(db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                      NULL, NULL, NULL);
+    rc = exec_waiting(db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                      "PRAGMA foreign_keys=ON;",
+                      p->cfg.busy_timeout_ms);
+    if (rc == SQLITE_OK)
+        match_side_files_mode(p->path);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT,
                                 &s->begin_stmt, NULL);
@@ -200,8 +264,11 @@ static int open_slot(pool *p, slot *s, char *err, size_t err_size)
         rc = sqlite3_prepare_v3(db, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &s->rollback_stmt,
                                 NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, err_size, "cannot set up connection to '%s': %s", p->path,
-                 sqlite3_errmsg(db));
+        char hint[400] = "";
+        if ((rc & 0xff) == SQLITE_READONLY)
+            explain_readonly(p->path, hint, sizeof hint);
+        snprintf(err, err_size, "cannot set up connection to '%s': %s%s", p->path,
+                 sqlite3_errmsg(db), hint);
         close_slot(s);
         return PA_ERR_DB;
     }
@@ -681,11 +748,17 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
                 owner->plugin, owner->instance, borrowed.file, borrowed.line, borrowed.func,
                 site.file, site.line);
     if (fatal) {
-        log_msg(PA_LOG_WARN, "pool",
+        bool corrupt =
+            (last_error & 0xff) == SQLITE_CORRUPT || (last_error & 0xff) == SQLITE_NOTADB;
+        log_msg(corrupt ? PA_LOG_ERROR : PA_LOG_WARN, "pool",
                 "retiring connection #%d after fatal SQLite error %d (%s) under plugin '%s' "
-                "instance '%s'",
+                "instance '%s'%s%s%s",
                 s->index + 1, last_error, sqlite3_errstr(last_error), owner->plugin,
-                owner->instance);
+                owner->instance,
+                corrupt ? ": SQLITE_CORRUPT, the database file is damaged; stop the host and "
+                          "recover it with sqlite3 "
+                        : "",
+                corrupt ? p->path : "", corrupt ? " .recover" : "");
         retire_slot(p, s, true);
     } else if (expired) {
         log_msg(PA_LOG_DEBUG, "pool", "retiring connection #%d: maximum lifetime reached",

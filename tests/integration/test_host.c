@@ -337,6 +337,92 @@ static void test_emit_refuses_invalid_utf8(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox"), 0);
 }
 
+/* Copies from into to. */
+static void copy_file(const char *from, const char *to)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A page overwritten mid-file, anywhere: refused at start, with what to do. */
+static void test_damaged_database_is_refused(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": ["
+                          "{\"id\": \"a\", \"items_per_poll\": 150}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "3", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    long pages = db_scalar(env, "SELECT page_count FROM pragma_page_count");
+    long page_size = db_scalar(env, "SELECT page_size FROM pragma_page_size");
+    assert_true(pages >= 10);
+    char good[200];
+    snprintf(good, sizeof good, "%s.good", env->db);
+    copy_file(env->db, good);
+    char *garbage = malloc((size_t)page_size);
+    memset(garbage, 0x5a, (size_t)page_size);
+    for (long page = 2; page <= 10; page++) { /* page 1 is the header: "not a database" */
+        copy_file(good, env->db);
+        FILE *f = fopen(env->db, "r+b");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, (page - 1) * page_size, SEEK_SET), 0);
+        assert_int_equal(fwrite(garbage, 1, (size_t)page_size, f), (size_t)page_size);
+        fclose(f);
+        host_run(env, &r, args);
+        if (r.exit_code != 1 || !strstr(r.err, "is damaged (SQLITE_CORRUPT; quick_check: "))
+            fail_msg("page %ld overwritten: exit %d\n%s", page, r.exit_code, r.err);
+        assert_contains(r.err, ".recover | sqlite3 ");
+        assert_string_equal(r.out, "");
+        host_result_free(&r);
+    }
+    free(garbage);
+    copy_file(good, env->db);
+    const char *checked[] = {"--polls", "3", "--fake-clock", FAKE_CLOCK, "--verbose", NULL};
+    env_write_config(env, "{\"quick_check_interval_seconds\": 900, \"plugins\": {\"example\": "
+                          "{\"instances\": [{\"id\": \"a\"}]}}}");
+    host_run(env, &r, checked);
+    assert_int_equal(r.exit_code, 0);
+    assert_true(count_lines_with(r.err, "quick_check ok") >= 2); /* every 900 s: polls 2, 3 */
+    host_result_free(&r);
+}
+
+/* -wal and -shm take the database file's mode; a -shm left read-only is corrected. */
+static void test_side_files_follow_the_database_mode(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    assert_int_equal(chmod(env->db, 0640), 0);
+    /* Another process keeps the database open, so the side files outlive the host. */
+    sqlite3 *reader;
+    assert_int_equal(sqlite3_open(env->db, &reader), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "SELECT count(*) FROM pa_tasks", NULL, NULL, NULL),
+                     SQLITE_OK);
+    char shm[200];
+    snprintf(shm, sizeof shm, "%s-shm", env->db);
+    assert_int_equal(chmod(shm, 0444), 0); /* as a run against a read-only database leaves it */
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    struct stat st;
+    assert_int_equal(stat(shm, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", env->db);
+    if (stat(wal, &st) == 0)
+        assert_int_equal(st.st_mode & 0777, 0640);
+    sqlite3_close(reader);
+}
+
 static void test_emitted_items_roll_back_with_their_transaction(void **state)
 {
     test_env *env = *state;
@@ -692,6 +778,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undelivered_items_fail_the_run, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_emit_refuses_invalid_utf8, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_database_is_refused, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_side_files_follow_the_database_mode, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase,
