@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
@@ -48,6 +49,45 @@ static int check_dir(const char *dir, char *err, size_t err_size)
     return PA_OK;
 }
 
+/* Removes path's files, then path itself; quietly, best effort. */
+static void remove_dir_files(const char *path)
+{
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    if (d)
+        closedir(d);
+    rmdir(path);
+}
+
+/*
+ * Runtime folders of hosts that died without cleaning up (kill -9, a crash):
+ * host_stub-PID-XXXXXX under base whose PID no longer runs and whose owner
+ * is this user.
+ */
+static void remove_stale_runtime_dirs(const char *base)
+{
+    DIR *d = opendir(base);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        long pid = 0;
+        char tail[16];
+        if (sscanf(e->d_name, "host_stub-%ld-%15s", &pid, tail) != 2 || pid <= 0 ||
+            strlen(tail) != 6 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid()) {
+            remove_dir_files(path);
+            log_msg(PA_LOG_INFO, "loader", "removed %s, left by host_stub pid %ld", path, pid);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 int loader_new(const char *dir, loader **out, char *err, size_t err_size)
 {
     *out = NULL;
@@ -56,9 +96,10 @@ int loader_new(const char *dir, loader **out, char *err, size_t err_size)
         return rc;
     loader *l = calloc(1, sizeof *l);
     const char *base = getenv("XDG_RUNTIME_DIR");
+    base = base && *base ? base : "/tmp";
+    remove_stale_runtime_dirs(base);
     char templ[4096];
-    snprintf(templ, sizeof templ, "%s/host_stub-%ld-XXXXXX", base && *base ? base : "/tmp",
-             (long)getpid());
+    snprintf(templ, sizeof templ, "%s/host_stub-%ld-XXXXXX", base, (long)getpid());
     if (!l || !(l->dir = strdup(dir)) || !mkdtemp(templ) || !(l->runtime_dir = strdup(templ))) {
         snprintf(err, err_size, "cannot create the plugin runtime directory %s: %s", templ,
                  strerror(errno));
@@ -231,6 +272,12 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     }
     pl->name = rc == PA_OK ? strndup(file_name, base_len) : NULL;
     pl->path = rc == PA_OK ? strdup(path) : NULL;
+    /* The file name is the plugin's name (host.json, logs); a different inner name misleads. */
+    if (rc == PA_OK && pl->name && strcmp(pl->name, pl->info->name) != 0)
+        log_msg(PA_LOG_WARN, "loader",
+                "plugin file %s describes itself as '%.64s'; host.json and the logs call it '%s' "
+                "(the file name)",
+                path, pl->info->name, pl->name);
     if (rc == PA_OK && (!pl->name || !pl->path || !pl->private_path))
         rc = refuse(err, err_size, path, "out of memory");
     if (rc != PA_OK) {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 static pa_log_level g_max_level = PA_LOG_INFO;
+static log_format g_format = LOG_FORMAT_TEXT;
 static log_sink_fn g_sink;
 static void *g_sink_userdata;
 
@@ -23,6 +24,27 @@ static const char *level_name(pa_log_level level)
         return "debug";
     }
     return "info";
+}
+
+void log_set_format(log_format format)
+{
+    g_format = format;
+}
+
+/* The syslog priority journald reads from a "<N>" prefix. */
+static int priority(pa_log_level level)
+{
+    switch (level) {
+    case PA_LOG_ERROR:
+        return 3;
+    case PA_LOG_WARN:
+        return 4;
+    case PA_LOG_INFO:
+        return 6;
+    case PA_LOG_DEBUG:
+        return 7;
+    }
+    return 6;
 }
 
 void log_set_level(pa_log_level max_level)
@@ -52,8 +74,11 @@ void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list a
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    int n = snprintf(line, sizeof line, "%s %s %s: ", stamp, level_name(level), source);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    int n = g_format == LOG_FORMAT_JOURNALD
+                ? snprintf(line, sizeof line, "<%d>%s: ", priority(level), source)
+                : snprintf(line, sizeof line, "%s.%03ldZ %s %s: ", stamp, ts.tv_nsec / 1000000,
+                           level_name(level), source);
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

@@ -8,6 +8,14 @@
 
 typedef void (*log_sink_fn)(void *userdata, pa_log_level level, const char *line);
 
+/*
+ * TEXT: "2026-11-29T14:22:39.123Z LEVEL SOURCE: message" (UTC, milliseconds).
+ * JOURNALD: "<N>SOURCE: message", N the syslog priority (3 error, 4 warning,
+ * 6 info, 7 debug); journald adds its own timestamp.
+ */
+typedef enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JOURNALD } log_format;
+
+void log_set_format(log_format format);
 void log_set_level(pa_log_level max_level);
 pa_log_level log_get_level(void);
 /* Route lines to sink instead of stderr (tests); NULL restores stderr. */

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <getopt.h>
 #include <poll.h>
@@ -48,6 +49,8 @@ typedef struct options {
     pa_log_level log_level;
     bool virtual_clock;
     int64_t virtual_start_ms;
+    bool allow_shared_db;
+    bool journald;
 } options;
 
 typedef struct host {
@@ -60,20 +63,30 @@ typedef struct host {
     pool_owner self;
     int signal_fd;
     bool stop;
-    bool undelivered; /* the last outbox round failed: items may sit in pa_outbox */
-    bool damaged;     /* a periodic quick_check found the database damaged */
+    bool undelivered;   /* the last outbox round failed: items may sit in pa_outbox */
+    bool stdout_closed; /* a reader closed stdout: tasks stay in pa_tasks, unprinted */
+    int db_lock_fd;     /* the one-host-per-database lock, or -1 */
+    bool damaged;       /* a periodic quick_check found the database damaged */
 } host;
 
 static void usage(FILE *out)
 {
     fputs("usage: host_stub [--plugins DIR] [--config FILE] [--db FILE] [--polls N]\n"
           "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
-          "                 [--fake-clock EPOCH_SECONDS]\n"
-          "defaults: --plugins ./plugins --config ./host.json --db ./agent.db\n"
+          "                 [--log-format text|journald] [--allow-shared-db]\n"
+          "                 [--fake-clock EPOCH_SECONDS] [-h|--help] [--version]\n"
+          "defaults: --plugins " PA_DEFAULT_PLUGIN_DIR " --config ./host.json --db ./agent.db\n"
           "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
           "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
+          "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
           "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
           out);
+}
+
+static void version(void)
+{
+    printf("host_stub %s\nplugin ABI %u.%u\nSQLite %s (built with %s)\n", PA_VERSION,
+           PA_ABI_VERSION_MAJOR, PA_ABI_VERSION_MINOR, sqlite3_libversion(), SQLITE_VERSION);
 }
 
 static bool parse_long(const char *text, long min, long max, long *out)
@@ -89,20 +102,28 @@ static bool parse_long(const char *text, long min, long max, long *out)
 
 static int parse_options(int argc, char **argv, options *opt)
 {
-    static const struct option longopts[] = {
-        {"plugins", required_argument, NULL, 'p'},  {"config", required_argument, NULL, 'c'},
-        {"db", required_argument, NULL, 'd'},       {"polls", required_argument, NULL, 'n'},
-        {"interval", required_argument, NULL, 'i'}, {"watch", no_argument, NULL, 'w'},
-        {"stats", no_argument, NULL, 's'},          {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},          {"fake-clock", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    *opt = (options){.plugins_dir = "./plugins",
+    static const struct option longopts[] = {{"plugins", required_argument, NULL, 'p'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"polls", required_argument, NULL, 'n'},
+                                             {"interval", required_argument, NULL, 'i'},
+                                             {"watch", no_argument, NULL, 'w'},
+                                             {"stats", no_argument, NULL, 's'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"fake-clock", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"log-format", required_argument, NULL, 'L'},
+                                             {"allow-shared-db", no_argument, NULL, 'S'},
+                                             {NULL, 0, NULL, 0}};
+    *opt = (options){.plugins_dir = PA_DEFAULT_PLUGIN_DIR,
                      .config_path = "./host.json",
                      .db_path = "./agent.db",
                      .log_level = PA_LOG_INFO};
     int c;
     long v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             opt->plugins_dir = optarg;
@@ -155,6 +176,20 @@ static int parse_options(int argc, char **argv, options *opt)
         case 'h':
             usage(stdout);
             exit(0);
+        case 'V':
+            version();
+            exit(0);
+        case 'S':
+            opt->allow_shared_db = true;
+            break;
+        case 'L':
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "journald") != 0) {
+                fprintf(stderr, "host_stub: --log-format: expected text or journald, got '%s'\n",
+                        optarg);
+                return EXIT_CONFIG;
+            }
+            opt->journald = strcmp(optarg, "journald") == 0;
+            break;
         default:
             usage(stderr);
             return EXIT_CONFIG;
@@ -261,6 +296,40 @@ static void print_stats(host *h)
             count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use());
 }
 
+/*
+ * One host per database: an advisory write lock on DB.lock, held for the
+ * life of the process (the kernel drops it on any exit, kill -9 included).
+ * A second host names the holder and exits 2 unless --allow-shared-db.
+ */
+static int lock_database(host *h)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s.lock", h->opt.db_path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        log_msg(PA_LOG_ERROR, "host", "cannot open the database lock %s: %s", path,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &lock) != 0) {
+        struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        long pid = fcntl(fd, F_GETLK, &holder) == 0 ? (long)holder.l_pid : 0;
+        log_msg(PA_LOG_ERROR, "host",
+                "another host_stub (pid %ld) is using the database %s (lock %s); run one host "
+                "per database, or pass --allow-shared-db to every host",
+                pid, h->opt.db_path, path);
+        close(fd);
+        return EXIT_CONFIG;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n)
+        log_msg(PA_LOG_WARN, "host", "cannot write the pid into %s: %s", path, strerror(errno));
+    h->db_lock_fd = fd;
+    return 0;
+}
+
 /* Drains pending signals without blocking; SIGINT/SIGTERM request a stop. */
 static void handle_signals(host *h)
 {
@@ -268,6 +337,10 @@ static void handle_signals(host *h)
     while (read(h->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGUSR1) {
             print_stats(h);
+        } else if (si.ssi_signo == SIGHUP) {
+            log_msg(PA_LOG_WARN, "host",
+                    "SIGHUP received: re-reading host.json is not supported yet; ignored (restart "
+                    "the host to apply a new configuration)");
         } else if (!h->stop) {
             log_msg(PA_LOG_INFO, "host", "signal %u received; finishing and shutting down",
                     si.ssi_signo);
@@ -397,8 +470,16 @@ static void run(host *h)
         if (polled) {
             size_t made = 0;
             char err[1024];
-            h->undelivered = outbox_consume(h->pool, &h->self, clock_wall_ms(), stdout, &made, err,
-                                            sizeof err) != PA_OK;
+            h->undelivered =
+                outbox_consume(h->pool, &h->self, clock_wall_ms(), h->stdout_closed ? NULL : stdout,
+                               &made, err, sizeof err) != PA_OK;
+            if (!h->stdout_closed && ferror(stdout)) {
+                h->stdout_closed = true;
+                log_msg(PA_LOG_WARN, "outbox",
+                        "stdout is closed (%s); tasks are no longer printed but stay in pa_tasks "
+                        "(docs/TASKS.md)",
+                        strerror(errno));
+            }
             if (h->undelivered)
                 log_msg(PA_LOG_ERROR, "outbox", "%s", err);
             else if (made)
@@ -428,6 +509,9 @@ static int setup_signals(host *h)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    /* A reader closing stdout is an error on write, logged once, not a fatal signal. */
+    signal(SIGPIPE, SIG_IGN);
     /* Blocked before any plugin runs, so threads plugins start inherit it. */
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
@@ -447,15 +531,18 @@ static void teardown(host *h)
     config_free(&h->cfg);
     if (h->signal_fd >= 0)
         close(h->signal_fd);
+    if (h->db_lock_fd >= 0)
+        close(h->db_lock_fd);
 }
 
 int main(int argc, char **argv)
 {
-    host h = {.signal_fd = -1, .self = {.plugin = "host", .instance = "outbox"}};
+    host h = {.signal_fd = -1, .db_lock_fd = -1, .self = {.plugin = "host", .instance = "outbox"}};
     int rc = parse_options(argc, argv, &h.opt);
     if (rc != 0)
         return rc;
     log_set_level(h.opt.log_level);
+    log_set_format(h.opt.journald ? LOG_FORMAT_JOURNALD : LOG_FORMAT_TEXT);
     if (h.opt.virtual_clock)
         clock_use_virtual(h.opt.virtual_start_ms);
     if (setup_signals(&h) != 0) {
@@ -484,6 +571,10 @@ int main(int argc, char **argv)
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         teardown(&h);
         return EXIT_RUNTIME;
+    }
+    if (!h.opt.allow_shared_db && (rc = lock_database(&h)) != 0) {
+        teardown(&h);
+        return rc;
     }
     pool_config pc = {.path = h.opt.db_path,
                       .size = h.cfg.pool_size,

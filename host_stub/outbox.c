@@ -413,11 +413,12 @@ int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t 
         }
         /* Print only what committed: a task is announced once it exists. */
         for (size_t i = 0; i < count; i++) {
-            if (rc == PA_OK)
+            if (rc == PA_OK && out)
                 fprintf(out, "%s\n", lines[i]);
             free(lines[i]);
         }
-        fflush(out);
+        if (out)
+            fflush(out);
         if (rc != PA_OK)
             return rc;
         *consumed += count;

@@ -30,7 +30,8 @@ int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin
 
 /*
  * Moves every pending outbox row into pa_tasks (one statement per batch of
- * 256, in one WRITE transaction each), then prints the new tasks to out.
+ * 256, in one WRITE transaction each), then prints the new tasks to out
+ * (NULL: not printed; they are in pa_tasks all the same).
  * *consumed receives the number of tasks made.
  */
 int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,

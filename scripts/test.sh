@@ -2,12 +2,19 @@
 # The test command (README, CI): installs dependencies, builds with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs every test, then
 # builds without sanitizers and runs every test again, the leak-sensitive ones
-# (label "valgrind") also under valgrind.
+# (label "valgrind") also under valgrind. ctest runs as many tests at once as
+# there are cores (suites that measure time run alone); one summary line
+# covers both phases, and the exit status is non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
+logs=$(mktemp -d /tmp/pa-test.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
 
 scripts/install-deps.sh
+
+# "N% tests passed, F tests failed out of T" -> "T F"
+counts() { sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$1" | tail -n 1; }
 
 echo "== sanitizer build (ASan + UBSan) =="
 cmake -S . -B build-asan -DPA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -16,11 +23,22 @@ cmake --build build-asan -j "$jobs"
 # of libraries dlclose() unloaded (gnutls, p11-kit arrive through libcurl with
 # granola.so): "Tracer caught signal 11" after "DTLS ... at 0x12f". Not using
 # TLS as a root can only add leak reports, never hide one.
+status=0
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=use_tls=0 \
     UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -LE valgrind
+    ctest --test-dir build-asan --output-on-failure -LE valgrind -j "$jobs" 2>&1 |
+    tee "$logs/asan.log" || status=1
 
 echo "== plain build: every test again, then the leak-sensitive ones under valgrind =="
 cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-valgrind -j "$jobs"
-ctest --test-dir build-valgrind --output-on-failure
+ctest --test-dir build-valgrind --output-on-failure -j "$jobs" 2>&1 | tee "$logs/plain.log" ||
+    status=1
+
+read -r asan_total asan_failed < <(counts "$logs/asan.log" || echo "0 1")
+read -r plain_total plain_failed < <(counts "$logs/plain.log" || echo "0 1")
+total=$((asan_total + plain_total))
+failed=$((asan_failed + plain_failed))
+echo "== both phases: ASan+UBSan $((asan_total - asan_failed))/$asan_total, plain and valgrind $((plain_total - plain_failed))/$plain_total =="
+echo "summary: $((total - failed)) passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$total" -gt 0 ]

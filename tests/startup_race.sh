@@ -20,7 +20,7 @@ for round in $(seq "$rounds"); do
     pids=()
     for h in $(seq "$hosts"); do
         "$build/host_stub/host_stub" --plugins "$work/plugins" --config "$work/host.json" \
-            --db "$work/race.db" --polls 1 >"$work/out.$h" 2>"$work/err.$h" &
+            --db "$work/race.db" --polls 1 --allow-shared-db >"$work/out.$h" 2>"$work/err.$h" &
         pids+=($!)
     done
     for i in "${!pids[@]}"; do

@@ -55,23 +55,27 @@ typedef struct login_options {
 static void usage(FILE *out)
 {
     fputs("usage: granola_login --instance ID [--config FILE] [--port N] [--client-id ID]\n"
-          "                     [--timeout SECONDS] [--no-browser]\n"
+          "                     [--timeout SECONDS] [--no-browser] [-h|--help] [--version]\n"
           "defaults: --config ./host.json --port 8765 --timeout 300\n",
           out);
 }
 
 static int parse_options(int argc, char **argv, login_options *o)
 {
-    static const struct option longopts[] = {
-        {"instance", required_argument, NULL, 'i'}, {"config", required_argument, NULL, 'c'},
-        {"port", required_argument, NULL, 'p'},     {"client-id", required_argument, NULL, 'C'},
-        {"timeout", required_argument, NULL, 't'},  {"no-browser", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"instance", required_argument, NULL, 'i'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"port", required_argument, NULL, 'p'},
+                                             {"client-id", required_argument, NULL, 'C'},
+                                             {"timeout", required_argument, NULL, 't'},
+                                             {"no-browser", no_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
     *o = (login_options){
         .config_path = "./host.json", .port = 8765, .timeout_seconds = 300, .open_browser = true};
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             o->instance = optarg;
@@ -102,6 +106,11 @@ static int parse_options(int argc, char **argv, login_options *o)
             break;
         case 'h':
             usage(stdout);
+            exit(0);
+        case 'V':
+            printf("granola_login %s\nplugin ABI %u.%u\nlibcurl %s\nSQLite %s\n", PA_VERSION,
+                   PA_ABI_VERSION_MAJOR, PA_ABI_VERSION_MINOR,
+                   curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion());
             exit(0);
         default:
             usage(stderr);

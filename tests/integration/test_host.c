@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -727,6 +728,166 @@ static void test_signals_print_stats_and_stop_cleanly(void **state)
     host_result_free(&r);
 }
 
+/* Every flag: -h and --version exit 0 on stdout; a usage error exits 2 on stderr. */
+static void test_command_line_conventions(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    const char *help[] = {"-h", NULL};
+    host_run(env, &r, help);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "usage: host_stub");
+    host_result_free(&r);
+    const char *version[] = {"--version", NULL};
+    host_run(env, &r, version);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "host_stub 0.1.0\nplugin ABI 1.3\nSQLite 3.");
+    host_result_free(&r);
+    const char *bad[][3] = {
+        {"--no-such-flag", NULL, NULL}, {"--log-format", "xml", NULL}, {"--polls", "0", NULL}};
+    const char *said[] = {"usage: host_stub", "--log-format: expected text or journald, got 'xml'",
+                          "--polls: expected a positive integer, got '0'"};
+    for (size_t i = 0; i < 3; i++) {
+        host_run(env, &r, bad[i]);
+        assert_int_equal(r.exit_code, 2);
+        assert_contains(r.err, said[i]);
+        assert_string_equal(r.out, "");
+        host_result_free(&r);
+    }
+}
+
+static void test_log_lines_carry_milliseconds_or_journald_priorities(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    host_result r;
+    const char *text[] = {"--polls", "1", NULL};
+    host_run(env, &r, text);
+    assert_int_equal(r.exit_code, 0);
+    /* 2026-11-29T14:22:39.123Z info loader: ... */
+    assert_true(strlen(r.err) > 25 && r.err[19] == '.' && r.err[23] == 'Z' && r.err[24] == ' ');
+    host_result_free(&r);
+    const char *journald[] = {"--polls", "1", "--log-format", "journald", NULL};
+    host_run(env, &r, journald);
+    assert_int_equal(r.exit_code, 0);
+    assert_true(strncmp(r.err, "<6>loader: loaded plugin 'example'", 34) == 0);
+    assert_contains(r.err, "\n<6>plugin example/a: started");
+    host_result_free(&r);
+}
+
+/* A second host on the same database is refused and names the first. */
+static void test_one_host_per_database(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"s\"}]}}}");
+    const char *args[] = {"--interval", "3600", NULL};
+    pid_t first = host_start(env, args);
+    assert_true(wait_for(env->out_path, "\"source_reference\":\"s-1-1\"", 60));
+    test_env second = *env;
+    snprintf(second.out_path, sizeof second.out_path, "%s/stdout2", env->dir);
+    snprintf(second.err_path, sizeof second.err_path, "%s/stderr2", env->dir);
+    host_result r;
+    const char *once[] = {"--polls", "1", NULL};
+    host_wait(&second, host_start(&second, once), &r);
+    assert_int_equal(r.exit_code, 2);
+    char expected[128];
+    snprintf(expected, sizeof expected, "another host_stub (pid %ld) is using the database",
+             (long)first);
+    assert_contains(r.err, expected);
+    assert_contains(r.err, "--allow-shared-db");
+    host_result_free(&r);
+    kill(first, SIGTERM);
+    host_wait(env, first, &r);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+}
+
+/* A reader closing stdout: logged once, the host goes on, tasks stay in pa_tasks. */
+static void test_closed_stdout_is_not_fatal(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"p\"}]}}}");
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int err = open(env->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fds[1], 1);
+        dup2(err, 2);
+        close(fds[0]);
+        execl(PA_HOST_STUB, PA_HOST_STUB, "--plugins", env->plugins, "--config", env->config,
+              "--db", env->db, "--polls", "3", "--fake-clock", FAKE_CLOCK, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]); /* nobody will read */
+    close(fds[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char *err = read_file(env->err_path);
+    assert_int_equal(count_lines_with(err, "stdout is closed (Broken pipe); tasks are no longer "
+                                           "printed but stay in pa_tasks"),
+                     1);
+    free(err);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 3);
+}
+
+static void test_sighup_is_survived_and_said(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"h\"}]}}}");
+    const char *args[] = {"--interval", "3600", NULL};
+    pid_t pid = host_start(env, args);
+    assert_true(wait_for(env->out_path, "\"source_reference\":\"h-1-1\"", 60));
+    kill(pid, SIGHUP);
+    assert_true(wait_for(env->err_path, "SIGHUP received", 60));
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "plugin example/h: shut down");
+    host_result_free(&r);
+}
+
+/* Runtime folders: removed at exit, and those of killed hosts removed at the next start. */
+static void test_stale_runtime_folders_are_removed(void **state)
+{
+    test_env *env = *state;
+    char runtime[200], stale[240], file[280];
+    snprintf(runtime, sizeof runtime, "%s/run", env->dir);
+    snprintf(stale, sizeof stale, "%s/host_stub-999999-abcdef", runtime);
+    snprintf(file, sizeof file, "%s/example.1.so", stale);
+    assert_int_equal(mkdir(runtime, 0700), 0);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"r\"}]}}}");
+    setenv("XDG_RUNTIME_DIR", runtime, 1);
+    host_result r;
+    const char *args[] = {"--polls", "1", NULL};
+    host_run(env, &r, args);
+    unsetenv("XDG_RUNTIME_DIR");
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "left by host_stub pid 999999");
+    host_result_free(&r);
+    assert_int_equal(access(stale, F_OK), -1);
+    DIR *d = opendir(runtime);
+    assert_non_null(d);
+    int left = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        left += strncmp(e->d_name, "host_stub-", 10) == 0;
+    closedir(d);
+    assert_int_equal(left, 0);
+}
+
 static void test_two_hosts_sharing_a_database_consume_each_item_once(void **state)
 {
     test_env *env = *state;
@@ -743,7 +904,8 @@ static void test_two_hosts_sharing_a_database_consume_each_item_once(void **stat
     test_env second = *env;
     snprintf(second.out_path, sizeof second.out_path, "%s/stdout2", env->dir);
     snprintf(second.err_path, sizeof second.err_path, "%s/stderr2", env->dir);
-    const char *args[] = {"--polls", "20", "--fake-clock", FAKE_CLOCK, "--quiet", NULL};
+    const char *args[] = {"--polls",           "20", "--fake-clock", FAKE_CLOCK, "--quiet",
+                          "--allow-shared-db", NULL};
     pid_t a = host_start(env, args);
     pid_t b = host_start(&second, args);
     host_result ra, rb;
@@ -802,6 +964,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_command_line_conventions, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_log_lines_carry_milliseconds_or_journald_priorities,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_one_host_per_database, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_closed_stdout_is_not_fatal, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_is_survived_and_said, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_runtime_folders_are_removed, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_two_hosts_sharing_a_database_consume_each_item_once,
                                         env_setup, env_teardown),
