@@ -598,6 +598,20 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     registry_start_all(&h.reg);
+    size_t running = 0;
+    for (size_t i = 0; i < h.reg.slot_count; i++)
+        running += h.reg.slots[i].in.running;
+    if (h.reg.slot_count > 0 && running == 0) {
+        /* Nothing will poll: a bounded run says so with its status, a service keeps going. */
+        log_msg(h.opt.polls ? PA_LOG_ERROR : PA_LOG_WARN, "host",
+                "none of the %zu configured instance(s) could start (see the lines above)%s",
+                h.reg.slot_count,
+                h.opt.polls ? "; exiting with status 1" : "; waiting for a new plugin version");
+        if (h.opt.polls) {
+            teardown(&h);
+            return EXIT_RUNTIME;
+        }
+    }
     run(&h);
     /* An exit code tells the truth: items that never became tasks are a failed run. */
     if (h.undelivered)

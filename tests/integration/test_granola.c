@@ -353,6 +353,16 @@ static void test_lookback_and_workspace_filters(void **state)
     host_result_free(&r);
 }
 
+/* A --polls run whose only instance cannot start: exit 1, saying why. */
+static void run_refused(granola_ctx *c, host_result *r)
+{
+    const char *args[] = {"--polls", "1", "--fake-clock", NOW, NULL};
+    host_run(&c->env, r, args);
+    assert_int_equal(r->exit_code, 1);
+    assert_contains(r->err, "none of the 1 configured instance(s) could start (see the lines "
+                            "above); exiting with status 1");
+}
+
 static void test_bad_instance_configuration(void **state)
 {
     granola_ctx *c = *state;
@@ -371,14 +381,14 @@ static void test_bad_instance_configuration(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_config(c, cases[i].extra);
         host_result r;
-        run_polls(c, 1, &r);
+        run_refused(c, &r);
         assert_contains(r.err, cases[i].message);
         host_result_free(&r);
     }
     env_write_config(&c->env, "{\"plugins\": {\"granola\": {\"instances\": [{\"id\": \"w\", "
                               "\"server_url\": \"http://example.com/mcp\"}]}}}");
     host_result r;
-    run_polls(c, 1, &r);
+    run_refused(c, &r);
     assert_contains(r.err, "config key 'server_url': plain http is only allowed to a loopback "
                            "host; use https");
     host_result_free(&r);

@@ -595,6 +595,22 @@ static void test_failed_init_leaves_other_instances_running(void **state)
     host_result_free(&r);
 }
 
+/* Nothing could start: a bounded run fails, saying why. */
+static void test_a_run_where_no_instance_starts_fails(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "init_fail");
+    env_write_config(env, "{\"plugins\": {\"init_fail\": {\"instances\": [{\"id\": \"a\"}, "
+                          "{\"id\": \"b\"}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, "error host: none of the 2 configured instance(s) could start (see "
+                           "the lines above); exiting with status 1");
+    host_result_free(&r);
+}
+
 static void test_failing_instance_backs_off_and_resets(void **state)
 {
     test_env *env = *state;
@@ -964,6 +980,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_run_where_no_instance_starts_fails, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_command_line_conventions, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_log_lines_carry_milliseconds_or_journald_priorities,
