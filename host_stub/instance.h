@@ -30,6 +30,9 @@ struct pa_host_ctx {
     uint64_t poll_failures;
     uint64_t items_emitted;
     uint64_t http_requests;
+    int64_t last_success_ms;   /* host clock; 0: never */
+    int64_t last_failure_ms;   /* host clock; 0: never */
+    char last_poll_error[256]; /* the last failed poll's message; "" before one */
 };
 typedef struct pa_host_ctx host_instance;
 

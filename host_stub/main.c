@@ -268,9 +268,55 @@ static size_t heap_in_use(void)
 #endif
 }
 
+/* Logs each line of text (a memstream's contents) under "stats". */
+static void log_lines(const char *text)
+{
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        log_msg(PA_LOG_INFO, "stats", "%.*s", n, p);
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+static void format_time(int64_t ms, char *buf, size_t size)
+{
+    if (ms <= 0)
+        snprintf(buf, size, "-");
+    else
+        format_iso8601(ms, buf, size);
+}
+
+/* One line per instance: where it stands, in the same key=value form as the stats. */
+static void log_status(host *h, const host_instance *in)
+{
+    char success[32], failure[32], next[32];
+    format_time(in->last_success_ms, success, sizeof success);
+    format_time(in->last_failure_ms, failure, sizeof failure);
+    format_time(in->running ? in->sched.next_due_ms : 0, next, sizeof next);
+    log_msg(PA_LOG_INFO, "status",
+            "instance %s/%s: running=%d version=%s polls=%llu failures_in_a_row=%u "
+            "failures=%llu last_success=%s last_failure=%s next_poll=%s items=%llu "
+            "leases_held=%d http_requests=%llu last_error=\"%s\"",
+            in->plugin->name, in->config->id, in->running, in->plugin->info->version,
+            (unsigned long long)in->polls, in->sched.failures,
+            (unsigned long long)in->poll_failures, success, failure, next,
+            (unsigned long long)in->items_emitted, pool_owner_leases(h->pool, &in->owner),
+            (unsigned long long)in->http_requests, in->last_poll_error);
+}
+
+/* SIGUSR1 and --stats: the pool, each plugin, each instance and the process, as log lines. */
 static void print_stats(host *h)
 {
-    pool_print_stats(h->pool, stderr);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem) {
+        pool_print_stats(h->pool, mem);
+        fclose(mem);
+        log_lines(text);
+    }
+    free(text);
     const registry *r = &h->reg;
     for (size_t i = 0; i < r->plugin_count; i++) {
         int64_t longest = 0;
@@ -279,19 +325,13 @@ static void print_stats(host *h)
             if (strcmp(r->slots[j].plugin->name, r->plugins[i]->name) == 0 && hold > longest)
                 longest = hold;
         }
-        fprintf(stderr, "pool: longest_hold_ms plugin=%s %.3f\n", r->plugins[i]->name,
+        log_msg(PA_LOG_INFO, "stats", "pool: longest_hold_ms plugin=%s %.3f", r->plugins[i]->name,
                 (double)longest / 1e6);
     }
-    for (size_t j = 0; j < r->slot_count; j++) {
-        const host_instance *in = &r->slots[j].in;
-        fprintf(stderr,
-                "instance %s/%s: running=%d polls=%llu failures=%llu items=%llu "
-                "http_requests=%llu\n",
-                r->slots[j].plugin->name, r->slots[j].config->id, in->running,
-                (unsigned long long)in->polls, (unsigned long long)in->poll_failures,
-                (unsigned long long)in->items_emitted, (unsigned long long)in->http_requests);
-    }
-    fprintf(stderr, "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu\n",
+    for (size_t j = 0; j < r->slot_count; j++)
+        log_status(h, &r->slots[j].in);
+    log_msg(PA_LOG_INFO, "stats",
+            "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu",
             (unsigned long long)r->reloads, (unsigned long long)r->failed_reloads,
             count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use());
 }
@@ -410,6 +450,8 @@ static void poll_instance(host *h, host_instance *in)
     if (in->not_before_ms > now + cap_ms)
         in->not_before_ms = now + cap_ms;
     if (rc != PA_OK) {
+        in->last_failure_ms = now;
+        snprintf(in->last_poll_error, sizeof in->last_poll_error, "%.250s", err);
         int64_t delay = sched_on_failure(&in->sched, now, cap_ms);
         if (in->not_before_ms > in->sched.next_due_ms) {
             sched_not_before(&in->sched, in->not_before_ms);
@@ -420,6 +462,7 @@ static void poll_instance(host *h, host_instance *in)
                 in->sched.failures, err, (long long)(delay / 1000));
         return;
     }
+    in->last_success_ms = now;
     unsigned ended = sched_on_success(&in->sched, now);
     sched_not_before(&in->sched, in->not_before_ms);
     if (ended)

@@ -852,6 +852,16 @@ int64_t pool_owner_longest_hold_ns(pool *p, const pool_owner *owner)
     return v;
 }
 
+int pool_owner_leases(pool *p, const pool_owner *owner)
+{
+    int n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->cfg.size; i++)
+        n += atomic_load(&p->slots[i].state) == SLOT_LEASED && p->slots[i].owner == owner;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
 void pool_print_stats(pool *p, FILE *out)
 {
     pool_stats st;

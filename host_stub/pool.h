@@ -107,5 +107,7 @@ int pool_reclaim(pool *p, pool_owner *owner, const char *phase);
 void pool_get_stats(pool *p, pool_stats *out);
 int64_t pool_owner_longest_hold_ns(pool *p, const pool_owner *owner);
 void pool_print_stats(pool *p, FILE *out);
+/* Leases owner holds right now. */
+int pool_owner_leases(pool *p, const pool_owner *owner);
 
 #endif

@@ -728,12 +728,24 @@ static void test_signals_print_stats_and_stop_cleanly(void **state)
 {
     test_env *env = *state;
     env_add_plugin(env, "example");
-    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"s\"}]}}}");
+    env_add_plugin(env, "poll_fail");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"s\"}]},"
+                          " \"poll_fail\": {\"instances\": [{\"id\": \"f\"}]}}}");
     const char *args[] = {"--interval", "1", NULL};
     pid_t pid = host_start(env, args);
     assert_true(wait_for(env->out_path, "\"source_reference\":\"s-1-1\"", 60));
     kill(pid, SIGUSR1);
-    assert_true(wait_for(env->err_path, "pool: leases read=", 60));
+    assert_true(wait_for(env->err_path, "host: reloads=", 60));
+    /* Stats and status: log lines with time and level, key=value, one per instance. */
+    char *err = read_file(env->err_path);
+    assert_contains(err, " info stats: pool: leases read=");
+    assert_contains(err, " info status: instance example/s: running=1 version=1.0.0 polls=");
+    assert_contains(err, "failures_in_a_row=0 failures=0 last_success=20");
+    assert_contains(err, "leases_held=0");
+    assert_contains(err, " info status: instance poll_fail/f: running=1 ");
+    assert_contains(err, "failures_in_a_row=1 failures=1 last_success=- last_failure=20");
+    assert_contains(err, "last_error=\"");
+    free(err);
     kill(pid, SIGTERM);
     host_result r;
     host_wait(env, pid, &r);
