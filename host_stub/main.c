@@ -287,9 +287,14 @@ static void format_time(int64_t ms, char *buf, size_t size)
         format_iso8601(ms, buf, size);
 }
 
-/* One line per instance: where it stands, in the same key=value form as the stats. */
-static void log_status(host *h, const host_instance *in)
+/*
+ * One line per instance: where it stands, in the same key=value form as the
+ * stats. Names come from the configuration: a removed plugin's instance has
+ * no loaded plugin to ask.
+ */
+static void log_status(host *h, const instance_slot *slot)
 {
+    const host_instance *in = &slot->in;
     char success[32], failure[32], next[32];
     format_time(in->last_success_ms, success, sizeof success);
     format_time(in->last_failure_ms, failure, sizeof failure);
@@ -297,8 +302,9 @@ static void log_status(host *h, const host_instance *in)
     log_msg(PA_LOG_INFO, "status",
             "instance %s/%s: running=%d version=%s polls=%llu failures_in_a_row=%u "
             "failures=%llu last_success=%s last_failure=%s next_poll=%s items=%llu "
-            "leases_held=%d http_requests=%llu last_error=\"%s\"",
-            in->plugin->name, in->config->id, in->running, in->plugin->info->version,
+            "leases_held=%d http_requests=%llu last_failure_reason=\"%s\"",
+            slot->plugin->name, slot->config->id, in->running,
+            in->running && in->plugin ? in->plugin->info->version : "-",
             (unsigned long long)in->polls, in->sched.failures,
             (unsigned long long)in->poll_failures, success, failure, next,
             (unsigned long long)in->items_emitted, pool_owner_leases(h->pool, &in->owner),
@@ -329,7 +335,7 @@ static void print_stats(host *h)
                 (double)longest / 1e6);
     }
     for (size_t j = 0; j < r->slot_count; j++)
-        log_status(h, &r->slots[j].in);
+        log_status(h, &r->slots[j]);
     log_msg(PA_LOG_INFO, "stats",
             "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu",
             (unsigned long long)r->reloads, (unsigned long long)r->failed_reloads,
