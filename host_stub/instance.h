@@ -32,7 +32,7 @@ struct pa_host_ctx {
     uint64_t http_requests;
     int64_t last_success_ms;   /* host clock; 0: never */
     int64_t last_failure_ms;   /* host clock; 0: never */
-    char last_poll_error[256]; /* the last failed poll's message; "" before one */
+    char last_poll_error[256]; /* the last failed init's or poll's message; "" before one */
 };
 typedef struct pa_host_ctx host_instance;
 

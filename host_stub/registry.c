@@ -113,10 +113,12 @@ static size_t start_slots_of(registry *r, const loaded_plugin *pl)
         char err[1200];
         if (strcmp(s->plugin->name, pl->name) != 0)
             continue;
-        if (start_slot(r, s, pl, err, sizeof err))
+        if (start_slot(r, s, pl, err, sizeof err)) {
             started++;
-        else
+        } else {
+            snprintf(s->in.last_poll_error, sizeof s->in.last_poll_error, "%.250s", err);
             log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
+        }
     }
     return started;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent_schema.h"
 #include "granola_env.h"
@@ -353,6 +354,23 @@ static void test_lookback_and_workspace_filters(void **state)
     host_result_free(&r);
 }
 
+/* A typo in a Granola key is found by --check-config, with no server and no database. */
+static void test_check_config_finds_a_typo(void **state)
+{
+    granola_ctx *c = *state;
+    env_write_config(&c->env,
+                     "{\"plugins\": {\"granola\": {\"instances\": [{\"id\": \"work\", "
+                     "\"lookback_dayz\": 7, \"server_url\": \"http://127.0.0.1:1/mcp\"}]}}}");
+    host_result r;
+    const char *check[] = {"--check-config", NULL};
+    host_run(&c->env, &r, check);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.out, "host.json: plugins.granola instance 'work': init failed "
+                           "(PA_ERR_CONFIG): config key 'lookback_dayz': unknown key");
+    host_result_free(&r);
+    assert_int_equal(access(c->env.db, F_OK), -1);
+}
+
 /* A --polls run whose only instance cannot start: exit 1, saying why. */
 static void run_refused(granola_ctx *c, host_result *r)
 {
@@ -494,6 +512,8 @@ int main(void)
                                         granola_teardown),
         cmocka_unit_test_setup_teardown(test_agent_table_rows_stay_readable_by_the_agent,
                                         granola_setup, granola_teardown),
+        cmocka_unit_test_setup_teardown(test_check_config_finds_a_typo, granola_setup,
+                                        granola_teardown),
         cmocka_unit_test_setup_teardown(test_bad_instance_configuration, granola_setup,
                                         granola_teardown),
     };

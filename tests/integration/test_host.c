@@ -595,6 +595,38 @@ static void test_failed_init_leaves_other_instances_running(void **state)
     host_result_free(&r);
 }
 
+/* --check-config: the host's rules and each plugin's, without the database. */
+static void test_check_config(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "init_fail");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    host_result r;
+    const char *check[] = {"--check-config", NULL};
+    host_run(env, &r, check);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "host.json: 1 instance(s) checked, 0 problem(s)");
+    host_result_free(&r);
+    assert_int_equal(access(env->db, F_OK), -1); /* no database was created or touched */
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]},"
+                          " \"init_fail\": {\"instances\": [{\"id\": \"b\"}, {\"id\": \"c\"}]}}}");
+    host_run(env, &r, check);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.out,
+                    "host.json: plugins.init_fail instance 'b': init failed (PA_ERR_CONFIG): "
+                    "init_fail: refusing to start, as configured");
+    assert_contains(r.out, "host.json: plugins.init_fail instance 'c': init failed");
+    assert_contains(r.out, "host.json: 3 instance(s) checked, 2 problem(s)");
+    host_result_free(&r);
+    env_write_config(env, "{\"poll_interval_seconds\": 0}");
+    host_run(env, &r, check);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "poll_interval_seconds");
+    host_result_free(&r);
+    assert_int_equal(access(env->db, F_OK), -1);
+}
+
 /* Nothing could start: a bounded run fails, saying why. */
 static void test_a_run_where_no_instance_starts_fails(void **state)
 {
@@ -993,6 +1025,7 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_check_config, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_run_where_no_instance_starts_fails, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_command_line_conventions, env_setup, env_teardown),
