@@ -66,6 +66,7 @@ typedef struct host {
     bool stop;
     bool undelivered;   /* the last outbox round failed: items may sit in pa_outbox */
     bool stdout_closed; /* a reader closed stdout: tasks stay in pa_tasks, unprinted */
+    bool reload_config; /* SIGHUP: apply host.json anew at the next poll boundary */
     int db_lock_fd;     /* the one-host-per-database lock, or -1 */
     bool damaged;       /* a periodic quick_check found the database damaged */
 } host;
@@ -334,15 +335,15 @@ static void print_stats(host *h)
     for (size_t i = 0; i < r->plugin_count; i++) {
         int64_t longest = 0;
         for (size_t j = 0; j < r->slot_count; j++) {
-            int64_t hold = pool_owner_longest_hold_ns(h->pool, &r->slots[j].in.owner);
-            if (strcmp(r->slots[j].plugin->name, r->plugins[i]->name) == 0 && hold > longest)
+            int64_t hold = pool_owner_longest_hold_ns(h->pool, &r->slots[j]->in.owner);
+            if (strcmp(r->slots[j]->plugin->name, r->plugins[i]->name) == 0 && hold > longest)
                 longest = hold;
         }
         log_msg(PA_LOG_INFO, "stats", "pool: longest_hold_ms plugin=%s %.3f", r->plugins[i]->name,
                 (double)longest / 1e6);
     }
     for (size_t j = 0; j < r->slot_count; j++)
-        log_status(h, &r->slots[j]);
+        log_status(h, r->slots[j]);
     log_msg(PA_LOG_INFO, "stats",
             "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu",
             (unsigned long long)r->reloads, (unsigned long long)r->failed_reloads,
@@ -375,7 +376,7 @@ static int check_config(host *h)
     registry_start_all(&reg);
     size_t problems = 0;
     for (size_t i = 0; i < reg.slot_count; i++) {
-        const instance_slot *s = &reg.slots[i];
+        const instance_slot *s = reg.slots[i];
         if (s->in.running)
             continue;
         problems++;
@@ -432,15 +433,46 @@ static void handle_signals(host *h)
         if (si.ssi_signo == SIGUSR1) {
             print_stats(h);
         } else if (si.ssi_signo == SIGHUP) {
-            log_msg(PA_LOG_WARN, "host",
-                    "SIGHUP received: re-reading host.json is not supported yet; ignored (restart "
-                    "the host to apply a new configuration)");
+            log_msg(PA_LOG_INFO, "host", "SIGHUP received: re-reading %s between polls",
+                    h->opt.config_path);
+            h->reload_config = true;
         } else if (!h->stop) {
             log_msg(PA_LOG_INFO, "host", "signal %u received; finishing and shutting down",
                     si.ssi_signo);
             h->stop = true;
         }
     }
+}
+
+/*
+ * SIGHUP: host.json again, applied between polls. A configuration that does
+ * not load is refused with its error and the running one kept; instances
+ * added, removed or changed are started, stopped or restarted, the others
+ * keep running. Pool settings need a restart.
+ */
+static void reload_config(host *h)
+{
+    h->reload_config = false;
+    host_config fresh;
+    char err[1200];
+    if (config_load(h->opt.config_path, &fresh, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "host", "%s; keeping the running configuration", err);
+        return;
+    }
+    if (fresh.pool_size != h->cfg.pool_size || fresh.lease_timeout_ms != h->cfg.lease_timeout_ms ||
+        fresh.busy_timeout_ms != h->cfg.busy_timeout_ms ||
+        fresh.max_lifetime_seconds != h->cfg.max_lifetime_seconds)
+        log_msg(PA_LOG_WARN, "host", "%s: the pool settings changed; they apply at the next start",
+                h->opt.config_path);
+    if (!h->opt.interval_seconds)
+        h->reg.interval_ms = fresh.poll_interval_seconds * 1000;
+    if (registry_apply_config(&h->reg, &fresh, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "host", "applying %s failed: %s", h->opt.config_path, err);
+        config_free(&fresh);
+        return;
+    }
+    config_free(&h->cfg); /* every slot now points into fresh */
+    h->cfg = fresh;
 }
 
 /* Applies the plugin changes that have settled. Runs between polls only. */
@@ -472,7 +504,7 @@ static void wait_until(host *h, int64_t due_ms)
         clock_advance_ms(due_ms - now);
         return;
     }
-    while (!h->stop && (now = clock_wall_ms()) < due_ms) {
+    while (!h->stop && !h->reload_config && (now = clock_wall_ms()) < due_ms) {
         int64_t wait = due_ms - now;
         if (h->watcher) {
             int64_t mono_now = clock_mono_ns() / 1000000;
@@ -552,7 +584,7 @@ static void run(host *h)
         int64_t now = clock_wall_ms();
         bool polled = false, any_running = false;
         for (size_t i = 0; i < r->slot_count && !h->stop; i++) {
-            host_instance *in = &r->slots[i].in;
+            host_instance *in = &r->slots[i]->in;
             any_running = any_running || in->running;
             if (!in->running || in->sched.next_due_ms > now)
                 continue;
@@ -588,10 +620,12 @@ static void run(host *h)
             h->stop = h->damaged = true;
         if (h->stop || (h->opt.polls && rounds >= h->opt.polls))
             break;
+        if (h->reload_config)
+            reload_config(h);
         apply_plugin_changes(h);
         int64_t next = INT64_MAX;
         for (size_t i = 0; i < r->slot_count; i++) {
-            const host_instance *in = &r->slots[i].in;
+            const host_instance *in = &r->slots[i]->in;
             if (in->running && in->sched.next_due_ms < next)
                 next = in->sched.next_due_ms;
         }
@@ -702,7 +736,7 @@ int main(int argc, char **argv)
     registry_start_all(&h.reg);
     size_t running = 0;
     for (size_t i = 0; i < h.reg.slot_count; i++)
-        running += h.reg.slots[i].in.running;
+        running += h.reg.slots[i]->in.running;
     if (h.reg.slot_count > 0 && running == 0) {
         /* Nothing will poll: a bounded run says so with its status, a service keeps going. */
         log_msg(h.opt.polls ? PA_LOG_ERROR : PA_LOG_WARN, "host",

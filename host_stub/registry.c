@@ -38,6 +38,25 @@ loaded_plugin *registry_find(const registry *r, const char *name)
     return i == SIZE_MAX ? NULL : r->plugins[i];
 }
 
+static instance_slot *new_slot(const plugin_config *pc, const instance_config *ic)
+{
+    instance_slot *s = calloc(1, sizeof *s);
+    if (s) {
+        s->plugin = pc;
+        s->config = ic;
+    }
+    return s;
+}
+
+static size_t total_enabled(const host_config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->plugin_count; i++)
+        for (size_t j = 0; j < cfg->plugins[i].instance_count; j++)
+            n += cfg->plugins[i].enabled && cfg->plugins[i].instances[j].enabled;
+    return n;
+}
+
 int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64_t interval_ms,
                   char *err, size_t err_size)
 {
@@ -49,11 +68,8 @@ int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64
     for (size_t i = 0; i < cfg->plugin_count; i++)
         total += cfg->plugins[i].instance_count;
     r->slots = calloc(total ? total : 1, sizeof *r->slots);
-    if (!r->slots) {
-        snprintf(err, err_size, "out of memory allocating %zu instances", total);
-        return PA_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < cfg->plugin_count; i++) {
+    r->slot_cap = total ? total : 1;
+    for (size_t i = 0; r->slots && i < cfg->plugin_count; i++) {
         const plugin_config *pc = &cfg->plugins[i];
         for (size_t j = 0; j < pc->instance_count; j++) {
             if (!pc->enabled || !pc->instances[j].enabled) {
@@ -61,8 +77,14 @@ int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64
                         pc->instances[j].id);
                 continue;
             }
-            r->slots[r->slot_count++] = (instance_slot){.plugin = pc, .config = &pc->instances[j]};
+            if (!(r->slots[r->slot_count] = new_slot(pc, &pc->instances[j])))
+                break;
+            r->slot_count++;
         }
+    }
+    if (!r->slots || r->slot_count < total_enabled(cfg)) {
+        snprintf(err, err_size, "out of memory allocating %zu instances", total);
+        return PA_ERR_NOMEM;
     }
     loaded_plugin **found = NULL;
     size_t count = 0;
@@ -109,7 +131,7 @@ static size_t start_slots_of(registry *r, const loaded_plugin *pl)
 {
     size_t started = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
-        instance_slot *s = &r->slots[i];
+        instance_slot *s = r->slots[i];
         char err[1200];
         if (strcmp(s->plugin->name, pl->name) != 0)
             continue;
@@ -132,7 +154,7 @@ void registry_start_all(registry *r)
 void registry_stop_all(registry *r)
 {
     for (size_t i = r->slot_count; i-- > 0;)
-        stop_slot(&r->slots[i]);
+        stop_slot(r->slots[i]);
 }
 
 void registry_free(registry *r)
@@ -141,6 +163,8 @@ void registry_free(registry *r)
     for (size_t i = 0; i < r->plugin_count; i++)
         loader_close(r->plugins[i]);
     free(r->plugins);
+    for (size_t i = 0; i < r->slot_count; i++)
+        free(r->slots[i]);
     free(r->slots);
     memset(r, 0, sizeof *r);
 }
@@ -150,8 +174,8 @@ static void remove_plugin(registry *r, size_t index)
     loaded_plugin *pl = r->plugins[index];
     size_t stopped = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
-        if (r->slots[i].in.running && r->slots[i].in.plugin == pl) {
-            stop_slot(&r->slots[i]);
+        if (r->slots[i]->in.running && r->slots[i]->in.plugin == pl) {
+            stop_slot(r->slots[i]);
             stopped++;
         }
     }
@@ -180,8 +204,8 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
     }
     size_t count = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
-        if (r->slots[i].in.running && r->slots[i].in.plugin == old) {
-            stop_slot(&r->slots[i]);
+        if (r->slots[i]->in.running && r->slots[i]->in.plugin == old) {
+            stop_slot(r->slots[i]);
             restart[i] = true;
             count++;
         }
@@ -189,8 +213,8 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
     char err[1200] = "";
     const instance_slot *failed = NULL;
     for (size_t i = 0; i < r->slot_count && !failed; i++) {
-        if (restart[i] && !start_slot(r, &r->slots[i], fresh, err, sizeof err))
-            failed = &r->slots[i];
+        if (restart[i] && !start_slot(r, r->slots[i], fresh, err, sizeof err))
+            failed = r->slots[i];
     }
     if (failed) {
         r->failed_reloads++;
@@ -201,10 +225,10 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
         for (size_t i = 0; i < r->slot_count; i++) {
             if (!restart[i])
                 continue;
-            stop_slot(&r->slots[i]);
+            stop_slot(r->slots[i]);
             char again[1200];
-            if (!start_slot(r, &r->slots[i], old, again, sizeof again))
-                log_msg(PA_LOG_ERROR, r->slots[i].in.log_source,
+            if (!start_slot(r, r->slots[i], old, again, sizeof again))
+                log_msg(PA_LOG_ERROR, r->slots[i]->in.log_source,
                         "%s; instance not restarted on version %s", again, old->info->version);
         }
         loader_close(fresh);
@@ -268,4 +292,97 @@ void registry_apply_change(registry *r, const char *file_name)
             "plugin '%s' version %s added: %zu instance(s) started in "
             "%.1f ms",
             name, fresh->info->version, started, (double)(clock_mono_ns() - started_ns) / 1e6);
+}
+
+/* The enabled instance of cfg with this plugin and id, or NULL. */
+static const instance_config *find_instance(const host_config *cfg, const char *plugin,
+                                            const char *id, const plugin_config **pc_out)
+{
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const plugin_config *pc = &cfg->plugins[i];
+        for (size_t j = 0; pc->enabled && strcmp(pc->name, plugin) == 0 && j < pc->instance_count;
+             j++) {
+            if (pc->instances[j].enabled && strcmp(pc->instances[j].id, id) == 0) {
+                *pc_out = pc;
+                return &pc->instances[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* (Re)starts s on its plugin if that plugin is loaded; true when it runs. */
+static bool start_if_loaded(registry *r, instance_slot *s)
+{
+    const loaded_plugin *pl = registry_find(r, s->plugin->name);
+    char err[1200];
+    if (!pl)
+        return false;
+    if (start_slot(r, s, pl, err, sizeof err))
+        return true;
+    snprintf(s->in.last_poll_error, sizeof s->in.last_poll_error, "%.250s", err);
+    log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
+    return false;
+}
+
+int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size)
+{
+    size_t total = total_enabled(cfg), kept = 0, started = 0, restarted = 0, stopped = 0;
+    instance_slot **slots = calloc(total ? total : 1, sizeof *slots);
+    if (!slots) {
+        snprintf(err, err_size, "out of memory");
+        return PA_ERR_NOMEM;
+    }
+    size_t n = 0;
+    /* The instances that stay: the same plugin and id, still enabled. */
+    for (size_t i = 0; i < r->slot_count; i++) {
+        instance_slot *s = r->slots[i];
+        const plugin_config *pc = NULL;
+        const instance_config *ic = find_instance(cfg, s->plugin->name, s->config->id, &pc);
+        if (!ic) {
+            stopped += s->in.running;
+            stop_slot(s);
+            free(s);
+            continue;
+        }
+        bool changed = strcmp(ic->json, s->config->json) != 0;
+        s->plugin = pc;
+        s->config = s->in.config = ic;
+        if (changed && s->in.running) {
+            stop_slot(s);
+            restarted += start_if_loaded(r, s);
+        } else if (changed || !s->in.running) {
+            started += start_if_loaded(r, s); /* new object, or a failed one retried */
+        } else {
+            kept++;
+        }
+        slots[n++] = s;
+    }
+    /* The new ones. */
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const plugin_config *pc = &cfg->plugins[i];
+        for (size_t j = 0; pc->enabled && j < pc->instance_count; j++) {
+            const instance_config *ic = &pc->instances[j];
+            bool known = false;
+            for (size_t k = 0; k < n && !known; k++)
+                known = strcmp(slots[k]->plugin->name, pc->name) == 0 &&
+                        strcmp(slots[k]->config->id, ic->id) == 0;
+            if (known || !ic->enabled || n == total)
+                continue;
+            instance_slot *s = new_slot(pc, ic);
+            if (!s)
+                continue;
+            slots[n++] = s;
+            started += start_if_loaded(r, s);
+        }
+    }
+    free(r->slots);
+    r->slots = slots;
+    r->slot_count = n;
+    r->slot_cap = total ? total : 1;
+    log_msg(PA_LOG_INFO, "host",
+            "configuration applied: %zu instance(s) unchanged, %zu restarted, %zu started, "
+            "%zu stopped",
+            kept, restarted, started, stopped);
+    return PA_OK;
 }

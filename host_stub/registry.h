@@ -27,8 +27,8 @@ typedef struct registry {
     int64_t interval_ms;
     loaded_plugin **plugins;
     size_t plugin_count, plugin_cap;
-    instance_slot *slots; /* fixed at init: their addresses are the plugins' ctx */
-    size_t slot_count;
+    instance_slot **slots; /* each allocated alone: its address is the plugin's ctx */
+    size_t slot_count, slot_cap;
     uint64_t reloads;
     uint64_t failed_reloads;
 } registry;
@@ -45,6 +45,15 @@ void registry_start_all(registry *r);
  */
 void registry_apply_change(registry *r, const char *file_name);
 void registry_stop_all(registry *r);
+/*
+ * A new host.json, applied between polls (SIGHUP): instances of the same
+ * plugin and id whose object is unchanged keep running; changed ones restart
+ * with the new object; new ones start (when their plugin is loaded); removed
+ * or disabled ones stop. The slots then point into cfg, which must outlive
+ * them. Logs one line with the counts.
+ */
+int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size);
+
 /* Stops everything still running and closes every plugin. */
 void registry_free(registry *r);
 loaded_plugin *registry_find(const registry *r, const char *name);

@@ -897,7 +897,8 @@ static void test_closed_stdout_is_not_fatal(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 3);
 }
 
-static void test_sighup_is_survived_and_said(void **state)
+/* SIGHUP applies host.json anew between polls: added, changed, removed; a bad one is refused. */
+static void test_sighup_applies_the_new_configuration(void **state)
 {
     test_env *env = *state;
     env_add_plugin(env, "example");
@@ -905,13 +906,35 @@ static void test_sighup_is_survived_and_said(void **state)
     const char *args[] = {"--interval", "3600", NULL};
     pid_t pid = host_start(env, args);
     assert_true(wait_for(env->out_path, "\"source_reference\":\"h-1-1\"", 60));
+    /* Added: k starts at once; h, unchanged, keeps running (no second start). */
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"h\"}, "
+                          "{\"id\": \"k\", \"title\": \"Kay\"}]}}}");
     kill(pid, SIGHUP);
-    assert_true(wait_for(env->err_path, "SIGHUP received", 60));
+    assert_true(wait_for(env->err_path,
+                         "configuration applied: 1 instance(s) unchanged, 0 "
+                         "restarted, 1 started, 0 stopped",
+                         60));
+    assert_true(wait_for(env->out_path, "\"title\":\"Kay 1.1\"", 60));
+    /* A bad file is refused; everything keeps running. */
+    env_write_config(env, "{\"poll_interval_seconds\": 0}");
+    kill(pid, SIGHUP);
+    assert_true(wait_for(env->err_path, "keeping the running configuration", 60));
+    /* h removed, k changed: h stops, k restarts with its new object. */
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"k\", "
+                          "\"title\": \"Kay two\"}]}}}");
+    kill(pid, SIGHUP);
+    assert_true(wait_for(env->err_path,
+                         "configuration applied: 0 instance(s) unchanged, 1 "
+                         "restarted, 0 started, 1 stopped",
+                         60));
+    assert_true(wait_for(env->out_path, "\"title\":\"Kay two 1.1\"", 60));
     kill(pid, SIGTERM);
     host_result r;
     host_wait(env, pid, &r);
     assert_int_equal(r.exit_code, 0);
-    assert_contains(r.err, "plugin example/h: shut down");
+    assert_int_equal(count_lines_with(r.err, "plugin example/h: started"), 1);
+    assert_int_equal(count_lines_with(r.err, "plugin example/h: shut down"), 1);
+    assert_contains(r.err, "poll_interval_seconds");
     host_result_free(&r);
 }
 
@@ -1033,7 +1056,8 @@ int main(void)
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_one_host_per_database, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_closed_stdout_is_not_fatal, env_setup, env_teardown),
-        cmocka_unit_test_setup_teardown(test_sighup_is_survived_and_said, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_applies_the_new_configuration, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_stale_runtime_folders_are_removed, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_two_hosts_sharing_a_database_consume_each_item_once,
