@@ -1,6 +1,7 @@
 #include "granola_config.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +9,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_whole.h"
 #include "pa_plugin.h"
+
+/* host.json is at most this large (as host_stub reads it). */
+#define HOST_FILE_MAX (1u << 20)
 
 static int bad(char *err, size_t err_size, const char *key, const char *what)
 {
@@ -176,4 +181,47 @@ void granola_config_free(granola_config *cfg)
     free(cfg->server_url);
     free(cfg->client_id);
     memset(cfg, 0, sizeof *cfg);
+}
+
+int granola_config_from_host_file(const char *path, const char *id, granola_config *out, char *err,
+                                  size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+        return PA_ERR_CONFIG;
+    }
+    char *text = malloc(HOST_FILE_MAX + 1);
+    size_t len = text ? fread(text, 1, HOST_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    char why[128] = "larger than 1 MiB";
+    cJSON *root =
+        text && len <= HOST_FILE_MAX ? json_parse_whole(text, len, why, sizeof why) : NULL;
+    free(text);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "plugins"),
+                                         "granola"),
+        "instances");
+    const cJSON *found = NULL, *item;
+    cJSON_ArrayForEach(item, list)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, "id");
+        if (!found && cJSON_IsString(v) && strcmp(v->valuestring, id) == 0)
+            found = item;
+    }
+    char *json = found ? cJSON_PrintUnformatted(found) : NULL;
+    int rc = PA_OK;
+    if (!root)
+        snprintf(err, err_size, "%s: %s", path, why), rc = PA_ERR_CONFIG;
+    else if (!found)
+        snprintf(err, err_size, "%s: no granola instance with id '%s'", path, id),
+            rc = PA_ERR_CONFIG;
+    else if (!json)
+        snprintf(err, err_size, "out of memory"), rc = PA_ERR_NOMEM;
+    else
+        rc = granola_config_parse(json, out, err, err_size);
+    cJSON_free(json);
+    cJSON_Delete(root);
+    return rc;
 }

@@ -29,7 +29,6 @@
 
 #include <curl/curl.h>
 
-#include "config.h"
 #include "granola_config.h"
 #include "http_client.h"
 #include "login_callback.h"
@@ -125,27 +124,12 @@ static int parse_options(int argc, char **argv, login_options *o)
 }
 
 /* The granola instance named id in host.json, validated like the plugin does. */
+/* The granola instance named id in host.json, validated like the plugin does. */
 static int load_instance(const login_options *o, granola_config *out, char *err, size_t err_size)
 {
-    host_config cfg;
-    if (config_load(o->config_path, &cfg, err, err_size) != PA_OK)
-        return EXIT_USAGE;
-    const plugin_config *pc = config_find_plugin(&cfg, "granola");
-    const char *json = NULL;
-    for (size_t i = 0; pc && i < pc->instance_count; i++) {
-        if (strcmp(pc->instances[i].id, o->instance) == 0)
-            json = pc->instances[i].json;
-    }
-    int rc = 0;
-    if (!json) {
-        snprintf(err, err_size, "%s: no granola instance with id '%s'", o->config_path,
-                 o->instance);
-        rc = EXIT_USAGE;
-    } else if (granola_config_parse(json, out, err, err_size) != PA_OK) {
-        rc = EXIT_USAGE;
-    }
-    config_free(&cfg);
-    return rc;
+    return granola_config_from_host_file(o->config_path, o->instance, out, err, err_size) == PA_OK
+               ? 0
+               : EXIT_USAGE;
 }
 
 /* Runs command (words split on spaces; "%s" replaced by url, else url appended). */

@@ -684,6 +684,34 @@ static void test_a_slow_client_does_not_stretch_the_timeout(void **state)
     free(err);
 }
 
+/* granola_login reads its instance itself: a missing id or a bad file is a usage error. */
+static void test_login_names_a_missing_instance_or_bad_file(void **state)
+{
+    ctx *c = *state;
+    const char *argv[] = {PA_GRANOLA_LOGIN, "--instance",   "nope", "--config",
+                          c->env.config,    "--no-browser", NULL};
+    pid_t pid = spawn_wrapped(argv, c->login_out, c->login_err);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "no granola instance with id 'nope'");
+    login_result_free(&r);
+    env_write_config(&c->env, "{\"plugins\": {}} trailing");
+    const char *again[] = {PA_GRANOLA_LOGIN, "--instance",   "work", "--config",
+                           c->env.config,    "--no-browser", NULL};
+    pid = spawn_wrapped(again, c->login_out, c->login_err);
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "content after the JSON value at byte 16");
+    login_result_free(&r);
+    const char *version[] = {PA_GRANOLA_LOGIN, "--version", NULL};
+    pid = spawn_wrapped(version, c->login_out, c->login_err);
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "granola_login 0.1.0\nplugin ABI 1.3\nlibcurl ");
+    login_result_free(&r);
+}
+
 static void test_failed_refresh_leaves_the_file_untouched(void **state)
 {
     ctx *c = *state;
@@ -747,6 +775,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_connections_do_not_delay_the_callback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_slow_client_does_not_stretch_the_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_login_names_a_missing_instance_or_bad_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_refresh_leaves_the_file_untouched, setup,
                                         teardown),
