@@ -3,21 +3,24 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <curl/curl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "config_rules.h"
 #include "json_whole.h"
 #include "pa_plugin.h"
 
 /* host.json is at most this large (as host_stub reads it). */
 #define HOST_FILE_MAX (1u << 20)
 
+/* Messages name the instance object and the key, as config_check's do. */
+#define WHERE "instance config"
+
 static int bad(char *err, size_t err_size, const char *key, const char *what)
 {
-    snprintf(err, err_size, "config key '%s': %s", key, what);
+    snprintf(err, err_size, "%s: %s: %s", WHERE, key, what);
     return PA_ERR_CONFIG;
 }
 
@@ -68,102 +71,57 @@ static char *expand_home(const char *path)
     return out;
 }
 
-static int get_string(const cJSON *root, const char *key, const char *fallback, char **out,
-                      char *err, size_t err_size)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (v && (!cJSON_IsString(v) || v->valuestring[0] == '\0'))
-        return bad(err, err_size, key, "expected a non-empty string");
-    const char *s = v ? v->valuestring : fallback;
-    if (s && !(*out = strdup(s))) {
-        snprintf(err, err_size, "out of memory");
-        return PA_ERR_NOMEM;
-    }
-    return PA_OK;
-}
+/* The instance object's keys: checked, and their defaults, in one place. */
+static const config_rule RULES[] = {
+    CONFIG_REQUIRED_STRING_RULE("id"),
+    CONFIG_STRING_RULE("workspace_id", "default"),
+    CONFIG_INT_RULE("lookback_days", 1, 3650, 7),
+    CONFIG_STRING_RULE("token_path", GRANOLA_DEFAULT_TOKEN_PATH),
+    CONFIG_STRING_RULE("server_url", GRANOLA_DEFAULT_URL),
+    CONFIG_INT_RULE("timeout_seconds", 1, 3600, 30),
+    CONFIG_INT_RULE("max_response_bytes", 1024, 1024LL * 1024 * 1024, 16LL * 1024 * 1024),
+    CONFIG_BOOL_RULE("enabled", true),
+    CONFIG_INT_RULE("refresh_skew_seconds", 0, 86400, 300),
+    CONFIG_STRING_RULE("client_id", NULL),
+    CONFIG_END,
+};
 
-static int get_number(const cJSON *root, const char *key, double min, double max, double *out,
-                      char *err, size_t err_size)
+static bool copy_string(const cJSON *root, const char *key, char **out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v)
-        return PA_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
-        v->valuedouble > max) {
-        char what[96];
-        snprintf(what, sizeof what, "expected an integer from %.0f to %.0f", min, max);
-        return bad(err, err_size, key, what);
-    }
-    *out = v->valuedouble;
-    return PA_OK;
+    const char *v = config_string(root, RULES, key);
+    return !v || (*out = strdup(v)) != NULL;
 }
 
 int granola_config_parse(const char *json, granola_config *cfg, char *err, size_t err_size)
 {
-    static const char *const known[] = {"id",
-                                        "workspace_id",
-                                        "lookback_days",
-                                        "token_path",
-                                        "server_url",
-                                        "timeout_seconds",
-                                        "max_response_bytes",
-                                        "enabled",
-                                        "refresh_skew_seconds",
-                                        "client_id",
-                                        NULL};
     memset(cfg, 0, sizeof *cfg);
     cJSON *root = cJSON_Parse(json);
-    int rc = PA_OK;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        snprintf(err, err_size, "instance configuration is not a JSON object");
+        snprintf(err, err_size, "%s: not a JSON object", WHERE);
         return PA_ERR_CONFIG;
     }
-    for (const cJSON *m = root->child; m && rc == PA_OK; m = m->next) {
-        bool found = false;
-        for (size_t i = 0; known[i] && !found; i++)
-            found = strcmp(m->string, known[i]) == 0;
-        if (!found)
-            rc = bad(err, err_size, m->string, "unknown key");
+    int rc = config_check(root, RULES, false, WHERE, "", err, err_size);
+    char *token_path = NULL, why[128];
+    if (rc == PA_OK && (!copy_string(root, "id", &cfg->id) ||
+                        !copy_string(root, "workspace_id", &cfg->workspace_id) ||
+                        !copy_string(root, "server_url", &cfg->server_url) ||
+                        !copy_string(root, "client_id", &cfg->client_id) ||
+                        !copy_string(root, "token_path", &token_path))) {
+        snprintf(err, err_size, "out of memory");
+        rc = PA_ERR_NOMEM;
     }
-    double lookback = 7, timeout = 30, max_bytes = 16.0 * 1024 * 1024, skew = 300;
-    if (rc == PA_OK)
-        rc = get_string(root, "id", NULL, &cfg->id, err, err_size);
-    if (rc == PA_OK && !cfg->id)
-        rc = bad(err, err_size, "id", "required");
-    if (rc == PA_OK)
-        rc = get_string(root, "workspace_id", "default", &cfg->workspace_id, err, err_size);
-    if (rc == PA_OK)
-        rc = get_string(root, "server_url", GRANOLA_DEFAULT_URL, &cfg->server_url, err, err_size);
-    if (rc == PA_OK)
-        rc = get_string(root, "client_id", NULL, &cfg->client_id, err, err_size);
-    char *token_path = NULL;
-    if (rc == PA_OK)
-        rc = get_string(root, "token_path", GRANOLA_DEFAULT_TOKEN_PATH, &token_path, err, err_size);
     if (rc == PA_OK && !(cfg->token_path = expand_home(token_path)))
         rc = bad(err, err_size, "token_path", "cannot expand ~ (HOME is not set)");
     free(token_path);
-    if (rc == PA_OK)
-        rc = get_number(root, "lookback_days", 1, 3650, &lookback, err, err_size);
-    if (rc == PA_OK)
-        rc = get_number(root, "timeout_seconds", 1, 3600, &timeout, err, err_size);
-    if (rc == PA_OK)
-        rc = get_number(root, "max_response_bytes", 1024, 1024.0 * 1024 * 1024, &max_bytes, err,
-                        err_size);
-    if (rc == PA_OK)
-        rc = get_number(root, "refresh_skew_seconds", 0, 86400, &skew, err, err_size);
-    const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(root, "enabled");
-    if (rc == PA_OK && enabled && !cJSON_IsBool(enabled))
-        rc = bad(err, err_size, "enabled", "expected true or false");
-    char why[128];
     if (rc == PA_OK && !granola_url_allowed(cfg->server_url, why, sizeof why))
         rc = bad(err, err_size, "server_url", why);
     if (rc == PA_OK) {
-        cfg->lookback_days = (int)lookback;
-        cfg->timeout_seconds = (long)timeout;
-        cfg->max_response_bytes = (size_t)max_bytes;
-        cfg->refresh_skew_ms = (int64_t)skew * 1000;
-        cfg->enabled = !enabled || cJSON_IsTrue(enabled);
+        cfg->lookback_days = (int)config_int(root, RULES, "lookback_days");
+        cfg->timeout_seconds = (long)config_int(root, RULES, "timeout_seconds");
+        cfg->max_response_bytes = (size_t)config_int(root, RULES, "max_response_bytes");
+        cfg->refresh_skew_ms = config_int(root, RULES, "refresh_skew_seconds") * 1000;
+        cfg->enabled = config_bool(root, RULES, "enabled");
         const cJSON *ws = cJSON_GetObjectItemCaseSensitive(root, "workspace_id");
         cfg->filter_workspace = ws && strcmp(cfg->workspace_id, "all") != 0;
     }

@@ -366,7 +366,7 @@ static void test_check_config_finds_a_typo(void **state)
     host_run(&c->env, &r, check);
     assert_int_equal(r.exit_code, 2);
     assert_contains(r.out, "host.json: plugins.granola instance 'work': init failed "
-                           "(PA_ERR_CONFIG): config key 'lookback_dayz': unknown key");
+                           "(PA_ERR_CONFIG): instance config: lookback_dayz: unknown key");
     host_result_free(&r);
     assert_int_equal(access(c->env.db, F_OK), -1);
 }
@@ -390,11 +390,12 @@ static void test_bad_instance_configuration(void **state)
         const char *extra;
         const char *message;
     } cases[] = {
-        {"\"lookback\": 3", "init failed (PA_ERR_CONFIG): config key 'lookback': unknown key"},
+        {"\"lookback\": 3", "init failed (PA_ERR_CONFIG): instance config: lookback: unknown key"},
         {"\"lookback_days\": \"7\"",
-         "config key 'lookback_days': expected an integer from 1 to 3650"},
-        {"\"timeout_seconds\": 0", "config key 'timeout_seconds': expected an integer from 1 to "
-                                   "3600"},
+         "instance config: lookback_days: expected an integer from 1 to 3650"},
+        {"\"timeout_seconds\": 0",
+         "instance config: timeout_seconds: expected an integer from 1 to "
+         "3600"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_config(c, cases[i].extra);
@@ -407,7 +408,7 @@ static void test_bad_instance_configuration(void **state)
                               "\"server_url\": \"http://example.com/mcp\"}]}}}");
     host_result r;
     run_refused(c, &r);
-    assert_contains(r.err, "config key 'server_url': plain http is only allowed to a loopback "
+    assert_contains(r.err, "instance config: server_url: plain http is only allowed to a loopback "
                            "host; use https");
     host_result_free(&r);
 }

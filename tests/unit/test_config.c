@@ -4,10 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <string.h>
 
 #include "config.h"
+#include "config_rules.h"
 #include "pa_plugin.h"
 
 static int parse(const char *text, host_config *cfg, char *err, size_t err_size)
@@ -82,7 +84,7 @@ static void test_errors_name_the_key(void **state)
     expect_error("{\"pool\": {\"sise\": 2}}", "host.json: pool.sise: unknown key");
     expect_error("{\"pool\": []}", "host.json: pool: expected an object");
     expect_error("{\"plugins\": {\"g\": {\"instances\": {}}}}",
-                 "host.json: plugins.g.instances: expected an array of instance objects");
+                 "host.json: plugins.g.instances: expected an array");
     expect_error("{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"\"}]}}}",
                  "host.json: plugins.g.instances[0].id: expected a non-empty string");
     expect_error("{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"a\"}, {\"id\": \"a\"}]}}}",
@@ -122,6 +124,48 @@ static void test_only_one_whole_json_document_is_accepted(void **state)
     config_free(&cfg);
 }
 
+/* The one validator both config parsers use: every rule, one message format. */
+static void test_config_rules(void **state)
+{
+    (void)state;
+    static const config_rule rules[] = {
+        CONFIG_REQUIRED_STRING_RULE("id"), CONFIG_INT_RULE("n", 1, 10, 5),
+        CONFIG_BOOL_RULE("on", true),      CONFIG_STRING_RULE("s", "dflt"),
+        CONFIG_ARRAY_RULE("list"),         CONFIG_END,
+    };
+    static const struct {
+        const char *json;
+        bool allow_unknown;
+        const char *message; /* NULL: accepted */
+    } cases[] = {
+        {"{\"id\": \"a\"}", false, NULL},
+        {"{\"id\": \"a\", \"x\": 1}", false, "f: p.x: unknown key"},
+        {"{\"id\": \"a\", \"x\": 1}", true, NULL},
+        {"{\"id\": \"a\", \"x\": 1, \"x\": 2}", true, "f: p.x: duplicate key"},
+        {"{\"n\": 3}", false, "f: p.id: required"},
+        {"{\"id\": \"\"}", false, "f: p.id: expected a non-empty string"},
+        {"{\"id\": \"a\", \"n\": 11}", false, "f: p.n: expected an integer from 1 to 10"},
+        {"{\"id\": \"a\", \"n\": 2.5}", false, "f: p.n: expected an integer from 1 to 10"},
+        {"{\"id\": \"a\", \"on\": 1}", false, "f: p.on: expected true or false"},
+        {"{\"id\": \"a\", \"list\": {}}", false, "f: p.list: expected an array"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *o = cJSON_Parse(cases[i].json);
+        char err[128] = "";
+        int rc = config_check(o, rules, cases[i].allow_unknown, "f", "p.", err, sizeof err);
+        if (cases[i].message)
+            assert_string_equal(err, cases[i].message);
+        else
+            assert_int_equal(rc, PA_OK);
+        cJSON_Delete(o);
+    }
+    cJSON *o = cJSON_Parse("{\"id\": \"a\", \"n\": 7}");
+    assert_int_equal(config_int(o, rules, "n"), 7);
+    assert_true(config_bool(o, rules, "on")); /* defaults */
+    assert_string_equal(config_string(o, rules, "s"), "dflt");
+    cJSON_Delete(o);
+}
+
 static void test_missing_file_is_named(void **state)
 {
     (void)state;
@@ -140,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_key),
         cmocka_unit_test(test_malformed_json_reports_position),
         cmocka_unit_test(test_only_one_whole_json_document_is_accepted),
+        cmocka_unit_test(test_config_rules),
         cmocka_unit_test(test_missing_file_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
