@@ -1,6 +1,9 @@
 #include "json_whole.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "text_clean.h"
@@ -32,5 +35,27 @@ cJSON *json_parse_whole(const char *text, size_t len, char *why, size_t why_size
         cJSON_Delete(root);
         return NULL;
     }
+    return root;
+}
+
+cJSON *json_load_file(const char *path, char *why, size_t why_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, why_size, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(JSON_FILE_MAX + 1);
+    size_t len = text ? fread(text, 1, JSON_FILE_MAX + 1, f) : 0;
+    bool failed = !text || ferror(f);
+    fclose(f);
+    cJSON *root = NULL;
+    if (failed)
+        snprintf(why, why_size, "%s", text ? "cannot read" : "out of memory");
+    else if (len > JSON_FILE_MAX)
+        snprintf(why, why_size, "larger than 1 MiB");
+    else
+        root = json_parse_whole(text, len, why, why_size);
+    free(text);
     return root;
 }

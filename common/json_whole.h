@@ -18,4 +18,14 @@
  */
 cJSON *json_parse_whole(const char *text, size_t len, char *why, size_t why_size);
 
+/* Configuration files this project reads are at most this large. */
+#define JSON_FILE_MAX (1u << 20)
+
+/*
+ * The file at path, read whole (at most JSON_FILE_MAX bytes) and parsed by
+ * json_parse_whole. NULL with why set ("cannot open: REASON", "larger than
+ * 1 MiB", or json_parse_whole's reasons).
+ */
+cJSON *json_load_file(const char *path, char *why, size_t why_size);
+
 #endif

@@ -11,8 +11,6 @@
 #include "json_whole.h"
 #include "pa_plugin.h"
 
-#define CONFIG_MAX_BYTES (1u << 20)
-
 #define DAY (24LL * 3600)
 
 /* host.json's keys, their ranges and defaults: the one place they are listed. */
@@ -176,25 +174,16 @@ int config_parse(const char *text, size_t len, const char *origin, host_config *
 int config_load(const char *path, host_config *cfg, char *err, size_t err_size)
 {
     config_defaults(cfg);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot open config file: %s", path, strerror(errno));
+    char why[160];
+    cJSON *root = json_load_file(path, why, sizeof why);
+    if (!root) {
+        snprintf(err, err_size, "%s: %s", path, why);
         return PA_ERR_CONFIG;
     }
-    char *buf = malloc(CONFIG_MAX_BYTES + 1);
-    size_t len = buf ? fread(buf, 1, CONFIG_MAX_BYTES + 1, f) : 0;
-    int read_error = ferror(f);
-    fclose(f);
-    if (!buf || read_error || len > CONFIG_MAX_BYTES) {
-        snprintf(err, err_size, "%s: %s", path,
-                 !buf         ? "out of memory"
-                 : read_error ? "cannot read config file"
-                              : "config file larger than 1 MiB");
-        free(buf);
-        return PA_ERR_CONFIG;
-    }
-    int rc = config_parse(buf, len, path, cfg, err, err_size);
-    free(buf);
+    int rc = parse_root(root, cfg, path, err, err_size);
+    cJSON_Delete(root);
+    if (rc != PA_OK)
+        config_free(cfg);
     return rc;
 }
 

@@ -12,9 +12,6 @@
 #include "json_whole.h"
 #include "pa_plugin.h"
 
-/* host.json is at most this large (as host_stub reads it). */
-#define HOST_FILE_MAX (1u << 20)
-
 /* Messages name the instance object and the key, as config_check's do. */
 #define WHERE "instance config"
 
@@ -145,18 +142,8 @@ int granola_config_from_host_file(const char *path, const char *id, granola_conf
                                   size_t err_size)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        return PA_ERR_CONFIG;
-    }
-    char *text = malloc(HOST_FILE_MAX + 1);
-    size_t len = text ? fread(text, 1, HOST_FILE_MAX + 1, f) : 0;
-    fclose(f);
-    char why[128] = "larger than 1 MiB";
-    cJSON *root =
-        text && len <= HOST_FILE_MAX ? json_parse_whole(text, len, why, sizeof why) : NULL;
-    free(text);
+    char why[160];
+    cJSON *root = json_load_file(path, why, sizeof why);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "plugins"),
                                          "granola"),

@@ -733,7 +733,7 @@ static void test_bad_configuration_exits_2_with_one_line(void **state)
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 2);
     assert_int_equal(count_lines(r.err), 1);
-    assert_contains(r.err, "cannot open config file: No such file or directory");
+    assert_contains(r.err, "host.json: cannot open: No such file or directory");
     host_result_free(&r);
 
     const char *bad_args[] = {"--polls", "zero", NULL};
