@@ -1100,7 +1100,17 @@ int main(int argc, char **argv)
             i++;
         else if (strcmp(argv[i], "--sse-linger") == 0 && i + 1 < argc)
             S.sse_linger_ms = atol(argv[++i]);
-        else {
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: fake_granola --fixture FILE [--port N] [--sse] [--sessionless] [--token "
+                   "TOKEN] [--oauth]\n                    [--era legacy|modern|dual] [--sse-linger "
+                   "MS]\nA Granola-compatible MCP and OAuth server on 127.0.0.1, for tests and "
+                   "the demo.\n");
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("fake_granola (test server of pa-plugins)\nMCP revisions: 2026-07-28, "
+                   "2025-11-25, 2025-06-18, 2025-03-26\n");
+            return 0;
+        } else {
             fprintf(stderr, "usage: fake_granola --fixture FILE [--port N] [--sse] "
                             "[--sessionless] [--token TOKEN] [--oauth]\n"
                             "                    [--era legacy|modern|dual] [--sse-linger MS]\n");
