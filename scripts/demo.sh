@@ -22,7 +22,7 @@ chmod 0755 "$work"
 mkdir -m 0755 "$work/plugins"
 install -m 0755 build-release/plugins/granola.so "$work/plugins/"
 
-build-release/tests/fake_granola/fake_granola --fixture tests/fake_granola/sample_fixture.json \
+build-release/tests/fake_granola/fake_granola --era dual --fixture tests/fake_granola/sample_fixture.json \
     >"$work/server.out" &
 server_pid=$!
 for _ in $(seq 50); do grep -q listening "$work/server.out" 2>/dev/null && break; sleep 0.1; done
