@@ -124,9 +124,8 @@ PA_EXPORT int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
         rc = h->api->emit(h->ctx, lease, &item) == PA_OK ? SQLITE_OK : SQLITE_ERROR;
     }
     if (rc != SQLITE_OK) {
-        snprintf(errbuf, errbuf_size, "hello: %s", h->api->last_error(h->ctx)[0]
-                                                       ? h->api->last_error(h->ctx)
-                                                       : sqlite3_errmsg(db));
+        snprintf(errbuf, errbuf_size, "hello: %s",
+                 h->api->last_error(h->ctx)[0] ? h->api->last_error(h->ctx) : sqlite3_errmsg(db));
         PA_RELEASE(h->api, h->ctx, lease, PA_RELEASE_ROLLBACK);
         return PA_ERR_DB;
     }

@@ -33,8 +33,8 @@ void granola_config_free(granola_config *cfg);
  * granola_config_parse. For granola_login, which needs no host internals.
  * PA_ERR_CONFIG with a message naming the file, or PA_ERR_NOMEM.
  */
-int granola_config_from_host_file(const char *path, const char *id, granola_config *out,
-                                  char *err, size_t err_size);
+int granola_config_from_host_file(const char *path, const char *id, granola_config *out, char *err,
+                                  size_t err_size);
 
 /* True for http(s) URLs; plain http only to 127.0.0.0/8, ::1 or localhost. */
 bool granola_url_allowed(const char *url, char *why, size_t why_size);

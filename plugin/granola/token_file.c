@@ -73,8 +73,8 @@ static const char *const MANAGED[] = {"access_token", "refresh_token",  "client_
                                       "issuer",       "expires_at"};
 #define N_MANAGED (sizeof MANAGED / sizeof MANAGED[0])
 
-static int parse_token_json(const char *text, size_t len, const char *path, cJSON **root,
-                            char *err, size_t err_size)
+static int parse_token_json(const char *text, size_t len, const char *path, cJSON **root, char *err,
+                            size_t err_size)
 {
     char why[128] = "not an object";
     *root = json_parse_whole(text, len, why, sizeof why);

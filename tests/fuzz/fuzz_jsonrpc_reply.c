@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body, data + 1, size - 1);
     cJSON *response = NULL;
     char err[512];
-    if (mcp_parse_reply(body, size - 1, event_stream, want_id, 4096, &response, err,
-                        sizeof err) == PA_OK) {
+    if (mcp_parse_reply(body, size - 1, event_stream, want_id, 4096, &response, err, sizeof err) ==
+        PA_OK) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(response, "id");
         FUZZ_CHECK(cJSON_IsNumber(id) && id->valuedouble == (double)want_id);
         FUZZ_CHECK(cJSON_GetObjectItemCaseSensitive(response, "result") ||

@@ -50,9 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             PA_OK) {
             FUZZ_CHECK(t.access_token && !strpbrk(t.access_token, "\r\n"));
             /* expires_in is clamped: at most ten years from now, never an overflow. */
-            FUZZ_CHECK(t.expires_at_ms == 0 || (t.expires_at_ms >= 1770897600000LL &&
-                                                t.expires_at_ms <= 1770897600000LL +
-                                                                       315360000000LL));
+            FUZZ_CHECK(t.expires_at_ms == 0 ||
+                       (t.expires_at_ms >= 1770897600000LL &&
+                        t.expires_at_ms <= 1770897600000LL + 315360000000LL));
         }
         granola_token_free(&t);
     }
