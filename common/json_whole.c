@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "regular_file.h"
 #include "text_clean.h"
 
 cJSON *json_parse_whole(const char *text, size_t len, char *why, size_t why_size)
@@ -40,15 +43,26 @@ cJSON *json_parse_whole(const char *text, size_t len, char *why, size_t why_size
 
 cJSON *json_load_file(const char *path, char *why, size_t why_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, why_size, "cannot open: %s", strerror(errno));
+    struct stat st;
+    const char *open_why = NULL;
+    int fd = regular_file_open(path, 0, &st, &open_why);
+    if (fd < 0) {
+        snprintf(why, why_size, "cannot open: %s", open_why);
         return NULL;
     }
     char *text = malloc(JSON_FILE_MAX + 1);
-    size_t len = text ? fread(text, 1, JSON_FILE_MAX + 1, f) : 0;
-    bool failed = !text || ferror(f);
-    fclose(f);
+    size_t len = 0;
+    bool failed = !text;
+    while (!failed && len <= JSON_FILE_MAX) {
+        ssize_t got = read(fd, text + len, JSON_FILE_MAX + 1 - len);
+        if (got == 0)
+            break;
+        if (got < 0 && errno != EINTR)
+            failed = true;
+        else if (got > 0)
+            len += (size_t)got;
+    }
+    close(fd);
     cJSON *root = NULL;
     if (failed)
         snprintf(why, why_size, "%s", text ? "cannot read" : "out of memory");

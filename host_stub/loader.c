@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "regular_file.h"
 
 struct loader {
     char *dir;
@@ -235,16 +236,12 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     if ((size_t)snprintf(path, sizeof path, "%s/%s", l->dir, file_name) >= sizeof path)
         return refuse(err, err_size, file_name, "path too long");
     /* Check and copy through one descriptor: no name can be swapped in between. */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return refuse(err, err_size, path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
     struct stat st;
     const char *why = NULL;
-    if (fstat(fd, &st) != 0)
-        why = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        why = "not a regular file";
-    else if (!(why = unsafe_ownership(&st)))
+    int fd = regular_file_open(path, O_NOFOLLOW, &st, &why);
+    if (fd < 0)
+        return refuse(err, err_size, path, why);
+    if (!(why = unsafe_ownership(&st)))
         why = incomplete_elf(fd, st.st_size);
     size_t base_len = strlen(file_name) - 3; /* caller guarantees the ".so" suffix */
     if (!why) {

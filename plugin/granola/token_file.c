@@ -15,6 +15,7 @@
 #include "date_parser.h"
 #include "json_whole.h"
 #include "pa_plugin.h"
+#include "regular_file.h"
 #include "secret.h"
 
 #define TOKEN_FILE_MAX 65536
@@ -90,15 +91,14 @@ static int parse_token_json(const char *text, size_t len, const char *path, cJSO
 static int read_token_json(const char *path, cJSON **root, char *err, size_t err_size)
 {
     *root = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    const char *why = NULL;
+    int fd = regular_file_open(path, O_NOFOLLOW, &st, &why);
+    if (fd < 0) {
         snprintf(err, err_size,
                  "no Granola token: cannot read %s (%s); log in to Granola to create it "
                  "(docs/GRANOLA_PLUGIN.md, \"Logging in\")",
-                 path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+                 path, why);
         return PA_ERR_AUTH;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {

@@ -222,6 +222,13 @@ static void test_missing_and_rejected_tokens(void **state)
     assert_int_equal(fake_count(stats, "initialize") + fake_count(stats, "unauthorized"), 0);
     cJSON_Delete(stats);
     host_result_free(&r);
+
+    /* A FIFO where the token should be: refused at once, never waited on (open() would block). */
+    assert_int_equal(mkfifo(c->token_path, 0600), 0);
+    run_polls(c, 1, &r);
+    assert_contains(r.err, "no Granola token: cannot read ");
+    assert_contains(r.err, "(not a regular file (a FIFO))");
+    host_result_free(&r);
 }
 
 static void test_each_fault_is_a_poll_error_and_the_next_poll_recovers(void **state)

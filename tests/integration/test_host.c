@@ -567,6 +567,16 @@ static void test_unsafe_files_and_directories_are_refused(void **state)
     assert_int_equal(count_lines(r.out), 1);
     host_result_free(&r);
 
+    /* A FIFO named like a plugin: refused at once, never waited on (open() would block). */
+    snprintf(path, sizeof path, "%s/fifo.so", env->plugins);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "/fifo.so': not a regular file (a FIFO)");
+    assert_int_equal(count_lines(r.out), 1);
+    host_result_free(&r);
+    assert_int_equal(unlink(path), 0);
+
     assert_int_equal(chmod(env->plugins, 0777), 0);
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 2);
@@ -726,14 +736,37 @@ static void test_bad_configuration_exits_2_with_one_line(void **state)
     expect_config_error(env, "{\"plugins\": {\"nothere\": {\"instances\": []}}}", message);
     snprintf(message, sizeof message, "%s: malformed JSON near byte", env->config);
     expect_config_error(env, "{\"plugins\": ", message);
+    /* Valid JSON one byte over the limit: read in pieces, refused by size, not parsed. */
+    size_t big_len = (1u << 20) + 1;
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    memset(big, ' ', big_len);
+    memcpy(big, "{}", 2);
+    big[big_len] = '\0';
+    snprintf(message, sizeof message, "%s: larger than 1 MiB", env->config);
+    expect_config_error(env, big, message);
+    big[big_len - 1] = '\0'; /* exactly the limit: accepted */
+    env_write_config(env, big);
+    free(big);
+    host_result r;
+    const char *check_args[] = {"--check-config", NULL};
+    host_run(env, &r, check_args);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
 
     assert_int_equal(unlink(env->config), 0);
-    host_result r;
     const char *args[] = {"--polls", "1", NULL};
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 2);
     assert_int_equal(count_lines(r.err), 1);
     assert_contains(r.err, "host.json: cannot open: No such file or directory");
+    host_result_free(&r);
+
+    assert_int_equal(mkfifo(env->config, 0600), 0);
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 2);
+    assert_int_equal(count_lines(r.err), 1);
+    assert_contains(r.err, "host.json: cannot open: not a regular file (a FIFO)");
     host_result_free(&r);
 
     const char *bad_args[] = {"--polls", "zero", NULL};
