@@ -2,9 +2,10 @@
 # The test command (README, CI): installs dependencies, builds with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs every test, then
 # builds without sanitizers and runs every test again, the leak-sensitive ones
-# (label "valgrind") also under valgrind. ctest runs as many tests at once as
+# (label "valgrind") also under valgrind, and checks the secret wipes in a
+# Release build. ctest runs as many tests at once as
 # there are cores (suites that measure time run alone); one summary line
-# covers both phases, and the exit status is non-zero if anything failed.
+# covers every phase, and the exit status is non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -35,10 +36,19 @@ cmake --build build-valgrind -j "$jobs"
 ctest --test-dir build-valgrind --output-on-failure -j "$jobs" 2>&1 | tee "$logs/plain.log" ||
     status=1
 
+# The binaries the demo and an install ship are Release (-O3): the wipes of
+# secrets must survive that optimiser too, not only -O2's.
+echo "== Release build: the secret wipes are in the shipped binaries =="
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release -j "$jobs" --target granola granola_login
+ctest --test-dir build-release --output-on-failure -R '^wipes_survive_optimisation$' 2>&1 |
+    tee "$logs/release.log" || status=1
+
 read -r asan_total asan_failed < <(counts "$logs/asan.log" || echo "0 1")
 read -r plain_total plain_failed < <(counts "$logs/plain.log" || echo "0 1")
-total=$((asan_total + plain_total))
-failed=$((asan_failed + plain_failed))
-echo "== both phases: ASan+UBSan $((asan_total - asan_failed))/$asan_total, plain and valgrind $((plain_total - plain_failed))/$plain_total =="
+read -r release_total release_failed < <(counts "$logs/release.log" || echo "0 1")
+total=$((asan_total + plain_total + release_total))
+failed=$((asan_failed + plain_failed + release_failed))
+echo "== all phases: ASan+UBSan $((asan_total - asan_failed))/$asan_total, plain and valgrind $((plain_total - plain_failed))/$plain_total, Release $((release_total - release_failed))/$release_total =="
 echo "summary: $((total - failed)) passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$total" -gt 0 ]
