@@ -531,26 +531,18 @@ static void poll_instance(host *h, host_instance *in)
     int rc = instance_poll(in, err, sizeof err);
     double ms = (double)(clock_mono_ns() - started) / 1e6;
     int64_t now = clock_wall_ms();
-    /* A deferral (a server's Retry-After) is honoured up to the backoff cap, no further. */
-    int64_t cap_ms = h->cfg.backoff_cap_seconds * 1000;
-    if (in->not_before_ms > now + cap_ms)
-        in->not_before_ms = now + cap_ms;
+    unsigned ended = 0;
+    int64_t delay = sched_after_poll(&in->sched, rc == PA_OK, now,
+                                     h->cfg.backoff_cap_seconds * 1000, in->not_before_ms, &ended);
     if (rc != PA_OK) {
         in->last_failure_ms = now;
         snprintf(in->last_poll_error, sizeof in->last_poll_error, "%.250s", err);
-        int64_t delay = sched_on_failure(&in->sched, now, cap_ms);
-        if (in->not_before_ms > in->sched.next_due_ms) {
-            sched_not_before(&in->sched, in->not_before_ms);
-            delay = in->not_before_ms - now;
-        }
         log_msg(PA_LOG_ERROR, in->log_source,
                 "poll failed (%u in a row): %s; backing off, next poll in %lld s",
                 in->sched.failures, err, (long long)(delay / 1000));
         return;
     }
     in->last_success_ms = now;
-    unsigned ended = sched_on_success(&in->sched, now);
-    sched_not_before(&in->sched, in->not_before_ms);
     if (ended)
         log_msg(PA_LOG_INFO, in->log_source,
                 "poll succeeded after %u failure(s); interval reset to %lld s", ended,
