@@ -14,18 +14,12 @@
 
 #include "clock.h"
 #include "log.h"
+#include "stmt_cache.h"
 
 enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
 
 /* How long a waiter spins (yielding) before it sleeps on its condition. */
 #define POOL_SPIN_NS 20000
-
-typedef struct cached_stmt {
-    char *sql;
-    sqlite3_stmt *stmt;
-    uint64_t last_used;
-    bool touched; /* handed out during the current lease */
-} cached_stmt;
 
 typedef struct slot {
     pool *pool;
@@ -34,10 +28,8 @@ typedef struct slot {
     sqlite3_stmt *begin_stmt;
     sqlite3_stmt *commit_stmt;
     sqlite3_stmt *rollback_stmt;
-    cached_stmt cache[POOL_STMT_CACHE_SIZE];
-    bool cache_touched;  /* some cached statement was handed out in this lease */
-    uint64_t cache_tick; /* for least-recently-used eviction */
-    int64_t expires_ms;  /* 0: no lifetime limit */
+    stmt_cache cache;   /* prepare_cached's statements on db */
+    int64_t expires_ms; /* 0: no lifetime limit */
     /* Read by the authorizer on the borrower's thread, hence atomic. */
     atomic_int state;
     _Atomic(const pool_owner *) holder;   /* the owner of the current lease */
@@ -167,11 +159,7 @@ static void close_slot(slot *s)
     sqlite3_finalize(s->commit_stmt);
     sqlite3_finalize(s->rollback_stmt);
     s->begin_stmt = s->commit_stmt = s->rollback_stmt = NULL;
-    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
-        sqlite3_finalize(s->cache[i].stmt);
-        free(s->cache[i].sql);
-        s->cache[i] = (cached_stmt){0};
-    }
+    stmt_cache_clear(&s->cache);
     sqlite3_close_v2(s->db);
     s->db = NULL;
     s->expires_ms = 0;
@@ -602,13 +590,8 @@ pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease)
 
 static bool is_host_stmt(const slot *s, const sqlite3_stmt *stmt)
 {
-    if (stmt == s->begin_stmt || stmt == s->commit_stmt || stmt == s->rollback_stmt)
-        return true;
-    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
-        if (stmt == s->cache[i].stmt)
-            return true;
-    }
-    return false;
+    return stmt == s->begin_stmt || stmt == s->commit_stmt || stmt == s->rollback_stmt ||
+           stmt_cache_holds(&s->cache, stmt);
 }
 
 sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
@@ -623,53 +606,7 @@ sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const
         return NULL;
     }
     /* The lease gives this thread the slot, so its cache needs no lock. */
-    cached_stmt *victim = NULL; /* empty, else least recently used; never one in use */
-    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
-        cached_stmt *c = &s->cache[i];
-        if (c->sql && strcmp(c->sql, sql) == 0) {
-            c->last_used = ++s->cache_tick;
-            c->touched = s->cache_touched = true;
-            return c->stmt;
-        }
-        if (!c->touched &&
-            (!victim || (victim->sql && (!c->sql || c->last_used < victim->last_used))))
-            victim = c;
-    }
-    if (!victim) {
-        snprintf(err, err_size, "prepare_cached: more than %d cached statements in one lease",
-                 POOL_STMT_CACHE_SIZE);
-        return NULL;
-    }
-    sqlite3_stmt *stmt = NULL;
-    char *copy = strdup(sql);
-    if (!copy ||
-        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
-        snprintf(err, err_size, "prepare_cached: %s",
-                 copy ? sqlite3_errmsg(s->db) : "out of memory");
-        free(copy);
-        return NULL;
-    }
-    sqlite3_finalize(victim->stmt);
-    free(victim->sql);
-    *victim = (cached_stmt){copy, stmt, ++s->cache_tick, true};
-    s->cache_touched = true;
-    return stmt;
-}
-
-/* Resets what this lease used from the cache, so the next borrower starts clean. */
-static void reset_cached(slot *s)
-{
-    if (!s->cache_touched)
-        return;
-    for (int i = 0; i < POOL_STMT_CACHE_SIZE; i++) {
-        cached_stmt *c = &s->cache[i];
-        if (c->touched) {
-            sqlite3_reset(c->stmt);
-            sqlite3_clear_bindings(c->stmt);
-            c->touched = false;
-        }
-    }
-    s->cache_touched = false;
+    return stmt_cache_get(&s->cache, s->db, sql, err, err_size);
 }
 
 /*
@@ -687,7 +624,7 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
     int rc = PA_OK;
     unsigned reset = 0, finalized = 0;
     bool rolled_back_open = false;
-    reset_cached(s);
+    stmt_cache_end_lease(&s->cache);
 
     sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
     while (stmt) {

@@ -84,13 +84,10 @@ const pool_owner *pool_run_as(const pool_owner *owner);
 /* NULL (logged at site) when the lease is not live for this owner. */
 sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
 /*
- * Statements cached per connection, keyed by their SQL text: prepared the
- * first time a lease asks, reset with bindings cleared when that lease ends,
- * finalized (least recently used first) when the cache is full or the
- * connection closes. Callers never finalize them.
+ * The cached statement for sql on a live lease's connection (stmt_cache.h:
+ * prepared once per connection, reset when the lease ends, never finalized
+ * by the caller); NULL with err set on failure.
  */
-#define POOL_STMT_CACHE_SIZE 16
-/* The cached statement for sql on a live lease; NULL with err set on failure. */
 sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
                                char *err, size_t err_size);
 
