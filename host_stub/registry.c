@@ -126,21 +126,25 @@ static void stop_slot(instance_slot *s)
     log_msg(PA_LOG_INFO, s->in.log_source, "shut down");
 }
 
+/* Starts s on pl; a failure is logged and kept as the slot's last error. */
+static bool start_or_log(registry *r, instance_slot *s, const loaded_plugin *pl)
+{
+    char err[1200];
+    if (start_slot(r, s, pl, err, sizeof err))
+        return true;
+    snprintf(s->in.last_poll_error, sizeof s->in.last_poll_error, "%.250s", err);
+    log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
+    return false;
+}
+
 /* Starts the slots of plugin pl; returns how many started. */
 static size_t start_slots_of(registry *r, const loaded_plugin *pl)
 {
     size_t started = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
         instance_slot *s = r->slots[i];
-        char err[1200];
-        if (strcmp(s->plugin->name, pl->name) != 0)
-            continue;
-        if (start_slot(r, s, pl, err, sizeof err)) {
-            started++;
-        } else {
-            snprintf(s->in.last_poll_error, sizeof s->in.last_poll_error, "%.250s", err);
-            log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
-        }
+        if (strcmp(s->plugin->name, pl->name) == 0)
+            started += start_or_log(r, s, pl);
     }
     return started;
 }
@@ -315,14 +319,7 @@ static const instance_config *find_instance(const host_config *cfg, const char *
 static bool start_if_loaded(registry *r, instance_slot *s)
 {
     const loaded_plugin *pl = registry_find(r, s->plugin->name);
-    char err[1200];
-    if (!pl)
-        return false;
-    if (start_slot(r, s, pl, err, sizeof err))
-        return true;
-    snprintf(s->in.last_poll_error, sizeof s->in.last_poll_error, "%.250s", err);
-    log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
-    return false;
+    return pl && start_or_log(r, s, pl);
 }
 
 int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size)

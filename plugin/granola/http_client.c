@@ -144,14 +144,19 @@ static int check_url(http_client *c, const http_request *req, char *err, size_t 
     return PA_OK;
 }
 
+static bool content_is_event_stream(CURL *curl)
+{
+    const char *type = NULL;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    return type && strncasecmp(type, "text/event-stream", 17) == 0;
+}
+
 /* The status and content type are known once the first body byte arrives. */
 static void start_body(transfer *t)
 {
     t->started = true;
-    const char *type = NULL;
     curl_easy_getinfo(t->c->curl, CURLINFO_RESPONSE_CODE, &t->resp->status);
-    curl_easy_getinfo(t->c->curl, CURLINFO_CONTENT_TYPE, &type);
-    t->resp->is_event_stream = type && strncasecmp(type, "text/event-stream", 17) == 0;
+    t->resp->is_event_stream = content_is_event_stream(t->c->curl);
     bool ok = t->resp->status >= 200 && t->resp->status < 300;
     t->streaming = ok && t->resp->is_event_stream && t->req->on_event_stream;
     t->body_cap = ok ? t->c->o.max_response_bytes : HTTP_ERROR_BODY_MAX;
@@ -366,11 +371,8 @@ int http_perform(http_client *c, const http_request *req, http_response *resp, c
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
     free_headers(headers);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (!t.started) { /* no body: the content type still matters to callers */
-        const char *type = NULL;
-        curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type);
-        resp->is_event_stream = type && strncasecmp(type, "text/event-stream", 17) == 0;
-    }
+    if (!t.started) /* no body: the content type still matters to callers */
+        resp->is_event_stream = content_is_event_stream(h);
     long opened = 0;
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened);
     c->connections += opened;
