@@ -69,7 +69,8 @@ size_t utf8_valid_prefix(const char *s, size_t len)
 
 char *utf8_repair(const char *s, size_t len, size_t *out_len)
 {
-    char *out = malloc(len * 3 + 1);
+    /* Each invalid byte can become three: refuse a length whose worst case overflows. */
+    char *out = len <= (SIZE_MAX - 1) / 3 ? malloc(len * 3 + 1) : NULL;
     if (!out)
         return NULL;
     const unsigned char *u = (const unsigned char *)s;

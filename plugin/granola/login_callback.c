@@ -190,16 +190,17 @@ int callback_await(int listen_fd, const char *state, long timeout_seconds, char 
             bool closed = false;
             if (p[i + 1].revents)
                 rc = serve(&conns[i], state, code, err, err_size, &closed);
-            if (rc == 1)
-                *reply_fd = conns[i].fd, secret_wipe(conns[i].head, conns[i].len),
+            if (rc == 1) { /* kept open for the outcome page; no longer ours to poll */
+                *reply_fd = conns[i].fd;
                 conns[i] = conns[--n];
-            else if (closed)
+            } else if (closed) {
                 drop(conns, &n, i);
+            }
         }
         if (rc == 0 && (p[0].revents & POLLIN)) {
             int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd >= 0 && n == MAX_CONNECTIONS)
-                drop(conns, &n, 0); /* the oldest: a connection that never spoke */
+                drop(conns, &n, 0); /* full: make room; none of them has sent a whole request */
             if (fd >= 0)
                 conns[n++] = (connection){.fd = fd};
         }
