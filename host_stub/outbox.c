@@ -25,6 +25,7 @@
 #define PAIR_JSON(name)                     ", '" #name "', json(" #name ")"
 #define JSON_PAIR(name, def, kind, value)   PAIR_##kind(name)
 
+/* clang-format off: the SQL reads as SQL, one clause per line */
 static const char SCHEMA_V1[] =
     "CREATE TABLE IF NOT EXISTS pa_outbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -61,10 +62,10 @@ static const char MARK_SQL[] =
 /* The task line (docs/TASKS.md): the row as JSON, tags and metadata as JSON values. */
 static const char LINES_SQL[] = "SELECT json_object('schema_version', " STRINGIFY(
     PA_TASKS_SCHEMA_VERSION) ", 'id', id" PA_TASK_FIELDS(JSON_PAIR) ", 'created_at', created_at, "
-                                                                    "'plugin', plugin,"
-                                                                    " 'instance', instance) FROM "
-                                                                    "pa_tasks WHERE id > ?1 ORDER "
-                                                                    "BY id";
+                                                                    "'plugin', plugin, 'instance', "
+                                                                    "instance)"
+                                                                    " FROM pa_tasks WHERE id > ?1 "
+                                                                    "ORDER BY id";
 
 /* Earlier host versions' own tables, recognised by their columns, moved once. */
 static const char ADOPT_OUTBOX_SQL[] =
@@ -72,9 +73,11 @@ static const char ADOPT_OUTBOX_SQL[] =
     " SELECT id, plugin, instance_id, item_json, created_at, consumed_at FROM outbox";
 static const char ADOPT_TASKS_SQL[] =
     "INSERT INTO pa_tasks(id, outbox_id, plugin, instance" PA_TASK_FIELDS(
-        COLUMN_NAME) ", created_at) SELECT t.id, t.outbox_id, o.plugin, "
-                     "o.instance_id" PA_TASK_FIELDS(OLD_COLUMN) ", t.created_at FROM tasks t JOIN "
-                                                                "outbox o ON o.id = t.outbox_id";
+        COLUMN_NAME) ", created_at)"
+                     " SELECT t.id, t.outbox_id, o.plugin, o.instance_id" PA_TASK_FIELDS(
+                         OLD_COLUMN) ", t.created_at"
+                                     " FROM tasks t JOIN outbox o ON o.id = t.outbox_id";
+/* clang-format on */
 
 void format_iso8601(int64_t ms, char *buf, size_t size)
 {
