@@ -167,6 +167,13 @@ static int migrate(sqlite3 *db, char *err, size_t err_size)
         return rc;
     long long version =
         scalar(db, "SELECT coalesce(max(version), 0) FROM pa_schema WHERE component = ?1", "host");
+    if (version < 0) { /* unreadable, or a row someone wrote by hand: never index by it */
+        snprintf(err, err_size,
+                 "pa_schema holds no valid schema version for the host (read %lld); the host "
+                 "tables are left as they are",
+                 version);
+        return PA_ERR_DB;
+    }
     if (version > HOST_SCHEMA_VERSION) {
         snprintf(err, err_size,
                  "the database's host tables are at schema version %lld, newer than this "

@@ -231,6 +231,15 @@ static void test_a_newer_schema_is_refused_untouched(void **state)
     host_result_free(&r);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name = 'pa_tasks'"),
                      0);
+
+    /* A version no host wrote (negative) is refused too, never used to pick a migration. */
+    exec_on(env, "UPDATE pa_schema SET version = -1 WHERE component = 'host'");
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, "pa_schema holds no valid schema version for the host (read -1)");
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name = 'pa_tasks'"),
+                     0);
 }
 
 /* examples/consume_tasks.py --until-empty on env's database, stdout to out_path. */
