@@ -237,6 +237,7 @@ static void format_expires_at(int64_t ms, char out[40])
     snprintf(out, 40, "%s.%06d+00:00", day, (int)(ms % 1000) * 1000);
 }
 
+/* The file's JSON: t's extra fields, then the managed ones; valid while t is unchanged. */
 static cJSON *token_json(const granola_token *t)
 {
     cJSON *o = t->extra ? cJSON_Duplicate(t->extra, 1) : cJSON_CreateObject();
@@ -244,8 +245,11 @@ static cJSON *token_json(const granola_token *t)
                             t->token_endpoint, t->resource,      t->issuer};
     for (size_t i = 0; o && i < N_MANAGED; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(o, MANAGED[i]);
+    /* References, not copies: the tree never holds a second copy of a secret to wipe. */
     for (size_t i = 0; o && i < sizeof values / sizeof values[0]; i++) {
-        if (values[i] && !cJSON_AddStringToObject(o, MANAGED[i], values[i])) {
+        cJSON *ref = values[i] ? cJSON_CreateStringReference(values[i]) : NULL;
+        if (values[i] && (!ref || !cJSON_AddItemToObject(o, MANAGED[i], ref))) {
+            cJSON_Delete(ref);
             cJSON_Delete(o);
             return NULL;
         }
