@@ -221,6 +221,13 @@ static void run_host_polls(ctx *c, const char *fake_clock, host_result *r)
         fail_msg("host_stub exited %d:\n%s", r->exit_code, r->err);
 }
 
+/* A --fake-clock value near the token's expiry: tokens last 3600 s, and 3400 s later is
+ * inside the 300 s refresh skew, so the next poll renews. */
+static void near_expiry_clock(char out[32])
+{
+    snprintf(out, 32, "%lld", (long long)time(NULL) + 3400);
+}
+
 static cJSON *read_token_file(ctx *c)
 {
     char *text = read_file(c->token_path);
@@ -372,9 +379,8 @@ static void test_refresh_before_expiry_is_persisted(void **state)
     cJSON *before = read_token_file(c);
     char *old_refresh = strdup(json_str(before, "refresh_token"));
     cJSON_Delete(before);
-    /* Tokens last 3600 s; 3400 s later is inside the 300 s refresh skew. */
     char later[32];
-    snprintf(later, sizeof later, "%lld", (long long)time(NULL) + 3400);
+    near_expiry_clock(later);
     host_result r;
     run_host_polls(c, later, &r);
     assert_contains(r.err, "renewed the Granola token (it expires soon)");
@@ -452,7 +458,7 @@ static void test_agent_token_file_is_renewed_and_keeps_its_fields(void **state)
     log_in(c);
     write_agent_token_file(c, "kept as is");
     char later[32];
-    snprintf(later, sizeof later, "%lld", (long long)time(NULL) + 3400);
+    near_expiry_clock(later);
     host_result r;
     run_host_polls(c, later, &r);
     assert_contains(r.err, "discovered the token endpoint for renewal: http://127.0.0.1:");
@@ -484,7 +490,7 @@ static void test_renewal_survives_a_kill_at_every_point(void **state)
     for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
         log_in(c);
         char later[32];
-        snprintf(later, sizeof later, "%lld", (long long)time(NULL) + 3400);
+        near_expiry_clock(later);
         const char *args[] = {"--polls", "1", "--fake-clock", later, NULL};
         setenv("PA_TEST_CRASH_AT", points[i], 1);
         host_result r;
