@@ -18,6 +18,10 @@ static const config_rule TOP_RULES[] = {
     CONFIG_INT_RULE("poll_interval_seconds", 1, 30 * DAY, 900),
     CONFIG_INT_RULE("backoff_cap_seconds", 1, 30 * DAY, DAY),
     CONFIG_INT_RULE("quick_check_interval_seconds", 0, 30 * DAY, 0),
+    CONFIG_STRING_RULE("isolation", "process"),
+    CONFIG_INT_RULE("poll_timeout_seconds", 1, DAY, 300),
+    CONFIG_INT_RULE("shutdown_grace_seconds", 0, 3600, 5),
+    CONFIG_INT_RULE("worker_memory_limit_mb", 0, 1024 * 1024, 2048),
     CONFIG_OBJECT_RULE("pool"),
     CONFIG_OBJECT_RULE("plugins"),
     CONFIG_END,
@@ -34,10 +38,15 @@ static const config_rule PLUGIN_RULES[] = {
     CONFIG_ARRAY_RULE("instances"),
     CONFIG_END,
 };
-/* An instance's own keys are its plugin's to check; the host needs these two. */
+/*
+ * An instance's own keys are its plugin's to check; the host needs these.
+ * poll_timeout_seconds is the host's alone and is not handed to the plugin
+ * (0: the host-wide value).
+ */
 static const config_rule INSTANCE_RULES[] = {
     CONFIG_REQUIRED_STRING_RULE("id"),
     CONFIG_BOOL_RULE("enabled", true),
+    CONFIG_INT_RULE("poll_timeout_seconds", 0, DAY, 0),
     CONFIG_END,
 };
 static const config_rule ANY_KEYS[] = {CONFIG_END};
@@ -49,6 +58,10 @@ static void read_settings(const cJSON *root, host_config *cfg)
     cfg->poll_interval_seconds = config_int(root, TOP_RULES, "poll_interval_seconds");
     cfg->backoff_cap_seconds = config_int(root, TOP_RULES, "backoff_cap_seconds");
     cfg->quick_check_interval_seconds = config_int(root, TOP_RULES, "quick_check_interval_seconds");
+    cfg->isolated = strcmp(config_string(root, TOP_RULES, "isolation"), "none") != 0;
+    cfg->poll_timeout_seconds = config_int(root, TOP_RULES, "poll_timeout_seconds");
+    cfg->shutdown_grace_seconds = config_int(root, TOP_RULES, "shutdown_grace_seconds");
+    cfg->worker_memory_limit_mb = config_int(root, TOP_RULES, "worker_memory_limit_mb");
     cfg->pool_size = (int)config_int(pool, POOL_RULES, "size");
     cfg->lease_timeout_ms = (int)config_int(pool, POOL_RULES, "lease_timeout_ms");
     cfg->busy_timeout_ms = (int)config_int(pool, POOL_RULES, "busy_timeout_ms");
@@ -65,6 +78,18 @@ static int fail(char *err, size_t err_size, const char *origin, const char *key,
 {
     snprintf(err, err_size, "%s: %s: %s", origin, key, what);
     return PA_ERR_CONFIG;
+}
+
+/* The instance object as its plugin gets it: without the keys only the host reads. */
+static char *print_for_plugin(const cJSON *inst)
+{
+    if (!cJSON_GetObjectItemCaseSensitive(inst, "poll_timeout_seconds"))
+        return cJSON_PrintUnformatted(inst);
+    cJSON *copy = cJSON_Duplicate(inst, true);
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "poll_timeout_seconds");
+    char *text = copy ? cJSON_PrintUnformatted(copy) : NULL;
+    cJSON_Delete(copy);
+    return text;
 }
 
 static int parse_instances(const cJSON *list, plugin_config *pc, const char *origin, char *err,
@@ -98,8 +123,9 @@ static int parse_instances(const cJSON *list, plugin_config *pc, const char *ori
         }
         instance_config *ic = &pc->instances[pc->instance_count];
         ic->id = strdup(id->valuestring);
-        ic->json = cJSON_PrintUnformatted(inst);
+        ic->json = print_for_plugin(inst);
         ic->enabled = config_bool(inst, INSTANCE_RULES, "enabled");
+        ic->poll_timeout_seconds = config_int(inst, INSTANCE_RULES, "poll_timeout_seconds");
         pc->instance_count++;
         if (!ic->id || !ic->json)
             return fail(err, err_size, origin, path, "out of memory");
@@ -147,6 +173,9 @@ static int parse_root(const cJSON *root, host_config *cfg, const char *origin, c
         config_check(cJSON_GetObjectItemCaseSensitive(root, "pool"), POOL_RULES, false, origin,
                      "pool.", err, err_size) != PA_OK)
         return PA_ERR_CONFIG;
+    const char *isolation = config_string(root, TOP_RULES, "isolation");
+    if (strcmp(isolation, "process") != 0 && strcmp(isolation, "none") != 0)
+        return fail(err, err_size, origin, "isolation", "expected \"process\" or \"none\"");
     read_settings(root, cfg);
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
     if (plugins)

@@ -8,8 +8,9 @@
 
 typedef struct instance_config {
     char *id;
-    char *json; /* the whole instance object, handed to the plugin's init */
+    char *json; /* the instance object handed to the plugin's init (host-only keys removed) */
     bool enabled;
+    int64_t poll_timeout_seconds; /* this instance's; the host-wide one when not given */
 } instance_config;
 
 typedef struct plugin_config {
@@ -27,6 +28,10 @@ typedef struct host_config {
     int busy_timeout_ms;
     int64_t max_lifetime_seconds;
     int64_t quick_check_interval_seconds; /* 0: only at start */
+    bool isolated;                        /* "isolation": "process" (default) or "none" */
+    int64_t poll_timeout_seconds;         /* a worker's poll past this is killed */
+    int64_t shutdown_grace_seconds;       /* SIGTERM to exit, at most this (plus reaping) */
+    int64_t worker_memory_limit_mb;       /* a worker resident past this is killed; 0: no limit */
     plugin_config *plugins;
     size_t plugin_count;
 } host_config;

@@ -33,6 +33,8 @@ static int api_lease(pa_host_ctx *ctx, pa_lease_mode mode, int timeout_ms, const
     pool_site site = {file ? file : "?", line, func ? func : "?"};
     char err[1024];
     int rc = pool_lease(ctx->pool, &ctx->owner, mode, timeout_ms, site, out, err, sizeof err);
+    if (rc == PA_OK)
+        held_add(ctx->held, *out, mode, site.file, site.line, site.func);
     if (rc != PA_OK) {
         set_error(ctx, err);
         log_msg(PA_LOG_WARN, ctx->log_source, "%s", err);
@@ -55,6 +57,8 @@ static int api_release(pa_host_ctx *ctx, pa_lease lease, pa_release_action actio
     pool_site site = {file ? file : "?", line, func ? func : "?"};
     char err[1024] = "";
     int rc = pool_release(ctx->pool, &ctx->owner, lease, action, site, err, sizeof err);
+    if (rc == PA_OK)
+        held_remove(ctx->held, lease);
     if (rc != PA_OK)
         set_error(ctx, err);
     return rc;

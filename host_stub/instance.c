@@ -13,22 +13,31 @@ static void settle_message(char *buf, size_t size, int rc)
         snprintf(buf, size, "no message given (%s)", pa_status_name(rc));
 }
 
-int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
-                   const instance_config *config, char *err, size_t err_size)
+void instance_prepare(host_instance *in, pool *p, const loaded_plugin *plugin,
+                      const instance_config *config)
 {
+    held_table *held = in->held;
     memset(in, 0, sizeof *in);
+    in->held = held;
     in->pool = p;
     in->plugin = plugin;
     in->config = config;
     snprintf(in->log_source, sizeof in->log_source, "plugin %s/%s", plugin->name, config->id);
     in->owner.plugin = plugin->name;
     in->owner.instance = config->id;
+}
+
+int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
+                   const instance_config *config, char *err, size_t err_size)
+{
+    instance_prepare(in, p, plugin, config);
     char buf[1024] = "";
     void *state = NULL;
     const pool_owner *host = pool_run_as(&in->owner);
     int rc = plugin->init(host_api_table(), in, config->json, &state, buf, sizeof buf);
     pool_run_as(host);
     pool_reclaim(p, &in->owner, "init");
+    held_clear(in->held);
     if (rc != PA_OK) {
         settle_message(buf, sizeof buf, rc);
         snprintf(err, err_size, "init failed (%s): %s", pa_status_name(rc), buf);
@@ -54,6 +63,7 @@ int instance_poll(host_instance *in, char *err, size_t err_size)
     int rc = in->plugin->poll(in->state, buf, sizeof buf);
     pool_run_as(host);
     pool_reclaim(in->pool, &in->owner, "poll");
+    held_clear(in->held);
     in->polls++;
     if (rc != PA_OK) {
         in->poll_failures++;
@@ -71,6 +81,7 @@ void instance_stop(host_instance *in)
     in->plugin->shutdown(in->state);
     pool_run_as(host);
     pool_reclaim(in->pool, &in->owner, "shutdown");
+    held_clear(in->held);
     in->state = NULL;
     in->running = false;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "held_sites.h"
 #include "loader.h"
 #include "pa_plugin.h"
 #include "pool.h"
@@ -33,12 +34,16 @@ struct pa_host_ctx {
     int64_t last_success_ms;   /* host clock; 0: never */
     int64_t last_failure_ms;   /* host clock; 0: never */
     char last_poll_error[256]; /* the last failed init's or poll's message; "" before one */
+    held_table *held;          /* a worker's borrow-site table; NULL in process (kept by start) */
 };
 typedef struct pa_host_ctx host_instance;
 
 const pa_host_api *host_api_table(void);
 
-/* Calls the plugin's init; on failure err holds the reason. */
+/* Resets in (all but held) and names it for plugin and config; no plugin code runs. */
+void instance_prepare(host_instance *in, pool *p, const loaded_plugin *plugin,
+                      const instance_config *config);
+/* Calls the plugin's init; on failure err holds the reason. Every field but held is reset. */
 int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
                    const instance_config *config, char *err, size_t err_size);
 /* Calls the plugin's poll; on failure err holds the plugin's message. */

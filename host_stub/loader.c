@@ -18,7 +18,15 @@ struct loader {
     char *dir;
     char *runtime_dir;
     unsigned long generation; /* makes every private copy's path unique */
+    loader_describe_fn describe;
+    void *describe_userdata;
 };
+
+void loader_set_describer(loader *l, loader_describe_fn fn, void *userdata)
+{
+    l->describe = fn;
+    l->describe_userdata = userdata;
+}
 
 /* A plugin or its directory must not be replaceable by anyone but us or root. */
 static const char *unsafe_ownership(const struct stat *st)
@@ -229,6 +237,51 @@ static int resolve_entry_points(loaded_plugin *pl, const char *path, char *err, 
     return PA_OK;
 }
 
+static int load_here(loaded_plugin *pl, const char *private_path, const char *path, char *err,
+                     size_t err_size)
+{
+    pl->handle = dlopen(private_path, RTLD_NOW | RTLD_LOCAL);
+    if (!pl->handle) {
+        const char *dl = dlerror();
+        return refuse(err, err_size, path, dl ? dl : "dlopen failed");
+    }
+    return resolve_entry_points(pl, path, err, err_size);
+}
+
+static int describe_elsewhere(loader *l, loaded_plugin *pl, const char *path, const char *name,
+                              char *err, size_t err_size)
+{
+    if (!pl->private_path)
+        return refuse(err, err_size, path, "out of memory");
+    plugin_description *d = &pl->description;
+    int rc = l->describe(l->describe_userdata, pl->private_path, path, name, d, err, err_size);
+    if (rc != PA_OK)
+        return rc;
+    pl->described_info = (pa_plugin_info){d->abi_version, sizeof(pa_plugin_info), d->name,
+                                          d->version, d->description};
+    pl->info = &pl->described_info;
+    return PA_OK;
+}
+
+/* The names every loaded plugin carries, and the warning for a misleading inner name. */
+static int finish(loaded_plugin *pl, const char *path, const char *name, char *err, size_t err_size)
+{
+    pl->name = strdup(name);
+    pl->path = strdup(path);
+    if (!pl->name || !pl->path || !pl->private_path)
+        return refuse(err, err_size, path, "out of memory");
+    /*
+     * The file name is the plugin's name (host.json, logs); a different inner
+     * name misleads. Said once, where the file is checked, not by each worker.
+     */
+    if (!pl->borrowed_copy && strcmp(pl->name, pl->info->name) != 0)
+        log_msg(PA_LOG_WARN, "loader",
+                "plugin file %s describes itself as '%.64s'; host.json and the logs call it '%s' "
+                "(the file name)",
+                path, pl->info->name, pl->name);
+    return PA_OK;
+}
+
 int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err, size_t err_size)
 {
     *out = NULL;
@@ -259,24 +312,12 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
         return refuse(err, err_size, path, "out of memory");
     }
     pl->private_path = strdup(private_path);
-    pl->handle = dlopen(private_path, RTLD_NOW | RTLD_LOCAL);
-    int rc;
-    if (!pl->handle) {
-        const char *dl = dlerror();
-        rc = refuse(err, err_size, path, dl ? dl : "dlopen failed");
-    } else {
-        rc = resolve_entry_points(pl, path, err, err_size);
-    }
-    pl->name = rc == PA_OK ? strndup(file_name, base_len) : NULL;
-    pl->path = rc == PA_OK ? strdup(path) : NULL;
-    /* The file name is the plugin's name (host.json, logs); a different inner name misleads. */
-    if (rc == PA_OK && pl->name && strcmp(pl->name, pl->info->name) != 0)
-        log_msg(PA_LOG_WARN, "loader",
-                "plugin file %s describes itself as '%.64s'; host.json and the logs call it '%s' "
-                "(the file name)",
-                path, pl->info->name, pl->name);
-    if (rc == PA_OK && (!pl->name || !pl->path || !pl->private_path))
-        rc = refuse(err, err_size, path, "out of memory");
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)base_len, file_name);
+    int rc = l->describe ? describe_elsewhere(l, pl, path, name, err, err_size)
+                         : load_here(pl, private_path, path, err, err_size);
+    if (rc == PA_OK)
+        rc = finish(pl, path, name, err, err_size);
     if (rc != PA_OK) {
         if (!pl->private_path)
             unlink(private_path);
@@ -288,13 +329,34 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     return PA_OK;
 }
 
+int loader_attach(const char *private_path, const char *path, const char *name, loaded_plugin **out,
+                  char *err, size_t err_size)
+{
+    *out = NULL;
+    loaded_plugin *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return refuse(err, err_size, path, "out of memory");
+    pl->borrowed_copy = true;
+    pl->private_path = strdup(private_path);
+    int rc = pl->private_path ? load_here(pl, private_path, path, err, err_size)
+                              : refuse(err, err_size, path, "out of memory");
+    if (rc == PA_OK)
+        rc = finish(pl, path, name, err, err_size);
+    if (rc != PA_OK) {
+        loader_close(pl);
+        return rc;
+    }
+    *out = pl;
+    return PA_OK;
+}
+
 void loader_close(loaded_plugin *plugin)
 {
     if (!plugin)
         return;
     if (plugin->handle)
         dlclose(plugin->handle);
-    if (plugin->private_path)
+    if (plugin->private_path && !plugin->borrowed_copy)
         unlink(plugin->private_path);
     free(plugin->private_path);
     free(plugin->name);

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,6 +28,17 @@ typedef struct plugin_identity {
     struct timespec mtime;
 } plugin_identity;
 
+/*
+ * What a plugin says of itself (pa_plugin_describe), as text a supervisor can
+ * keep without having the plugin's code mapped.
+ */
+typedef struct plugin_description {
+    uint32_t abi_version;
+    char name[128];
+    char version[64];
+    char description[256];
+} plugin_description;
+
 typedef struct loaded_plugin {
     char *name;         /* file name without ".so"; the key in host.json */
     char *path;         /* the file in the plugins directory */
@@ -37,6 +49,9 @@ typedef struct loaded_plugin {
     pa_plugin_poll_fn poll;
     pa_plugin_shutdown_fn shutdown;
     plugin_identity source;
+    bool borrowed_copy;             /* loader_attach: the copy is the supervisor's to remove */
+    plugin_description description; /* when described, not loaded: info points here */
+    pa_plugin_info described_info;
 } loaded_plugin;
 
 typedef struct loader loader;
@@ -46,6 +61,27 @@ int loader_new(const char *dir, loader **out, char *err, size_t err_size);
 /* Removes the runtime directory. Close every plugin first. */
 void loader_free(loader *l);
 const char *loader_dir(const loader *l);
+
+/*
+ * Isolation: instead of dlopen'ing a checked copy into this process,
+ * loader_open hands its path to fn, which has it described elsewhere (a
+ * worker process) and fills *out, or returns an error with err set. The
+ * loaded_plugin then has no handle and no entry points; its info comes from
+ * the description. Plugin code never runs in this process.
+ */
+typedef int (*loader_describe_fn)(void *userdata, const char *private_path, const char *path,
+                                  const char *name, plugin_description *out, char *err,
+                                  size_t err_size);
+void loader_set_describer(loader *l, loader_describe_fn fn, void *userdata);
+
+/*
+ * A worker's side of isolation: dlopen the supervisor's checked copy at
+ * private_path (path names the plugins-directory file in messages), with the
+ * same ABI and entry-point checks as loader_open. loader_close leaves the
+ * copy in place.
+ */
+int loader_attach(const char *private_path, const char *path, const char *name, loaded_plugin **out,
+                  char *err, size_t err_size);
 
 /* Loads dir/file_name (which ends in ".so"); err says why it was refused. */
 int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err, size_t err_size);

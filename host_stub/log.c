@@ -10,6 +10,7 @@ static pa_log_level g_max_level = PA_LOG_INFO;
 static log_format g_format = LOG_FORMAT_TEXT;
 static log_sink_fn g_sink;
 static void *g_sink_userdata;
+static log_forward_fn g_forward;
 
 static const char *level_name(pa_log_level level)
 {
@@ -63,10 +64,21 @@ void log_set_sink(log_sink_fn sink, void *userdata)
     g_sink_userdata = userdata;
 }
 
+void log_set_forward(log_forward_fn fn)
+{
+    g_forward = fn;
+}
+
 void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list ap)
 {
     if (level > g_max_level)
         return;
+    if (g_forward) {
+        char message[2048];
+        vsnprintf(message, sizeof message, fmt, ap);
+        g_forward(level, source, message);
+        return;
+    }
     /* The line is built whole first so concurrent writers never interleave. */
     char line[2048];
     char stamp[32];

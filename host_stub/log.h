@@ -21,6 +21,14 @@ pa_log_level log_get_level(void);
 /* Route lines to sink instead of stderr (tests); NULL restores stderr. */
 void log_set_sink(log_sink_fn sink, void *userdata);
 
+/*
+ * A worker process sends its lines to the supervisor instead of printing
+ * them: fn gets each line that passes the level filter, unformatted, and the
+ * supervisor logs it under the same source. NULL restores printing.
+ */
+typedef void (*log_forward_fn)(pa_log_level level, const char *source, const char *message);
+void log_set_forward(log_forward_fn fn);
+
 /* source names the component, e.g. "pool" or "plugin granola/work". */
 void log_msg(pa_log_level level, const char *source, const char *fmt, ...) PA_PRINTF(3, 4);
 void log_vmsg(pa_log_level level, const char *source, const char *fmt, va_list ap) PA_PRINTF(3, 0);

@@ -31,9 +31,17 @@
 #include "pool.h"
 #include "registry.h"
 #include "watcher.h"
+#include "worker_main.h"
+#include "worker_proc.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG  2
+
+/* Isolation: how often a polling worker's resident memory is compared with its limit. */
+#define MEMORY_CHECK_MS 100
+
+/* Isolation: the longest a finished poll's items wait for a slower poll before becoming tasks. */
+#define OUTBOX_MAX_DELAY_MS 1000
 
 /* A plugin file written in place must keep its size this long before it is loaded. */
 #define RELOAD_SETTLE_MS 100
@@ -69,6 +77,10 @@ typedef struct host {
     bool reload_config; /* SIGHUP: apply host.json anew at the next poll boundary */
     int db_lock_fd;     /* the one-host-per-database lock, or -1 */
     bool damaged;       /* a periodic quick_check found the database damaged */
+    char exe[4096];     /* this binary, started again as each worker */
+    worker_settings workers;
+    int64_t memory_check_ns; /* isolation: when busy workers' memory is next checked */
+    int64_t polls_ended_ns;  /* isolation: when the first poll since the last outbox round ended */
 } host;
 
 static void usage(FILE *out)
@@ -276,13 +288,13 @@ static size_t heap_in_use(void)
 #endif
 }
 
-/* Logs each line of text (a memstream's contents) under "stats". */
-static void log_lines(const char *text)
+/* Logs each line of text (a memstream's contents) under "stats", after prefix. */
+static void log_lines(const char *prefix, const char *text)
 {
     for (const char *p = text; p && *p;) {
         const char *nl = strchr(p, '\n');
         int n = nl ? (int)(nl - p) : (int)strlen(p);
-        log_msg(PA_LOG_INFO, "stats", "%.*s", n, p);
+        log_msg(PA_LOG_INFO, "stats", "%s%.*s", prefix, n, p);
         p = nl ? nl + 1 : NULL;
     }
 }
@@ -328,10 +340,17 @@ static void print_stats(host *h)
     if (mem) {
         pool_print_stats(h->pool, mem);
         fclose(mem);
-        log_lines(text);
+        log_lines("", text);
     }
     free(text);
     const registry *r = &h->reg;
+    /* Isolation: each worker's own pool, as of its last reply. */
+    for (size_t j = 0; j < r->slot_count; j++) {
+        char prefix[300];
+        snprintf(prefix, sizeof prefix, "worker %s/%s ", r->slots[j]->plugin->name,
+                 r->slots[j]->config->id);
+        log_lines(prefix, r->slots[j]->pool_stats);
+    }
     for (size_t i = 0; i < r->plugin_count; i++) {
         int64_t longest = 0;
         for (size_t j = 0; j < r->slot_count; j++) {
@@ -461,9 +480,13 @@ static void reload_config(host *h)
     }
     if (fresh.pool_size != h->cfg.pool_size || fresh.lease_timeout_ms != h->cfg.lease_timeout_ms ||
         fresh.busy_timeout_ms != h->cfg.busy_timeout_ms ||
-        fresh.max_lifetime_seconds != h->cfg.max_lifetime_seconds)
-        log_msg(PA_LOG_WARN, "host", "%s: the pool settings changed; they apply at the next start",
+        fresh.max_lifetime_seconds != h->cfg.max_lifetime_seconds ||
+        fresh.isolated != h->cfg.isolated)
+        log_msg(PA_LOG_WARN, "host",
+                "%s: the pool or isolation settings changed; they apply at the next start",
                 h->opt.config_path);
+    fresh.isolated = h->cfg.isolated;
+    h->reg.grace_ms = fresh.shutdown_grace_seconds * 1000;
     if (!h->opt.interval_seconds)
         h->reg.interval_ms = fresh.poll_interval_seconds * 1000;
     if (registry_apply_config(&h->reg, &fresh, err, sizeof err) != PA_OK) {
@@ -524,12 +547,9 @@ static void wait_until(host *h, int64_t due_ms)
     }
 }
 
-static void poll_instance(host *h, host_instance *in)
+/* The poll policy applied to a finished poll (in process or in a worker), and its log line. */
+static void after_poll(host *h, host_instance *in, int rc, const char *err, double ms)
 {
-    char err[1200];
-    int64_t started = clock_mono_ns();
-    int rc = instance_poll(in, err, sizeof err);
-    double ms = (double)(clock_mono_ns() - started) / 1e6;
     int64_t now = clock_wall_ms();
     unsigned ended = 0;
     int64_t delay = sched_after_poll(&in->sched, rc == PA_OK, now,
@@ -550,6 +570,14 @@ static void poll_instance(host *h, host_instance *in)
     log_msg(PA_LOG_DEBUG, in->log_source, "poll done in %.3f ms", ms);
 }
 
+static void poll_instance(host *h, host_instance *in)
+{
+    char err[1200];
+    int64_t started = clock_mono_ns();
+    int rc = instance_poll(in, err, sizeof err);
+    after_poll(h, in, rc, err, (double)(clock_mono_ns() - started) / 1e6);
+}
+
 /* The periodic quick_check (quick_check_interval_seconds); false when the file is damaged. */
 static bool check_database_when_due(host *h, int64_t *due_ms)
 {
@@ -566,6 +594,28 @@ static bool check_database_when_due(host *h, int64_t *due_ms)
     return false;
 }
 
+/* Turns the items the outbox holds into tasks, printed on stdout while it is open. */
+static void outbox_round(host *h)
+{
+    size_t made = 0;
+    char err[1024];
+    h->undelivered =
+        outbox_consume(h->pool, &h->self, clock_wall_ms(), h->stdout_closed ? NULL : stdout, &made,
+                       err, sizeof err) != PA_OK;
+    if (!h->stdout_closed && ferror(stdout)) {
+        h->stdout_closed = true;
+        log_msg(PA_LOG_WARN, "outbox",
+                "stdout is closed (%s); tasks are no longer printed but stay in pa_tasks "
+                "(docs/TASKS.md)",
+                strerror(errno));
+    }
+    if (h->undelivered)
+        log_msg(PA_LOG_ERROR, "outbox", "%s", err);
+    else if (made)
+        log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", made);
+}
+
+/* In process ("isolation": "none"): each due poll runs here, one after another. */
 static void run(host *h)
 {
     long rounds = 0;
@@ -589,22 +639,7 @@ static void run(host *h)
             idle_due = now + r->interval_ms;
         }
         if (polled) {
-            size_t made = 0;
-            char err[1024];
-            h->undelivered =
-                outbox_consume(h->pool, &h->self, clock_wall_ms(), h->stdout_closed ? NULL : stdout,
-                               &made, err, sizeof err) != PA_OK;
-            if (!h->stdout_closed && ferror(stdout)) {
-                h->stdout_closed = true;
-                log_msg(PA_LOG_WARN, "outbox",
-                        "stdout is closed (%s); tasks are no longer printed but stay in pa_tasks "
-                        "(docs/TASKS.md)",
-                        strerror(errno));
-            }
-            if (h->undelivered)
-                log_msg(PA_LOG_ERROR, "outbox", "%s", err);
-            else if (made)
-                log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", made);
+            outbox_round(h);
             rounds++;
         }
         handle_signals(h);
@@ -622,6 +657,291 @@ static void run(host *h)
                 next = in->sched.next_due_ms;
         }
         wait_until(h, next == INT64_MAX ? idle_due : next);
+    }
+}
+
+/*
+ * Isolation ("isolation": "process", the default; docs/ARCHITECTURE.md).
+ * Each instance's plugin runs in its worker; this loop only schedules, waits
+ * and keeps the books. Polls of different instances overlap, so a slow, hung
+ * or crashed one costs the others nothing. Every wait has a deadline: a
+ * poll's poll_timeout_seconds, and at a stop shutdown_grace_seconds.
+ */
+
+static int64_t poll_timeout_ms(const host *h, const instance_slot *s)
+{
+    int64_t seconds = s->config->poll_timeout_seconds ? s->config->poll_timeout_seconds
+                                                      : h->cfg.poll_timeout_seconds;
+    return seconds * 1000;
+}
+
+static bool any_busy(const registry *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i]->busy)
+            return true;
+    return false;
+}
+
+static void note_poll_ended(host *h)
+{
+    if (!h->polls_ended_ns)
+        h->polls_ended_ns = clock_mono_ns();
+}
+
+/* A poll that ended without the plugin's answer (crash, kill): a failure, with backoff. */
+static void poll_lost(host *h, instance_slot *s, const char *why)
+{
+    double ms = (double)(clock_mono_ns() - s->sent_ns) / 1e6;
+    s->busy = false;
+    s->in.polls++;
+    s->in.poll_failures++;
+    s->in.not_before_ms = 0;
+    after_poll(h, &s->in, PA_ERR_GENERIC, why, ms);
+    note_poll_ended(h);
+}
+
+/* The worker's channel ended or broke: it is killed (if need be), reaped and described. */
+static void worker_gone(host *h, instance_slot *s)
+{
+    char how[128], why[1200];
+    long pid = (long)s->worker->pid;
+    worker_kill(s->worker, how, sizeof how);
+    snprintf(why, sizeof why, "worker (pid %ld) %s %s; its last line: \"%.400s\"", pid, how,
+             s->busy ? "during the poll" : "between polls", s->worker->last_line);
+    worker_free(s->worker);
+    s->worker = NULL;
+    if (s->busy) {
+        poll_lost(h, s, why);
+        return;
+    }
+    /* Between polls: the next poll starts a new worker, after a backoff. */
+    s->in.poll_failures++;
+    after_poll(h, &s->in, PA_ERR_GENERIC, why, 0);
+}
+
+/* A poll past its deadline (or still running at the shutdown deadline): kill, say what it held. */
+static void kill_overdue(host *h, instance_slot *s, const char *deadline)
+{
+    char held[1024], how[128], why[1600];
+    held_describe(s->worker->held, clock_mono_ns() / 1000000, held, sizeof held);
+    long pid = (long)s->worker->pid;
+    worker_kill(s->worker, how, sizeof how);
+    snprintf(why, sizeof why, "poll stopped after %.1f s (%s); worker (pid %ld) %s; it held %s",
+             (double)(clock_mono_ns() - s->sent_ns) / 1e9, deadline, pid, how, held);
+    worker_free(s->worker);
+    s->worker = NULL;
+    poll_lost(h, s, why);
+}
+
+static void poll_answered(host *h, instance_slot *s, const worker_poll_result *res)
+{
+    host_instance *in = &s->in;
+    s->busy = false;
+    in->polls++;
+    in->poll_failures += res->rc != PA_OK;
+    in->items_emitted += res->items;
+    in->http_requests += res->http_requests;
+    in->not_before_ms = res->not_before_ms;
+    snprintf(s->pool_stats, sizeof s->pool_stats, "%s", s->worker->pool_stats);
+    after_poll(h, in, res->rc, res->message, (double)(clock_mono_ns() - s->sent_ns) / 1e6);
+    note_poll_ended(h);
+}
+
+/* Everything a worker's channel holds: log lines, a poll's answer, or its end. */
+static void read_worker(host *h, instance_slot *s)
+{
+    worker_poll_result res;
+    worker_event ev;
+    while (s->worker && (ev = worker_read(s->worker, &res)) != WORKER_NOTHING) {
+        if (ev == WORKER_POLL_DONE && s->busy) {
+            poll_answered(h, s, &res);
+            continue;
+        }
+        worker_gone(h, s); /* ended, broke, or answered a poll nobody asked for */
+    }
+}
+
+/* Sends the due polls; a running instance without a worker gets a new one first. */
+static bool dispatch_due(host *h, int64_t now)
+{
+    bool any = false;
+    for (size_t i = 0; i < h->reg.slot_count; i++) {
+        instance_slot *s = h->reg.slots[i];
+        if (!s->in.running || s->busy || s->in.sched.next_due_ms > now)
+            continue;
+        any = true;
+        s->sent_ns = clock_mono_ns();
+        char err[1200];
+        if (!s->worker && registry_restart_worker(&h->reg, s, err, sizeof err) != PA_OK) {
+            s->busy = true; /* this round's poll is lost, as a failure */
+            poll_lost(h, s, err);
+            continue;
+        }
+        s->busy = true;
+        s->deadline_ns = s->sent_ns + poll_timeout_ms(h, s) * 1000000;
+        if (worker_send_poll(s->worker) != 0)
+            worker_gone(h, s);
+    }
+    return any;
+}
+
+/* Waits up to wait_ms for a signal, a plugin change or anything from a worker. */
+static void wait_events(host *h, int64_t wait_ms)
+{
+    registry *r = &h->reg;
+    size_t n = 2, cap = 2 + 2 * r->slot_count;
+    struct pollfd *pfd = calloc(cap, sizeof *pfd);
+    if (!pfd) {
+        poll(NULL, 0, 10); /* out of memory: try again shortly */
+        return;
+    }
+    pfd[0] = (struct pollfd){.fd = h->signal_fd, .events = POLLIN};
+    pfd[1] = (struct pollfd){.fd = h->watcher ? watcher_fd(h->watcher) : -1, .events = POLLIN};
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const worker_proc *w = r->slots[i]->worker;
+        pfd[n++] = (struct pollfd){.fd = w ? w->channel : -1, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = w ? w->output : -1, .events = POLLIN};
+    }
+    int ready = poll(pfd, n, wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : (int)wait_ms);
+    if (ready > 0 && pfd[0].revents)
+        handle_signals(h);
+    if (ready > 0 && pfd[1].revents)
+        watcher_drain(h->watcher, clock_mono_ns() / 1000000);
+    for (size_t i = 0; ready > 0 && i < r->slot_count; i++) {
+        instance_slot *s = r->slots[i];
+        if (s->worker && pfd[2 + 2 * i + 1].revents)
+            worker_read_output(s->worker);
+        if (s->worker && pfd[2 + 2 * i].revents)
+            read_worker(h, s);
+    }
+    free(pfd);
+}
+
+/* The next moment the loop must act: a due poll, a poll deadline, a settling plugin change. */
+static int64_t next_wake_ms(host *h, bool dispatching, int64_t idle_due, int64_t stop_deadline_ns)
+{
+    const registry *r = &h->reg;
+    int64_t now = clock_wall_ms(), mono_ms = clock_mono_ns() / 1000000, wait = 60000;
+    bool any_running = false;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const instance_slot *s = r->slots[i];
+        any_running = any_running || s->in.running;
+        if (s->busy && s->deadline_ns / 1000000 - mono_ms < wait)
+            wait = s->deadline_ns / 1000000 - mono_ms;
+        if (s->busy && h->cfg.worker_memory_limit_mb && wait > MEMORY_CHECK_MS)
+            wait = MEMORY_CHECK_MS;
+        if (dispatching && s->in.running && !s->busy && s->in.sched.next_due_ms - now < wait)
+            wait = s->in.sched.next_due_ms - now;
+    }
+    if (dispatching && !any_running && idle_due - now < wait)
+        wait = idle_due - now;
+    if (stop_deadline_ns && stop_deadline_ns / 1000000 - mono_ms < wait)
+        wait = stop_deadline_ns / 1000000 - mono_ms;
+    if (h->watcher && watcher_next_deadline(h->watcher) - mono_ms < wait)
+        wait = watcher_next_deadline(h->watcher) - mono_ms;
+    return wait < 0 ? 0 : wait;
+}
+
+static bool changes_pending(host *h)
+{
+    return h->reload_config ||
+           (h->watcher && watcher_next_deadline(h->watcher) <= clock_mono_ns() / 1000000);
+}
+
+/* Whether a worker's resident memory is past worker_memory_limit_mb; says so into why. */
+static bool over_memory_limit(const host *h, const worker_proc *w, char *why, size_t why_size)
+{
+    int64_t limit = h->cfg.worker_memory_limit_mb << 20, resident;
+    if (limit <= 0 || (resident = worker_resident_bytes(w)) <= limit)
+        return false;
+    snprintf(why, why_size, "worker resident memory %lld MiB is over worker_memory_limit_mb %lld",
+             (long long)(resident >> 20), (long long)h->cfg.worker_memory_limit_mb);
+    return true;
+}
+
+/*
+ * Polls past their deadline are killed; at a stop, so are polls past the
+ * grace; and, checked every MEMORY_CHECK_MS while they poll, workers past
+ * the memory limit.
+ */
+static void enforce_deadlines(host *h, int64_t stop_deadline_ns)
+{
+    int64_t now = clock_mono_ns();
+    bool check_memory = now >= h->memory_check_ns;
+    if (check_memory)
+        h->memory_check_ns = now + MEMORY_CHECK_MS * 1000000;
+    for (size_t i = 0; i < h->reg.slot_count; i++) {
+        instance_slot *s = h->reg.slots[i];
+        if (!s->busy || !s->worker)
+            continue;
+        char deadline[160];
+        if (check_memory && over_memory_limit(h, s->worker, deadline, sizeof deadline)) {
+            kill_overdue(h, s, deadline);
+        } else if (now >= s->deadline_ns) {
+            snprintf(deadline, sizeof deadline, "poll_timeout_seconds is %lld",
+                     (long long)(poll_timeout_ms(h, s) / 1000));
+            kill_overdue(h, s, deadline);
+        } else if (stop_deadline_ns && now >= stop_deadline_ns) {
+            snprintf(deadline, sizeof deadline, "shutting down; shutdown_grace_seconds is %lld",
+                     (long long)h->cfg.shutdown_grace_seconds);
+            kill_overdue(h, s, deadline);
+        }
+    }
+}
+
+static void run_isolated(host *h)
+{
+    registry *r = &h->reg;
+    long rounds = 0;
+    bool dispatching = true;
+    int64_t check_due = clock_wall_ms() + h->cfg.quick_check_interval_seconds * 1000;
+    int64_t idle_due = clock_wall_ms(), stop_deadline_ns = 0;
+    for (;;) {
+        if (h->stop && !stop_deadline_ns)
+            r->shutdown_deadline_ns = stop_deadline_ns =
+                clock_mono_ns() + h->cfg.shutdown_grace_seconds * 1000000000;
+        int64_t now = clock_wall_ms();
+        if (!h->stop && dispatching && !changes_pending(h)) {
+            bool any_running = false;
+            for (size_t i = 0; i < r->slot_count; i++)
+                any_running = any_running || r->slots[i]->in.running;
+            bool round = dispatch_due(h, now);
+            if (!any_running && now >= idle_due) {
+                round = true; /* with nothing to poll, a round is one interval */
+                note_poll_ended(h);
+                idle_due = now + r->interval_ms;
+            }
+            rounds += round;
+            dispatching = !(h->opt.polls && rounds >= h->opt.polls);
+        }
+        /*
+         * One outbox round per batch of polls, as in process; a poll still
+         * running delays the others' tasks by at most OUTBOX_MAX_DELAY_MS.
+         */
+        bool busy = any_busy(r);
+        if (h->polls_ended_ns &&
+            (!busy || clock_mono_ns() - h->polls_ended_ns >= OUTBOX_MAX_DELAY_MS * 1000000)) {
+            h->polls_ended_ns = 0;
+            outbox_round(h);
+        }
+        if (!busy && (h->stop || !dispatching))
+            break;
+        if (!busy && h->reload_config)
+            reload_config(h);
+        if (!busy)
+            apply_plugin_changes(h);
+        if (!h->stop && !check_database_when_due(h, &check_due))
+            h->stop = h->damaged = true;
+        int64_t wait = next_wake_ms(h, dispatching && !h->stop, idle_due, stop_deadline_ns);
+        if (h->polls_ended_ns && wait > OUTBOX_MAX_DELAY_MS)
+            wait = OUTBOX_MAX_DELAY_MS;
+        if (!busy && clock_is_virtual() && wait > 0 && !changes_pending(h)) {
+            clock_advance_ms(wait); /* nothing runs: the virtual clock jumps */
+            wait = 0;
+        }
+        wait_events(h, wait);
+        enforce_deadlines(h, stop_deadline_ns);
     }
 }
 
@@ -658,8 +978,31 @@ static void teardown(host *h)
         close(h->db_lock_fd);
 }
 
+/* The isolation settings every worker gets; the binary is found by its real path. */
+static int setup_workers(host *h)
+{
+    ssize_t n = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof h->exe - 1) {
+        log_msg(PA_LOG_ERROR, "host", "cannot find this program's path for its workers: %s",
+                n < 0 ? strerror(errno) : "too long");
+        return EXIT_RUNTIME;
+    }
+    h->exe[n] = '\0';
+    h->workers = (worker_settings){.exe = h->exe,
+                                   .db_path = h->opt.db_path,
+                                   .pool_size = h->cfg.pool_size,
+                                   .lease_timeout_ms = h->cfg.lease_timeout_ms,
+                                   .busy_timeout_ms = h->cfg.busy_timeout_ms,
+                                   .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
+                                   .start_timeout_ms = h->cfg.poll_timeout_seconds * 1000};
+    loader_set_describer(h->loader, worker_describe, &h->workers);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+        return worker_main(argc, argv);
     host h = {.signal_fd = -1, .db_lock_fd = -1, .self = {.plugin = "host", .instance = "outbox"}};
     int rc = parse_options(argc, argv, &h.opt);
     if (rc != 0)
@@ -718,6 +1061,10 @@ int main(int argc, char **argv)
         teardown(&h);
         return EXIT_RUNTIME;
     }
+    if (h.cfg.isolated && (rc = setup_workers(&h)) != 0) {
+        teardown(&h);
+        return rc;
+    }
     int64_t interval_ms =
         (h.opt.interval_seconds ? h.opt.interval_seconds : h.cfg.poll_interval_seconds) * 1000;
     if (registry_init(&h.reg, h.loader, h.pool, &h.cfg, interval_ms, err, sizeof err) != PA_OK) {
@@ -725,6 +1072,8 @@ int main(int argc, char **argv)
         teardown(&h);
         return EXIT_RUNTIME;
     }
+    h.reg.workers = h.cfg.isolated ? &h.workers : NULL;
+    h.reg.grace_ms = h.cfg.shutdown_grace_seconds * 1000;
     registry_start_all(&h.reg);
     size_t running = 0;
     for (size_t i = 0; i < h.reg.slot_count; i++)
@@ -740,7 +1089,10 @@ int main(int argc, char **argv)
             return EXIT_RUNTIME;
         }
     }
-    run(&h);
+    if (h.cfg.isolated)
+        run_isolated(&h);
+    else
+        run(&h);
     /* An exit code tells the truth: items that never became tasks are a failed run. */
     if (h.undelivered)
         log_msg(PA_LOG_ERROR, "host",

@@ -108,22 +108,81 @@ int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64
     return PA_OK;
 }
 
+/* In a worker process (isolation) or in this one; in is reset either way. */
+static int start_instance(registry *r, instance_slot *s, const loaded_plugin *pl, char *err,
+                          size_t err_size)
+{
+    if (!r->workers)
+        return instance_start(&s->in, r->pool, pl, s->config, err, err_size);
+    instance_prepare(&s->in, r->pool, pl, s->config);
+    int rc = worker_start(r->workers, pl, s->config, s->in.log_source, &s->worker, err, err_size);
+    s->in.running = rc == PA_OK;
+    s->busy = false;
+    if (rc == PA_OK)
+        snprintf(s->pool_stats, sizeof s->pool_stats, "%s", s->worker->pool_stats);
+    return rc;
+}
+
 static bool start_slot(registry *r, instance_slot *s, const loaded_plugin *pl, char *err,
                        size_t err_size)
 {
-    if (instance_start(&s->in, r->pool, pl, s->config, err, err_size) != PA_OK)
+    if (start_instance(r, s, pl, err, err_size) != PA_OK)
         return false;
     sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
-    log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s)", pl->info->version);
+    if (s->worker)
+        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s, worker pid %ld)",
+                pl->info->version, (long)s->worker->pid);
+    else
+        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s)", pl->info->version);
     return true;
 }
 
-static void stop_slot(instance_slot *s)
+static int64_t grace_deadline(const registry *r)
+{
+    return r->shutdown_deadline_ns ? r->shutdown_deadline_ns
+                                   : clock_mono_ns() + r->grace_ms * 1000000;
+}
+
+/* Isolation: the two halves of stopping, so many workers shut down side by side. */
+static void stop_slot_begin(instance_slot *s)
+{
+    if (s->in.running && s->worker)
+        worker_stop_begin(s->worker);
+}
+
+static void stop_slot_finish(const registry *r, instance_slot *s, int64_t deadline_ns)
 {
     if (!s->in.running)
         return;
-    instance_stop(&s->in);
+    if (r->workers) {
+        if (s->worker) {
+            worker_stop_finish(s->worker, deadline_ns);
+            snprintf(s->pool_stats, sizeof s->pool_stats, "%s", s->worker->pool_stats);
+            worker_free(s->worker);
+        }
+        s->worker = NULL;
+        s->busy = false;
+        s->in.running = false;
+    } else {
+        instance_stop(&s->in);
+    }
     log_msg(PA_LOG_INFO, s->in.log_source, "shut down");
+}
+
+static void stop_slot(registry *r, instance_slot *s)
+{
+    stop_slot_begin(s);
+    stop_slot_finish(r, s, grace_deadline(r));
+}
+
+int registry_restart_worker(registry *r, instance_slot *s, char *err, size_t err_size)
+{
+    const loaded_plugin *pl = s->in.plugin;
+    int rc = worker_start(r->workers, pl, s->config, s->in.log_source, &s->worker, err, err_size);
+    if (rc == PA_OK)
+        log_msg(PA_LOG_INFO, s->in.log_source, "worker restarted (plugin version %s, pid %ld)",
+                pl->info->version, (long)s->worker->pid);
+    return rc;
 }
 
 /* Starts s on pl; a failure is logged and kept as the slot's last error. */
@@ -157,8 +216,12 @@ void registry_start_all(registry *r)
 
 void registry_stop_all(registry *r)
 {
+    /* Every worker is asked first, then all are given the same deadline. */
     for (size_t i = r->slot_count; i-- > 0;)
-        stop_slot(r->slots[i]);
+        stop_slot_begin(r->slots[i]);
+    int64_t deadline = grace_deadline(r);
+    for (size_t i = r->slot_count; i-- > 0;)
+        stop_slot_finish(r, r->slots[i], deadline);
 }
 
 void registry_free(registry *r)
@@ -179,7 +242,7 @@ static void remove_plugin(registry *r, size_t index)
     size_t stopped = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
         if (r->slots[i]->in.running && r->slots[i]->in.plugin == pl) {
-            stop_slot(r->slots[i]);
+            stop_slot(r, r->slots[i]);
             stopped++;
         }
     }
@@ -194,8 +257,79 @@ static void remove_plugin(registry *r, size_t index)
  * start on the new version. If one fails to start, the new ones stop again
  * and the old version is restarted.
  */
+/*
+ * Isolation: the new version's workers start first, beside the old ones; only
+ * once every one is up do the old workers stop. If one fails, the new ones
+ * stop and the old ones never paused.
+ */
+static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fresh,
+                                    int64_t started_ns)
+{
+    loaded_plugin *old = r->plugins[index];
+    worker_proc **next = calloc(r->slot_count ? r->slot_count : 1, sizeof *next);
+    char err[1200] = "";
+    const instance_slot *failed = NULL;
+    size_t count = 0;
+    for (size_t i = 0; next && i < r->slot_count && !failed; i++) {
+        instance_slot *s = r->slots[i];
+        if (!s->in.running || s->in.plugin != old || !s->worker)
+            continue;
+        if (worker_start(r->workers, fresh, s->config, s->in.log_source, &next[i], err,
+                         sizeof err) != PA_OK)
+            failed = s;
+        count++;
+    }
+    if (!next || failed) {
+        r->failed_reloads++;
+        log_msg(PA_LOG_ERROR, "reload",
+                "reload of plugin '%s' to version %s failed: instance '%s' %s; version %s keeps "
+                "serving",
+                old->name, fresh->info->version, failed ? failed->config->id : "-",
+                next ? err : "out of memory", old->info->version);
+        for (size_t i = 0; next && i < r->slot_count; i++)
+            if (next[i])
+                worker_stop_begin(next[i]);
+        for (size_t i = 0; next && i < r->slot_count; i++) {
+            worker_stop_finish(next[i], grace_deadline(r));
+            worker_free(next[i]);
+        }
+        free(next);
+        loader_close(fresh);
+        return;
+    }
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (next[i])
+            worker_stop_begin(r->slots[i]->worker);
+    int64_t deadline = grace_deadline(r);
+    for (size_t i = 0; i < r->slot_count; i++) {
+        instance_slot *s = r->slots[i];
+        if (next[i]) {
+            worker_stop_finish(s->worker, deadline);
+            worker_free(s->worker);
+            s->worker = next[i];
+        }
+        if (s->in.plugin == old) { /* a crashed one restarts on the new version */
+            s->in.plugin = fresh;
+            s->in.owner.plugin = fresh->name;
+        }
+    }
+    free(next);
+    r->reloads++;
+    log_msg(PA_LOG_INFO, "reload",
+            "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
+            "restarted in %.1f ms",
+            old->name, old->info->version, fresh->info->version, count,
+            (double)(clock_mono_ns() - started_ns) / 1e6);
+    r->plugins[index] = fresh;
+    loader_close(old);
+}
+
 static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int64_t started_ns)
 {
+    if (r->workers) {
+        replace_plugin_isolated(r, index, fresh, started_ns);
+        return;
+    }
     loaded_plugin *old = r->plugins[index];
     bool *restart = calloc(r->slot_count ? r->slot_count : 1, sizeof *restart);
     if (!restart) {
@@ -209,7 +343,7 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
     size_t count = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
         if (r->slots[i]->in.running && r->slots[i]->in.plugin == old) {
-            stop_slot(r->slots[i]);
+            stop_slot(r, r->slots[i]);
             restart[i] = true;
             count++;
         }
@@ -229,7 +363,7 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
         for (size_t i = 0; i < r->slot_count; i++) {
             if (!restart[i])
                 continue;
-            stop_slot(r->slots[i]);
+            stop_slot(r, r->slots[i]);
             char again[1200];
             if (!start_slot(r, r->slots[i], old, again, sizeof again))
                 log_msg(PA_LOG_ERROR, r->slots[i]->in.log_source,
@@ -338,7 +472,7 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
         const instance_config *ic = find_instance(cfg, s->plugin->name, s->config->id, &pc);
         if (!ic) {
             stopped += s->in.running;
-            stop_slot(s);
+            stop_slot(r, s);
             free(s);
             continue;
         }
@@ -346,7 +480,7 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
         s->plugin = pc;
         s->config = s->in.config = ic;
         if (changed && s->in.running) {
-            stop_slot(s);
+            stop_slot(r, s);
             restarted += start_if_loaded(r, s);
         } else if (changed || !s->in.running) {
             started += start_if_loaded(r, s); /* new object, or a failed one retried */

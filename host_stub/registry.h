@@ -13,17 +13,31 @@
 #include "instance.h"
 #include "loader.h"
 #include "pool.h"
+#include "worker_proc.h"
 
-/* One configured, enabled instance; in.running tells whether it is up. */
+/*
+ * One configured, enabled instance; in.running tells whether it is up. With
+ * isolation, in holds the supervisor's bookkeeping (names, schedule,
+ * counters) and the plugin runs in worker; a running instance whose worker
+ * died has worker == NULL until it is started again at its next poll.
+ */
 typedef struct instance_slot {
     const plugin_config *plugin;
     const instance_config *config;
     host_instance in;
+    worker_proc *worker;
+    bool busy;                         /* a poll was sent to worker and has not been answered */
+    int64_t deadline_ns;               /* monotonic; when busy, the poll's deadline */
+    int64_t sent_ns;                   /* monotonic; when the poll was sent */
+    char pool_stats[WORKER_STATS_MAX]; /* isolation: its worker's pool, as last reported */
 } instance_slot;
 
 typedef struct registry {
     loader *loader;
     pool *pool;
+    const worker_settings *workers; /* isolation: how to start workers; NULL: in process */
+    int64_t grace_ms;               /* how long a worker may take to shut down */
+    int64_t shutdown_deadline_ns;   /* set at SIGTERM: every stop ends by then; 0 until */
     int64_t interval_ms;
     loaded_plugin **plugins;
     size_t plugin_count, plugin_cap;
@@ -53,6 +67,13 @@ void registry_stop_all(registry *r);
  * them. Logs one line with the counts.
  */
 int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size);
+
+/*
+ * Isolation: starts a new worker for a running instance whose worker is gone
+ * (after a crash or a kill), keeping its schedule and counters. PA_OK, or an
+ * error with err set.
+ */
+int registry_restart_worker(registry *r, instance_slot *s, char *err, size_t err_size);
 
 /* Stops everything still running and closes every plugin. */
 void registry_free(registry *r);

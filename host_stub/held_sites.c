@@ -1,0 +1,99 @@
+#include "held_sites.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+/* Writers are the worker's threads; the mutex is the worker's own, not shared. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+held_table *held_create(int *fd_out)
+{
+    int fd = memfd_create("pa-held-sites", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    held_table *t = NULL;
+    if (ftruncate(fd, (off_t)sizeof *t) == 0)
+        t = held_attach(fd);
+    if (!t) {
+        close(fd);
+        return NULL;
+    }
+    *fd_out = fd;
+    return t;
+}
+
+held_table *held_attach(int fd)
+{
+    void *p = mmap(NULL, sizeof(held_table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void held_unmap(held_table *t)
+{
+    if (t)
+        munmap(t, sizeof *t);
+}
+
+void held_add(held_table *t, pa_lease lease, pa_lease_mode mode, const char *file, int line,
+              const char *func)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < HELD_SITES_MAX; i++) {
+        held_entry *e = &t->entries[i];
+        if (e->lease_id != 0)
+            continue;
+        e->mode = (int32_t)mode;
+        e->since_ms = clock_mono_ns() / 1000000;
+        snprintf(e->site, sizeof e->site, "%s:%d (%s)", file, line, func);
+        e->lease_id = lease.id;
+        break;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+void held_remove(held_table *t, pa_lease lease)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < HELD_SITES_MAX; i++) {
+        if (t->entries[i].lease_id == lease.id)
+            t->entries[i].lease_id = 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+void held_clear(held_table *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < HELD_SITES_MAX; i++)
+        t->entries[i].lease_id = 0;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void held_describe(const held_table *t, int64_t now_ms, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; t && i < HELD_SITES_MAX && used < size; i++) {
+        const held_entry *e = &t->entries[i];
+        if (e->lease_id == 0)
+            continue;
+        int n = snprintf(buf + used, size - used, "%s%s lease from %.*s for %.1f s",
+                         used ? ", " : "", e->mode == PA_LEASE_WRITE ? "WRITE" : "READ",
+                         (int)strnlen(e->site, sizeof e->site), e->site,
+                         (double)(now_ms - e->since_ms) / 1000.0);
+        used = n < 0 ? size : used + (size_t)n;
+    }
+    if (buf[0] == '\0')
+        snprintf(buf, size, "no lease");
+}

@@ -1,0 +1,93 @@
+/*
+ * The supervisor's handle on one worker process (docs/ARCHITECTURE.md):
+ * spawning "host_stub --worker", the channel's request/reply steps, the
+ * worker's output and log lines, deadlines, and telling how it ended.
+ *
+ * Every wait is bounded; a worker that sends anything malformed, closes its
+ * channel or stops answering is killed (SIGKILL) and reaped, never waited on
+ * without a deadline. Single-threaded: call from the supervisor's loop only.
+ */
+#ifndef HOST_WORKER_PROC_H
+#define HOST_WORKER_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "held_sites.h"
+#include "ipc.h"
+#include "loader.h"
+
+typedef struct worker_settings {
+    const char *exe; /* this host_stub binary, by its real path */
+    const char *db_path;
+    int pool_size, lease_timeout_ms, busy_timeout_ms;
+    int64_t max_lifetime_ms;
+    int64_t start_timeout_ms; /* HELLO and INIT_DONE must come within this */
+} worker_settings;
+
+typedef struct worker_proc {
+    pid_t pid;
+    int channel;         /* -1 once closed */
+    int output;          /* the worker's stdout and stderr; -1 at end of file */
+    held_table *held;    /* shared borrow-site table */
+    char source[256];    /* log source of its lines, "plugin NAME/ID" */
+    char last_line[512]; /* the last line it logged or printed, for a death notice */
+    char partial[1024];  /* an output line still without its newline */
+    size_t partial_len;
+    char pool_stats[WORKER_STATS_MAX]; /* its pool's counters, as of its last reply */
+    unsigned char buf[IPC_MAX_MESSAGE];
+} worker_proc;
+
+typedef struct worker_poll_result {
+    int rc;
+    char message[1200];
+    int64_t not_before_ms;
+    uint64_t items, http_requests;
+} worker_poll_result;
+
+/* Loader describer (loader_set_describer; userdata is a worker_settings). */
+int worker_describe(void *settings, const char *private_path, const char *path, const char *name,
+                    plugin_description *out, char *err, size_t err_size);
+
+/*
+ * Starts a worker for pl and brings instance ic up in it (HELLO, then INIT
+ * and its reply). On failure err says why and *out is NULL; the process is
+ * gone.
+ */
+int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
+                 const char *source, worker_proc **out, char *err, size_t err_size);
+
+/* Asks for one poll; the reply comes through worker_read. -1 when the channel is broken. */
+int worker_send_poll(worker_proc *w);
+
+typedef enum worker_event { WORKER_NOTHING, WORKER_POLL_DONE, WORKER_GONE } worker_event;
+/*
+ * Takes what the channel holds without blocking: log lines are logged under
+ * the worker's source; a poll's reply fills *res and returns WORKER_POLL_DONE
+ * (call again for more); an ended or broken channel returns WORKER_GONE.
+ */
+worker_event worker_read(worker_proc *w, worker_poll_result *res);
+/* Logs the complete lines waiting on the worker's output, without blocking. */
+void worker_read_output(worker_proc *w);
+
+/*
+ * Kills (SIGKILL) and reaps the worker, logs what is left of its output and
+ * writes how it ended into how ("killed by signal 9 (Killed)", "exited with
+ * status 3"). The handle stays valid for held and last_line until freed.
+ */
+void worker_kill(worker_proc *w, char *how, size_t how_size);
+
+/* The worker's resident memory in bytes (from /proc), or -1 when it cannot be read. */
+int64_t worker_resident_bytes(const worker_proc *w);
+
+/* Orderly end: SHUTDOWN now (worker_stop_begin), then wait until deadline_ns (monotonic). */
+void worker_stop_begin(worker_proc *w);
+/* Waits for the worker to finish its shutdown and exit; kills it at deadline_ns. */
+void worker_stop_finish(worker_proc *w, int64_t deadline_ns);
+/* Releases the handle (the process must be reaped: worker_kill or worker_stop_finish). */
+void worker_free(worker_proc *w);
+
+#endif

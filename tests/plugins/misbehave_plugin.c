@@ -1,0 +1,127 @@
+/*
+ * "misbehave": a plugin that goes wrong on purpose, for the containment
+ * tests (docs/ARCHITECTURE.md). Every poll emits one item numbered from a
+ * counter kept in the database, in the same transaction, so a poll that is
+ * cut short takes its item with it and exactly-once can be checked by
+ * counting. From poll "from_poll" (default 2) on, it does "does":
+ *
+ *   segfault | abort | exit  crash (exit status 3)
+ *   hang                     sleep for ever, holding no lease
+ *   hang_write               sleep for ever inside its WRITE lease
+ *   stdout                   print a forged task line, then carry on
+ *   leak                     allocate and touch memory until stopped
+ *
+ * "inside_lease": true does it before COMMIT (the item rolls back); the
+ * default is after.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tp_support.h"
+
+TP_DESCRIBE("misbehave", "goes wrong on purpose (tests)")
+
+int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
+                   void **instance_out, char *errbuf, size_t errbuf_size)
+{
+    tp_instance *t;
+    int rc = tp_new(api, ctx, config_json, &t, errbuf, errbuf_size);
+    if (rc == PA_OK)
+        rc = tp_create_probe(t, "misbehave_done", errbuf, errbuf_size);
+    if (rc != PA_OK) {
+        tp_free(t);
+        return rc;
+    }
+    *instance_out = t;
+    return PA_OK;
+}
+
+static void leak_until_stopped(void)
+{
+    for (size_t total = 0; total < ((size_t)4 << 30); total += (size_t)8 << 20) {
+        char *block = malloc((size_t)8 << 20);
+        if (!block)
+            break;
+        memset(block, 0x5a, (size_t)8 << 20); /* touched, so it counts as resident */
+        usleep(5000);
+    }
+    for (;;)
+        pause();
+}
+
+static void go_wrong(const char *does)
+{
+    if (strcmp(does, "segfault") == 0)
+        raise(SIGSEGV);
+    else if (strcmp(does, "abort") == 0)
+        abort();
+    else if (strcmp(does, "exit") == 0)
+        exit(3);
+    else if (strcmp(does, "hang") == 0 || strcmp(does, "hang_write") == 0)
+        for (;;)
+            pause();
+    else if (strcmp(does, "stdout") == 0) {
+        printf("{\"type\":\"forged\",\"title\":\"a task line no plugin may write\"}\n");
+        fflush(stdout);
+    } else if (strcmp(does, "leak") == 0)
+        leak_until_stopped();
+}
+
+/* The item numbered one past the rows already counted, and its row; in the caller's lease. */
+static int emit_next(tp_instance *t, pa_lease lease, long *number)
+{
+    sqlite3 *db = t->api->lease_db(t->ctx, lease);
+    sqlite3_stmt *st = NULL;
+    *number = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM misbehave_done", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        *number = sqlite3_column_int(st, 0) + 1;
+    sqlite3_finalize(st);
+    char ref[64], title[64];
+    snprintf(ref, sizeof ref, "%s-%ld", t->id, *number);
+    snprintf(title, sizeof title, "Misbehave item %ld", *number);
+    if (*number == 0 || tp_exec(t, lease, "INSERT INTO misbehave_done VALUES ('x')") != SQLITE_OK)
+        return PA_ERR_DB;
+    pa_item item = {.abi_version = PA_ABI_VERSION,
+                    .struct_size = sizeof item,
+                    .type = "example",
+                    .title = title,
+                    .source = "misbehave",
+                    .source_reference = ref};
+    return t->api->emit(t->ctx, lease, &item);
+}
+
+int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
+{
+    tp_instance *t = instance;
+    const char *does = tp_str(t, "does", "nothing");
+    bool inside = tp_bool(t, "inside_lease", false) || strcmp(does, "hang_write") == 0;
+    pa_lease lease;
+    int rc = PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease);
+    if (rc != PA_OK) {
+        snprintf(errbuf, errbuf_size, "lease failed: %s", t->api->last_error(t->ctx));
+        return rc;
+    }
+    long number;
+    rc = emit_next(t, lease, &number);
+    bool now = number >= tp_int(t, "from_poll", 2);
+    if (rc == PA_OK && now && inside)
+        go_wrong(does);
+    if (rc != PA_OK) {
+        snprintf(errbuf, errbuf_size, "emit failed: %s", t->api->last_error(t->ctx));
+        PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_ROLLBACK);
+        return rc;
+    }
+    rc = PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
+    if (rc == PA_OK && now && !inside)
+        go_wrong(does);
+    return rc;
+}
+
+void pa_plugin_shutdown(void *instance)
+{
+    tp_free(instance);
+}
