@@ -303,12 +303,15 @@ static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fr
     int64_t deadline = grace_deadline(r);
     for (size_t i = 0; i < r->slot_count; i++) {
         instance_slot *s = r->slots[i];
-        if (next[i]) {
-            worker_stop_finish(s->worker, deadline);
-            worker_free(s->worker);
+        if (next[i]) { /* as in process: the old instance shuts down, the new one starts */
+            stop_slot_finish(r, s, deadline);
+            instance_prepare(&s->in, r->pool, fresh, s->config);
             s->worker = next[i];
-        }
-        if (s->in.plugin == old) { /* a crashed one restarts on the new version */
+            s->in.running = true;
+            sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
+            log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s, worker pid %ld)",
+                    fresh->info->version, (long)s->worker->pid);
+        } else if (s->in.plugin == old) { /* a crashed one restarts on the new version */
             s->in.plugin = fresh;
             s->in.owner.plugin = fresh->name;
         }

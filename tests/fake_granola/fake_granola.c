@@ -61,6 +61,9 @@ typedef struct buf {
     size_t len, cap;
 } buf;
 
+/* Sessions whose end is remembered; later ones stay valid. */
+#define MAX_SESSIONS 4096
+
 static void buf_reserve(buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
@@ -170,6 +173,7 @@ static struct server {
     long expire_after; /* >0: the session ends after this many more session requests */
     long session_serial;
     char session_id[64];
+    bool session_dead[MAX_SESSIONS]; /* ended by expire_session; by serial */
     char *require_token;
     bool oauth; /* MCP requires an access token from the OAuth token endpoint */
     fault fault;
@@ -643,9 +647,15 @@ static bool legacy_gate(struct MHD_Connection *conn, const cJSON *id, const char
         }
         if (S.expire_after > 0 && --S.expire_after == 0)
             S.expire_session = true;
-        if (S.expire_session || strcmp(session, S.session_id) != 0) {
+        /* Many clients hold sessions side by side, as the SDK's session map allows. */
+        long n = 0;
+        char tail;
+        bool known = sscanf(session, "session-%ld%c", &n, &tail) == 1 && n >= 1 &&
+                     n <= S.session_serial && (n >= MAX_SESSIONS || !S.session_dead[n]);
+        if (S.expire_session || !known) {
             S.expire_session = false;
-            S.session_id[0] = '\0';
+            if (known && n < MAX_SESSIONS)
+                S.session_dead[n] = true;
             *ret = send_rpc_error(conn, 404, NULL, -32001, "Session not found", NULL);
             return false;
         }
