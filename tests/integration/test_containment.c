@@ -1,0 +1,250 @@
+/*
+ * Containment (docs/ARCHITECTURE.md): a plugin that crashes, exits, hangs,
+ * writes to stdout or leaks memory takes down only its own worker. For each
+ * misbehaviour of tests/plugins/misbehave_plugin.c, beside a well-behaved
+ * "example" instance:
+ *   - the host survives and exits 0 (nothing emitted was left undelivered);
+ *   - the good instance makes every one of its polls;
+ *   - the event is logged with its cause;
+ *   - exactly-once holds: every committed item is one task, none twice.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "run_host.h"
+
+#define FAKE_CLOCK "1767225600" /* 2026-01-01T00:00:00Z */
+#define POLLS      4
+
+/* Host settings first, then the bad instance's extra keys (JSON members, may be ""). */
+static void write_config(test_env *env, const char *host_keys, const char *bad_keys)
+{
+    char config[1024];
+    snprintf(config, sizeof config,
+             "{%s\"plugins\": {\"example\": {\"instances\": [{\"id\": \"good\"}]}, "
+             "\"misbehave\": {\"instances\": [{\"id\": \"bad\", %s}]}}}",
+             host_keys, bad_keys);
+    env_write_config(env, config);
+}
+
+/* Every committed item became exactly one task, and nothing waits in the outbox. */
+static void assert_exactly_once(test_env *env)
+{
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'misbehave'"),
+                     db_scalar(env, "SELECT count(*) FROM misbehave_done"));
+    assert_int_equal(db_scalar(env, "SELECT count(*) - count(DISTINCT source || '/' || "
+                                    "account_id || '/' || source_reference) FROM pa_tasks"),
+                     0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
+}
+
+/* Runs POLLS rounds (virtual clock) with the bad instance doing `does`. */
+static void run_misbehaving(test_env *env, const char *does, host_result *r)
+{
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    char bad[160];
+    snprintf(bad, sizeof bad, "\"does\": \"%s\"", does);
+    write_config(env, "", bad);
+    char polls[16];
+    snprintf(polls, sizeof polls, "%d", POLLS);
+    const char *args[] = {"--polls", polls, "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, r, args);
+}
+
+/* good_polls: how many polls the good instance must have made. */
+static void assert_survived(test_env *env, const host_result *r, int good_polls)
+{
+    if (r->exit_code != 0)
+        fail_msg("host exited %d\n%s", r->exit_code, r->err);
+    if (count_lines_with(r->out, "\"source\":\"example\"") < good_polls)
+        fail_msg("the good instance made fewer than %d polls\n%s", good_polls, r->err);
+    assert_exactly_once(env);
+}
+
+static void check_crash(void **state, const char *does, const char *cause)
+{
+    test_env *env = *state;
+    host_result r;
+    run_misbehaving(env, does, &r);
+    assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
+    assert_contains(r.err, cause);
+    /* The first poll succeeded; the crash is a failed poll, retried with backoff. */
+    assert_contains(r.err, "error plugin misbehave/bad: poll failed (1 in a row): worker (pid ");
+    assert_contains(r.err, "info plugin misbehave/bad: worker restarted (plugin version 1.0.0");
+    assert_contains(r.out, "\"source_reference\":\"bad-1\"");
+    host_result_free(&r);
+}
+
+static void test_segfault(void **state)
+{
+    check_crash(state, "segfault", "killed by signal 11 (Segmentation fault) during the poll");
+}
+
+static void test_abort(void **state)
+{
+    check_crash(state, "abort", "killed by signal 6 (Aborted) during the poll");
+}
+
+static void test_exit(void **state)
+{
+    check_crash(state, "exit", "exited with status 3 during the poll");
+}
+
+/* A crash inside the WRITE lease: the item of that poll rolls back with the process. */
+static void test_crash_inside_the_lease_rolls_back(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "", "\"does\": \"exit\", \"inside_lease\": true");
+    const char *args[] = {"--polls", "4", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
+    /* bad-1 was committed; every later poll died before COMMIT. */
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM misbehave_done"), 1);
+    assert_int_equal(count_lines_with(r.out, "\"source\":\"misbehave\""), 1);
+    host_result_free(&r);
+}
+
+/*
+ * A poll that never returns, on the real clock: killed at its
+ * poll_timeout_seconds, logged with the leases it held; meanwhile the good
+ * instance polls every second.
+ */
+static void check_hang(void **state, const char *does, const char *held)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    char bad[160];
+    snprintf(bad, sizeof bad, "\"does\": \"%s\", \"poll_timeout_seconds\": 1", does);
+    write_config(env, "\"backoff_cap_seconds\": 1, ", bad);
+    const char *args[] = {"--polls", "4", "--interval", "1", NULL};
+    host_result r;
+    host_run(env, &r, args);
+    /*
+     * Real clock: rounds are counted as polls are sent, so the two instances
+     * may fall into different rounds; the good one still polls every second
+     * while the bad one hangs (in process it would never poll again).
+     */
+    assert_survived(env, &r, POLLS - 1);
+    assert_contains(r.err, "(poll_timeout_seconds is 1); worker (pid ");
+    assert_contains(r.err, held);
+    host_result_free(&r);
+}
+
+static void test_hang(void **state)
+{
+    check_hang(state, "hang", "killed by signal 9 (Killed); it held no lease");
+}
+
+static void test_hang_holding_a_write_lease(void **state)
+{
+    check_hang(state, "hang_write", "it held WRITE lease from tests/plugins/misbehave_plugin.c:");
+}
+
+/* What a plugin prints goes to the log, never into the task stream. */
+static void test_stdout_never_reaches_the_task_stream(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_misbehaving(env, "stdout", &r);
+    assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
+    assert_lacks(r.out, "forged");
+    assert_contains(r.err, "warn plugin misbehave/bad: output: {\"type\":\"forged\"");
+    host_result_free(&r);
+}
+
+static void test_fast_leak_is_stopped_at_the_memory_limit(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "\"worker_memory_limit_mb\": 256, ", "\"does\": \"leak\"");
+    const char *args[] = {"--polls", "4", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
+    assert_contains(r.err, "is over worker_memory_limit_mb 256); worker (pid ");
+    host_result_free(&r);
+}
+
+/* SIGTERM with a poll that never returns: the worker is killed at the grace deadline. */
+static void test_sigterm_is_bounded_by_the_grace(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "\"shutdown_grace_seconds\": 1, ", "\"does\": \"hang\", \"from_poll\": 1");
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    char *err = NULL;
+    for (int i = 0; i < 200 && !(err && strstr(err, "plugin misbehave/bad: started")); i++) {
+        free(err);
+        usleep(50000);
+        err = read_file(env->err_path);
+    }
+    free(err);
+    usleep(300000); /* its first poll is under way, and hangs */
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    if (r.exit_code != 0)
+        fail_msg("host exited %d\n%s", r.exit_code, r.err);
+    assert_contains(r.err, "(shutting down; shutdown_grace_seconds is 1); worker (pid ");
+    assert_contains(r.err, "info plugin example/good: shut down");
+    assert_exactly_once(env);
+    host_result_free(&r);
+}
+
+/* "isolation": "none" keeps plugins in the host's process, as before. */
+static void test_isolation_none_runs_in_process(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"isolation\": \"none\", \"plugins\": {\"example\": "
+                          "{\"instances\": [{\"id\": \"a\"}]}}}");
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 2);
+    assert_contains(r.err, "info plugin example/a: started (plugin version 1.0.0)\n");
+    assert_lacks(r.err, "worker pid");
+    host_result_free(&r);
+}
+
+int main(void)
+{
+    /* Let a crash be the signal it is, not a sanitizer's report and exit status. */
+    setenv("ASAN_OPTIONS", "handle_segv=0:handle_abort=0", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_segfault, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_abort, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_exit, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_inside_the_lease_rolls_back, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_hang, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_hang_holding_a_write_lease, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_fast_leak_is_stopped_at_the_memory_limit, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_is_bounded_by_the_grace, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_isolation_none_runs_in_process, env_setup,
+                                        env_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
