@@ -166,7 +166,8 @@ void host_wait(test_env *env, pid_t pid, host_result *result)
     result->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     result->out = read_file(env->out_path);
     result->err = read_file(env->err_path);
-    if (result->exit_code == 99)
+    /* 99 is valgrind's error status, for the host or (logged by it) for a worker. */
+    if (result->exit_code == 99 || strstr(result->err, "exited with status 99"))
         fail_msg("valgrind reported errors:\n%s", result->err);
 }
 
