@@ -4,9 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
-
-#include "clock.h"
 
 /* Writers are the worker's threads; the mutex is the worker's own, not shared. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,6 +38,22 @@ void held_unmap(held_table *t)
         munmap(t, sizeof *t);
 }
 
+/* The coarse clock costs a few ns, not a clock read; its ms-scale steps are plenty here. */
+static int64_t coarse_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The start of src (its end is the part a reader needs least), always terminated. */
+static void copy_bounded(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
 void held_add(held_table *t, pa_lease lease, pa_lease_mode mode, const char *file, int line,
               const char *func)
 {
@@ -50,8 +65,10 @@ void held_add(held_table *t, pa_lease lease, pa_lease_mode mode, const char *fil
         if (e->lease_id != 0)
             continue;
         e->mode = (int32_t)mode;
-        e->since_ms = clock_mono_ns() / 1000000;
-        snprintf(e->site, sizeof e->site, "%s:%d (%s)", file, line, func);
+        e->line = line;
+        e->since_ms = coarse_now_ms();
+        copy_bounded(e->file, sizeof e->file, file);
+        copy_bounded(e->func, sizeof e->func, func);
         e->lease_id = lease.id;
         break;
     }
@@ -88,9 +105,10 @@ void held_describe(const held_table *t, int64_t now_ms, char *buf, size_t size)
         const held_entry *e = &t->entries[i];
         if (e->lease_id == 0)
             continue;
-        int n = snprintf(buf + used, size - used, "%s%s lease from %.*s for %.1f s",
+        int n = snprintf(buf + used, size - used, "%s%s lease from %.*s:%d (%.*s) for %.1f s",
                          used ? ", " : "", e->mode == PA_LEASE_WRITE ? "WRITE" : "READ",
-                         (int)strnlen(e->site, sizeof e->site), e->site,
+                         (int)strnlen(e->file, sizeof e->file), e->file, (int)e->line,
+                         (int)strnlen(e->func, sizeof e->func), e->func,
                          (double)(now_ms - e->since_ms) / 1000.0);
         used = n < 0 ? size : used + (size_t)n;
     }

@@ -4,7 +4,7 @@
  * on lease and release, read by the supervisor after it killed the worker for
  * a missed deadline. A hung worker cannot be asked; this needs no asking.
  *
- * Costs one uncontended mutex and a short copy per lease and release. A
+ * Costs one uncontended mutex and two short copies per lease and release. A
  * worker that corrupts the table (it is in the plugin's address space) can
  * only garble the supervisor's log line: the reader bounds every string.
  */
@@ -21,8 +21,10 @@
 typedef struct held_entry {
     uint64_t lease_id; /* 0: free */
     int32_t mode;      /* pa_lease_mode */
-    int64_t since_ms;  /* monotonic, from clock_mono_ns */
-    char site[200];    /* "file:line (function)" */
+    int32_t line;
+    int64_t since_ms; /* CLOCK_MONOTONIC (coarse), in ms */
+    char file[120];   /* copied, not formatted: a lease stays cheap */
+    char func[56];
 } held_entry;
 
 typedef struct held_table {

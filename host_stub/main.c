@@ -1,5 +1,6 @@
 /*
- * host_stub: the reference host. Loads plugins, lends database handles,
+ * host_stub: the reference host, as supervisor (docs/ARCHITECTURE.md) or, with
+ * --worker, as one instance's worker. Loads plugins, lends database handles,
  * schedules polls with backoff, turns the outbox into tasks.
  *
  * Exit codes: 0 normal end, 1 runtime failure (database; also when the last

@@ -38,4 +38,9 @@ echo "== granola poll =="
 "$bench/bench_poll" build-release/plugins/granola.so build-release/tests/fake_granola/fake_granola
 
 echo "== hot reload =="
-"$bench/bench_reload" build-release/host_stub/host_stub build-release/test_plugins
+"$bench/bench_reload" build-release/host_stub/host_stub build-release/test_plugins process
+"$bench/bench_reload" build-release/host_stub/host_stub build-release/test_plugins none
+
+echo "== isolation: poll cost, memory, SIGTERM with a hung poll =="
+"$bench/bench_isolation" build-release/host_stub/host_stub build-release/test_plugins \
+    build-release/plugins/granola.so

@@ -3,7 +3,7 @@
  * plugins directory to the first task served by that version, through the
  * real host_stub --watch at its default settings.
  *
- *   bench_reload HOST_STUB TEST_PLUGIN_DIR
+ *   bench_reload HOST_STUB TEST_PLUGIN_DIR [process|none]
  *
  * Alternates example.so and example_v2.so (whose items are titled
  * differently) 41 times and prints the median, 90th percentile and maximum.
@@ -97,8 +97,9 @@ static void wait_for(int fd, char *buf, size_t *len, size_t cap, const char *nee
 
 int main(int argc, char **argv)
 {
-    if (argc != 3)
-        die("usage: bench_reload HOST_STUB TEST_PLUGIN_DIR");
+    if (argc != 3 && argc != 4)
+        die("usage: bench_reload HOST_STUB TEST_PLUGIN_DIR [process|none]");
+    const char *isolation = argc == 4 ? argv[3] : "process";
     char dir[] = "/tmp/bench_reload_XXXXXX";
     if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
         die("mkdtemp");
@@ -116,7 +117,10 @@ int main(int argc, char **argv)
     double unused;
     install(plugins, v1, len[0], &unused);
     FILE *f = fopen(config, "w");
-    fputs("{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}", f);
+    fprintf(f,
+            "{\"isolation\": \"%s\", \"plugins\": {\"example\": {\"instances\": "
+            "[{\"id\": \"a\"}]}}}",
+            isolation);
     fclose(f);
 
     int out[2];
@@ -151,7 +155,9 @@ int main(int argc, char **argv)
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     qsort(ms, SWAPS, sizeof ms[0], compare);
-    printf("bench_reload: %d swaps via rename(2), host_stub --watch at default settings\n", SWAPS);
+    printf("bench_reload: %d swaps via rename(2), host_stub --watch at default settings, "
+           "isolation %s\n",
+           SWAPS, isolation);
     printf("rename_to_first_task_ms_median  %8.2f\n", ms[SWAPS / 2]);
     printf("rename_to_first_task_ms_p90     %8.2f\n", ms[SWAPS * 9 / 10]);
     printf("rename_to_first_task_ms_max     %8.2f\n", ms[SWAPS - 1]);

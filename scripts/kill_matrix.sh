@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The several-processes and kill -9 matrix, with isolation on (docs/TESTING.md):
+# HOSTS host_stub processes share one database (--allow-shared-db) and poll the
+# fake Granola server every second. Each round releases BATCH new meetings
+# (their notes appear), waits a random 0.2 .. 1.2 s, and kills -9 either one
+# random worker or one random supervisor (alternately); then the survivors get
+# SIGTERM. A last clean run delivers what is left. Every meeting must be one
+# task: none lost, none twice. The figures are printed at the end.
+#
+#   scripts/kill_matrix.sh [BUILD_DIR] [ROUNDS] [HOSTS] [BATCH]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-release}
+rounds=${2:-30}
+hosts=${3:-4}
+batch=${4:-10}
+meetings=$((rounds * batch))
+host_stub="$build/host_stub/host_stub"
+[ -x "$host_stub" ] || { echo "kill_matrix: build first: $host_stub is missing" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/pa-kill-matrix.XXXXXX)
+server_pid=""
+cleanup() {
+    pkill -9 -f -- "--config $work/host.json" 2>/dev/null || true
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 0755 "$work"
+mkdir -m 0755 "$work/plugins"
+install -m 0755 "$build/plugins/granola.so" "$work/plugins/"
+
+# Meetings without notes: the plugin waits for them; each round gives some their notes.
+{
+    echo '{"meetings": ['
+    for i in $(seq 1 "$meetings"); do
+        [ "$i" -gt 1 ] && echo ','
+        printf '{"id": "m-%04d", "title": "Meeting %d", "days_ago": 1, "workspace_id": "work", ' "$i" "$i"
+        printf '"participants": [{"name": "A", "email": "a@example.com", "creator": true}]}'
+    done
+    echo ']}'
+} >"$work/fixture.json"
+"$build/tests/fake_granola/fake_granola" --era dual --fixture "$work/fixture.json" >"$work/server.out" &
+server_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.out")
+control() { curl -sf -X POST --data "$1" "http://127.0.0.1:$port/_control" >/dev/null; }
+# Each meeting fetch takes 20 ms, so a poll is long enough to be cut in the middle.
+control '{"fault": {"method": "get_meetings", "kind": "delay", "delay_ms": 20, "count": -1}}'
+
+umask 077
+printf '{"access_token": "matrix-token", "expires_at": "2099-01-01T00:00:00Z"}\n' >"$work/token.json"
+umask 022
+cat >"$work/host.json" <<JSON
+{ "poll_interval_seconds": 1, "backoff_cap_seconds": 2, "shutdown_grace_seconds": 2,
+  "plugins": { "granola": { "instances": [ { "id": "work", "workspace_id": "work",
+     "lookback_days": 7, "token_path": "$work/token.json",
+     "server_url": "http://127.0.0.1:$port/mcp" } ] } } }
+JSON
+
+run_host() { # $1: log name; the rest: extra arguments. exec: $! is host_stub itself
+    local log=$1
+    shift
+    exec "$host_stub" --plugins "$work/plugins" --config "$work/host.json" --db "$work/agent.db" \
+        --allow-shared-db "$@" >>"$work/tasks.jsonl" 2>"$work/$log.log"
+}
+
+worker_kills=0 supervisor_kills=0 unclean=0
+SECONDS=0
+for round in $(seq 1 "$rounds"); do
+    for i in $(seq $(((round - 1) * batch + 1)) $((round * batch))); do
+        control "$(printf '{"set_summary": {"id": "m-%04d", "summary": "- notes of meeting %d"}}' "$i" "$i")"
+    done
+    pids=()
+    for h in $(seq 1 "$hosts"); do
+        (run_host "r$round-h$h") &
+        pids+=($!)
+    done
+    sleep "0.$((RANDOM % 10 + 2))"
+    if [ $((round % 2)) -eq 1 ]; then
+        victim=$(pgrep -f -- "--worker .*$work/plugins/granola.so" | shuf -n 1 || true)
+        [ -n "$victim" ] && kill -9 "$victim" && worker_kills=$((worker_kills + 1))
+    else
+        victim=${pids[$((RANDOM % hosts))]}
+        kill -9 "$victim" && supervisor_kills=$((supervisor_kills + 1))
+    fi
+    sleep 0.3
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        status=0
+        wait "$p" || status=$?
+        [ "$status" -ne 0 ] && [ "$status" -ne 137 ] && unclean=$((unclean + 1))
+    done
+done
+# A killed supervisor's workers die with it (PR_SET_PDEATHSIG): none may be left.
+orphans=$(pgrep -f -- "--worker .*$work/plugins/granola.so" | wc -l || true)
+(run_host final --polls 2 --fake-clock "$(date +%s)")
+elapsed=$SECONDS
+
+q() { sqlite3 "$work/agent.db" "$1" 2>/dev/null || python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$work/agent.db" "$1"; }
+tasks=$(q "SELECT count(*) FROM pa_tasks WHERE source = 'granola'")
+distinct=$(q "SELECT count(DISTINCT source_reference) FROM pa_tasks WHERE source = 'granola'")
+pending=$(q "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL")
+printed=$(grep -c . "$work/tasks.jsonl" || true)
+lost=$((meetings - distinct))
+duplicated=$((tasks - distinct))
+echo "kill_matrix: rounds=$rounds hosts=$hosts meetings=$meetings worker_kills=$worker_kills" \
+     "supervisor_kills=$supervisor_kills seconds=$elapsed"
+echo "kill_matrix: tasks=$tasks printed=$printed lost=$lost duplicated=$duplicated" \
+     "outbox_pending=$pending orphan_workers=$orphans unclean_exits=$unclean"
+[ "$lost" -eq 0 ] && [ "$duplicated" -eq 0 ] && [ "$pending" -eq 0 ] && [ "$orphans" -eq 0 ] &&
+    [ "$unclean" -eq 0 ]
