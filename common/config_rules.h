@@ -1,6 +1,6 @@
 /*
  * config_rules: configuration checked from a table, once, the same way for
- * host.json (host_stub/config.c) and for a plugin's instance object
+ * host.json (host_stub/supervisor/config.c) and for a plugin's instance object
  * (plugin/granola/granola_config.c).
  *
  * A table lists each key with its kind, range and default. config_check
