@@ -24,6 +24,7 @@ cleanup() {
     pkill -9 -f -- "--config $work/host.json" 2>/dev/null || true
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$work"
+    return 0
 }
 trap cleanup EXIT
 chmod 0755 "$work"
@@ -108,5 +109,12 @@ echo "kill_matrix: rounds=$rounds hosts=$hosts meetings=$meetings worker_kills=$
      "supervisor_kills=$supervisor_kills seconds=$elapsed"
 echo "kill_matrix: tasks=$tasks printed=$printed lost=$lost duplicated=$duplicated" \
      "outbox_pending=$pending orphan_workers=$orphans unclean_exits=$unclean"
+# The fake server's own exit (a sanitizer report, say) must not decide this.
+kill "$server_pid" 2>/dev/null
+server_status=0
+wait "$server_pid" 2>/dev/null || server_status=$?
+server_pid=""
+[ "$server_status" -eq 0 ] || [ "$server_status" -eq 143 ] ||
+    { echo "kill_matrix: the fake server exited with status $server_status" >&2; exit 1; }
 [ "$lost" -eq 0 ] && [ "$duplicated" -eq 0 ] && [ "$pending" -eq 0 ] && [ "$orphans" -eq 0 ] &&
     [ "$unclean" -eq 0 ]

@@ -953,9 +953,11 @@ static bool apply_control(const cJSON *c)
         const cJSON *m = jstr(v, "id") ? find_meeting(jstr(v, "id")) : NULL;
         if (!m || !jstr(v, "summary"))
             return false;
-        cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)m, "summary",
-                                               cJSON_CreateString(jstr(v, "summary")));
-        if (!cJSON_GetObjectItemCaseSensitive(m, "summary"))
+        /* Replace only what is there: a failed replace would leak the new string. */
+        if (cJSON_GetObjectItemCaseSensitive(m, "summary"))
+            cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)m, "summary",
+                                                   cJSON_CreateString(jstr(v, "summary")));
+        else
             cJSON_AddStringToObject((cJSON *)m, "summary", jstr(v, "summary"));
     }
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "reset_stats"))) {
