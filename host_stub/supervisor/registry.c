@@ -123,17 +123,22 @@ static int start_instance(registry *r, instance_slot *s, const loaded_plugin *pl
     return rc;
 }
 
+static void log_started(const instance_slot *s, const loaded_plugin *pl)
+{
+    if (s->worker)
+        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s, worker pid %ld)",
+                pl->info->version, (long)s->worker->pid);
+    else
+        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s)", pl->info->version);
+}
+
 static bool start_slot(registry *r, instance_slot *s, const loaded_plugin *pl, char *err,
                        size_t err_size)
 {
     if (start_instance(r, s, pl, err, err_size) != PA_OK)
         return false;
     sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
-    if (s->worker)
-        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s, worker pid %ld)",
-                pl->info->version, (long)s->worker->pid);
-    else
-        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s)", pl->info->version);
+    log_started(s, pl);
     return true;
 }
 
@@ -257,6 +262,21 @@ static void remove_plugin(registry *r, size_t index)
  * start on the new version. If one fails to start, the new ones stop again
  * and the old version is restarted.
  */
+/* A successful reload: fresh takes the old version's place, which is closed. */
+static void reload_done(registry *r, size_t index, loaded_plugin *fresh, size_t count,
+                        int64_t started_ns)
+{
+    loaded_plugin *old = r->plugins[index];
+    r->reloads++;
+    log_msg(PA_LOG_INFO, "reload",
+            "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
+            "restarted in %.1f ms",
+            old->name, old->info->version, fresh->info->version, count,
+            (double)(clock_mono_ns() - started_ns) / 1e6);
+    r->plugins[index] = fresh;
+    loader_close(old);
+}
+
 /*
  * Isolation: the new version's workers start first, beside the old ones; only
  * once every one is up do the old workers stop. If one fails, the new ones
@@ -309,22 +329,14 @@ static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fr
             s->worker = next[i];
             s->in.running = true;
             sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
-            log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s, worker pid %ld)",
-                    fresh->info->version, (long)s->worker->pid);
+            log_started(s, fresh);
         } else if (s->in.plugin == old) { /* a crashed one restarts on the new version */
             s->in.plugin = fresh;
             s->in.owner.plugin = fresh->name;
         }
     }
     free(next);
-    r->reloads++;
-    log_msg(PA_LOG_INFO, "reload",
-            "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
-            "restarted in %.1f ms",
-            old->name, old->info->version, fresh->info->version, count,
-            (double)(clock_mono_ns() - started_ns) / 1e6);
-    r->plugins[index] = fresh;
-    loader_close(old);
+    reload_done(r, index, fresh, count, started_ns);
 }
 
 static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int64_t started_ns)
@@ -376,14 +388,7 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
         free(restart);
         return;
     }
-    r->reloads++;
-    log_msg(PA_LOG_INFO, "reload",
-            "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
-            "restarted in %.1f ms",
-            old->name, old->info->version, fresh->info->version, count,
-            (double)(clock_mono_ns() - started_ns) / 1e6);
-    r->plugins[index] = fresh;
-    loader_close(old);
+    reload_done(r, index, fresh, count, started_ns);
     free(restart);
 }
 
