@@ -775,8 +775,7 @@ static bool dispatch_due(host *h, int64_t now)
         s->sent_ns = clock_mono_ns();
         char err[1200];
         if (!s->worker && registry_restart_worker(&h->reg, s, err, sizeof err) != PA_OK) {
-            s->busy = true; /* this round's poll is lost, as a failure */
-            poll_lost(h, s, err);
+            poll_lost(h, s, err); /* this round's poll is lost, as a failure */
             continue;
         }
         s->busy = true;

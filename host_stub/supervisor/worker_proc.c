@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,9 +33,12 @@ static int high_dup(int fd)
 }
 
 /* In the child between fork and exec: async-signal-safe calls only. */
-static void become_worker(const worker_settings *ws, int channel, int held, int out, int null_fd,
-                          const char *const argv[])
+static void become_worker(const worker_settings *ws, pid_t supervisor, int channel, int held,
+                          int out, int null_fd, const char *const argv[])
 {
+    /* Die with the supervisor, even on kill -9; set before exec, so no window is left open. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != supervisor)
+        _exit(127);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the supervisor's signalfd set stays its own */
@@ -64,9 +68,10 @@ static int spawn(const worker_settings *ws, const char *private_path, const char
     char level[16];
     snprintf(level, sizeof level, "%d", (int)log_get_level());
     const char *argv[] = {"host_stub", "--worker", private_path, path, name, level, NULL};
+    pid_t supervisor = getpid();
     w->pid = made ? fork() : -1;
     if (w->pid == 0)
-        become_worker(ws, sv[1], held_fd, pipefd[1], null_fd, argv);
+        become_worker(ws, supervisor, sv[1], held_fd, pipefd[1], null_fd, argv);
     int saved = errno;
     close_fd(&sv[1]);
     close_fd(&pipefd[1]);
@@ -210,6 +215,8 @@ void worker_kill(worker_proc *w, char *how, size_t how_size)
         how[0] = '\0';
     if (w->pid > 0) {
         int status = 0;
+        /* The whole group: processes the plugin started die with its worker. */
+        kill(-w->pid, SIGKILL);
         kill(w->pid, SIGKILL);
         while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
             ;
@@ -218,8 +225,8 @@ void worker_kill(worker_proc *w, char *how, size_t how_size)
     }
     close_fd(&w->channel);
     /*
-     * Whatever it printed before dying. The pipe ends with it, unless it left
-     * a child holding it: that gets 100 ms per read, then the pipe is closed.
+     * Whatever it printed before dying. The pipe ends with its group; a
+     * process that left the group and kept the pipe gets 100 ms per read.
      */
     struct pollfd pfd = {.fd = w->output, .events = POLLIN};
     while (w->output >= 0 && poll(&pfd, 1, 100) > 0)

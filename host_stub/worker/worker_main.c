@@ -12,7 +12,7 @@
  * pool on the shared database, emit writing the outbox row in the plugin's
  * transaction. Its log lines travel as LOG messages. It ends after
  * SHUTDOWN, or when the supervisor goes away (end of file on the channel,
- * or SIGKILL through PR_SET_PDEATHSIG).
+ * or SIGKILL through PR_SET_PDEATHSIG, set before exec).
  */
 #include "worker_main.h"
 
@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -178,8 +177,7 @@ int worker_main(int argc, char **argv)
         fprintf(stderr, "host_stub --worker is started by host_stub itself\n");
         return 2;
     }
-    /* Die with the supervisor, even when it is killed outright. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* PR_SET_PDEATHSIG was set before exec (worker_proc.c): it dies with the supervisor. */
     signal(SIGPIPE, SIG_IGN);
     log_set_level((pa_log_level)atoi(argv[5]));
     log_set_forward(forward_log);

@@ -130,20 +130,22 @@ static void check_hang(void **state, const char *does, const char *held)
     env_add_plugin(env, "misbehave");
     char bad[160];
     snprintf(bad, sizeof bad, "\"does\": \"%s\", \"poll_timeout_seconds\": 1", does);
-    write_config(env, "\"backoff_cap_seconds\": 1, ", bad);
-    const char *args[] = {"--polls", "4", "--interval", "1", NULL};
+    write_config(env, "\"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, ", bad);
+    /*
+     * Real clock, for a fixed time rather than a number of rounds (which
+     * instance a round holds depends on timing). The bad instance hangs from
+     * its second poll at t=1 s, is killed at 2 s, restarts at 3 s and hangs
+     * again; the good one polls every second meanwhile: at 0, 1, 3 s at the
+     * least, even when the bad one's WRITE lease makes it wait for the
+     * database. In process, the host would never poll again after 1 s.
+     * valgrind makes every start take seconds: it gets twice the time.
+     */
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    usleep(getenv("PA_TEST_WRAPPER") ? 10000000 : 5000000);
+    kill(pid, SIGTERM);
     host_result r;
-    host_run(env, &r, args);
-    /*
-     * Real clock: rounds are counted as polls are sent, so the two instances
-     * may fall into different rounds; the good one still polls every second
-     * while the bad one hangs (in process it would never poll again).
-     */
-    /*
-     * Under valgrind a worker's restart takes seconds, and a start is
-     * synchronous in the supervisor (docs/ARCHITECTURE.md): one poll fewer.
-     */
-    assert_survived(env, &r, getenv("PA_TEST_WRAPPER") ? POLLS - 2 : POLLS - 1);
+    host_wait(env, pid, &r);
+    assert_survived(env, &r, 3);
     assert_contains(r.err, "(poll_timeout_seconds is 1); worker (pid ");
     assert_contains(r.err, held);
     host_result_free(&r);
@@ -157,6 +159,47 @@ static void test_hang(void **state)
 static void test_hang_holding_a_write_lease(void **state)
 {
     check_hang(state, "hang_write", "it held WRITE lease from tests/plugins/misbehave_plugin.c:");
+}
+
+/* A process the plugin started dies with its worker (the worker's process group). */
+static void test_a_plugins_child_dies_with_its_worker(void **state)
+{
+    test_env *env = *state;
+    char pid_file[200], bad[400];
+    snprintf(pid_file, sizeof pid_file, "%s/child.pid", env->dir);
+    snprintf(bad, sizeof bad,
+             "\"does\": \"fork_hang\", \"from_poll\": 1, \"poll_timeout_seconds\": 1, "
+             "\"pid_file\": \"%s\"",
+             pid_file);
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "", bad);
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    if (r.exit_code != 0)
+        fail_msg("host exited %d\n%s", r.exit_code, r.err);
+    assert_contains(r.err, "(poll_timeout_seconds is 1); worker (pid ");
+    char *text = read_file(pid_file);
+    long child = strtol(text, NULL, 10); /* read_file gives "" for a missing file */
+    free(text);
+    assert_true(child > 0);
+    /* Gone, or a zombie waiting for whoever adopted it: either way not running. */
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", child);
+    char *stat = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(stat);
+        stat = read_file(stat_path);
+        if (!stat[0] || strstr(stat, ") Z "))
+            break;
+        usleep(20000);
+    }
+    if (stat[0] && !strstr(stat, ") Z "))
+        fail_msg("the plugin's child %ld still runs: %s", child, stat);
+    free(stat);
+    assert_exactly_once(env);
+    host_result_free(&r);
 }
 
 /* What a plugin prints goes to the log, never into the task stream. */
@@ -241,6 +284,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_hang, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_hang_holding_a_write_lease, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_plugins_child_dies_with_its_worker, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_fast_leak_is_stopped_at_the_memory_limit, env_setup,

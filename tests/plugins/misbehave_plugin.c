@@ -8,6 +8,8 @@
  *   segfault | abort | exit  crash (exit status 3)
  *   hang                     sleep for ever, holding no lease
  *   hang_write               sleep for ever inside its WRITE lease
+ *   fork_hang                start a child that sleeps for ever (its pid
+ *                            written to "pid_file"), then hang
  *   stdout                   print a forged task line, then carry on
  *   leak                     allocate and touch memory until stopped
  *
@@ -52,8 +54,27 @@ static void leak_until_stopped(void)
         pause();
 }
 
-static void go_wrong(const char *does)
+/* A child the plugin leaves behind: it must die with the worker's process group. */
+static void start_child(const char *pid_file)
 {
+    pid_t child = fork();
+    if (child != 0)
+        return;
+    FILE *f = fopen(pid_file, "w");
+    if (f) {
+        fprintf(f, "%ld\n", (long)getpid());
+        fclose(f);
+    }
+    for (;;)
+        pause();
+}
+
+static void go_wrong(const tp_instance *t, const char *does)
+{
+    if (strcmp(does, "fork_hang") == 0) {
+        start_child(tp_str(t, "pid_file", "/dev/null"));
+        does = "hang";
+    }
     if (strcmp(does, "segfault") == 0)
         raise(SIGSEGV);
     else if (strcmp(does, "abort") == 0)
@@ -109,7 +130,7 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
     rc = emit_next(t, lease, &number);
     bool now = number >= tp_int(t, "from_poll", 2);
     if (rc == PA_OK && now && inside)
-        go_wrong(does);
+        go_wrong(t, does);
     if (rc != PA_OK) {
         snprintf(errbuf, errbuf_size, "emit failed: %s", t->api->last_error(t->ctx));
         PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_ROLLBACK);
@@ -117,7 +138,7 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
     }
     rc = PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
     if (rc == PA_OK && now && !inside)
-        go_wrong(does);
+        go_wrong(t, does);
     return rc;
 }
 
