@@ -138,10 +138,11 @@ static void check_hang(void **state, const char *does, const char *held)
      * again; the good one polls every second meanwhile: at 0, 1, 3 s at the
      * least, even when the bad one's WRITE lease makes it wait for the
      * database. In process, the host would never poll again after 1 s.
-     * valgrind makes every start take seconds: it gets twice the time.
+     * valgrind makes every start take seconds (about 5 s before the first
+     * poll, 2 s per restart, which the supervisor waits out): it gets 20 s.
      */
     pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
-    usleep(getenv("PA_TEST_WRAPPER") ? 10000000 : 5000000);
+    usleep(getenv("PA_TEST_WRAPPER") ? 20000000 : 5000000);
     kill(pid, SIGTERM);
     host_result r;
     host_wait(env, pid, &r);
