@@ -15,6 +15,9 @@
 #include "clock.h"
 #include "log.h"
 
+/* Why a start was given up when SIGTERM or SIGINT came during it. */
+#define STOPPING "the host is stopping (a SIGTERM or SIGINT came)"
+
 /* Descriptors above the ones a worker is given, so the moves in the child cannot collide. */
 #define HIGH_FD 10
 
@@ -155,21 +158,38 @@ static bool take_log(worker_proc *w, ipc_msg *m)
     return true;
 }
 
+/* SIGTERM or SIGINT waiting, not yet read from the supervisor's signalfd: the host is stopping. */
+static bool stop_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
+/* How often a start's wait looks for a pending stop; well inside the 0.5 s a stop may overrun. */
+#define STOP_CHECK_MS 50
+
 /*
  * Waits until deadline_ns for a message of type want (log lines and output
  * are handled meanwhile). 1: m holds it; 0: the worker closed or sent
- * something else (*why says which); -1: the deadline passed.
+ * something else (*why says which); -1: the deadline passed; -2 (only when
+ * yields_to_stop) a SIGTERM or SIGINT is pending, so a start is not worth
+ * finishing: the supervisor's loop reads the signal once this returns.
  */
-static int await(worker_proc *w, int want, int64_t deadline_ns, ipc_msg *m, const char **why)
+static int await(worker_proc *w, int want, int64_t deadline_ns, bool yields_to_stop, ipc_msg *m,
+                 const char **why)
 {
     ipc_reader(m, w->buf, sizeof w->buf);
+    int slice_ms = yields_to_stop ? STOP_CHECK_MS : 1000;
     for (;;) {
+        if (yields_to_stop && stop_pending())
+            return -2;
         int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
         if (left_ms <= 0)
             return -1;
         struct pollfd pfd[2] = {{.fd = w->channel, .events = POLLIN},
                                 {.fd = w->output, .events = POLLIN}};
-        if (poll(pfd, 2, left_ms > 1000 ? 1000 : (int)left_ms) < 0 && errno != EINTR)
+        if (poll(pfd, 2, left_ms > slice_ms ? slice_ms : (int)left_ms) < 0 && errno != EINTR)
             return -1;
         if (pfd[1].revents)
             worker_read_output(w);
@@ -257,7 +277,7 @@ static int start_and_greet(const worker_settings *ws, const char *private_path, 
         return PA_ERR_GENERIC;
     ipc_msg m;
     const char *why = "";
-    int got = await(w, IPC_HELLO, clock_mono_ns() + ws->start_timeout_ms * 1000000, &m, &why);
+    int got = await(w, IPC_HELLO, clock_mono_ns() + ws->start_timeout_ms * 1000000, true, &m, &why);
     if (got == 1) {
         d->abi_version = (uint32_t)ipc_get_int(&m);
         snprintf(d->name, sizeof d->name, "%s", ipc_get_str(&m));
@@ -276,6 +296,8 @@ static int start_and_greet(const worker_settings *ws, const char *private_path, 
     worker_kill(w, how, sizeof how);
     if (refused && copy[0])
         snprintf(err, err_size, "%s", copy);
+    else if (got == -2)
+        snprintf(err, err_size, "refusing plugin '%s' for now: %s", path, STOPPING);
     else if (got < 0)
         snprintf(err, err_size, "refusing plugin '%s': its worker did not start within %lld ms",
                  path, (long long)ws->start_timeout_ms);
@@ -347,9 +369,12 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
         worker_free(w);
         return PA_ERR_CONFIG;
     }
+    /* init has the instance's poll deadline, as a poll would. */
+    int64_t init_timeout_ms =
+        ic->poll_timeout_seconds ? ic->poll_timeout_seconds * 1000 : ws->start_timeout_ms;
     ipc_msg m;
     const char *why = "";
-    int got = await(w, IPC_INIT_DONE, clock_mono_ns() + ws->start_timeout_ms * 1000000, &m, &why);
+    int got = await(w, IPC_INIT_DONE, clock_mono_ns() + init_timeout_ms * 1000000, true, &m, &why);
     rc = got == 1 ? (int)ipc_get_int(&m) : PA_ERR_GENERIC;
     const char *message = got == 1 ? ipc_get_str(&m) : "";
     if (got == 1)
@@ -364,9 +389,11 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
     worker_kill(w, how, sizeof how);
     if (refused)
         snprintf(err, err_size, "%s", reason); /* the plugin's own "init failed (...)" */
+    else if (got == -2)
+        snprintf(err, err_size, "init did not finish: %s; worker killed", STOPPING);
     else if (got < 0)
         snprintf(err, err_size, "init did not finish within %lld ms; worker killed",
-                 (long long)ws->start_timeout_ms);
+                 (long long)init_timeout_ms);
     else
         snprintf(err, err_size, "worker failed during init: %s (%s; last line: \"%s\")",
                  got == 1 ? "malformed reply" : why, how, w->last_line);
@@ -440,7 +467,7 @@ void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
         return;
     ipc_msg m;
     const char *why = "";
-    int got = w->channel >= 0 ? await(w, IPC_BYE, deadline_ns, &m, &why) : 0;
+    int got = w->channel >= 0 ? await(w, IPC_BYE, deadline_ns, false, &m, &why) : 0;
     if (got == 1)
         take_stats(w, &m);
     int status = 0;

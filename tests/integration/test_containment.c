@@ -48,6 +48,15 @@ static void assert_exactly_once(test_env *env)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
 }
 
+/*
+ * The bad instance's poll_timeout_seconds in the hang cases. Its init has the
+ * same deadline, and under valgrind a worker's init takes seconds.
+ */
+static int hang_timeout_seconds(void)
+{
+    return getenv("PA_TEST_WRAPPER") ? 5 : 1;
+}
+
 /* Runs POLLS rounds (virtual clock) with the bad instance doing `does`. */
 static void run_misbehaving(test_env *env, const char *does, host_result *r)
 {
@@ -129,7 +138,8 @@ static void check_hang(void **state, const char *does, const char *held)
     env_add_plugin(env, "example");
     env_add_plugin(env, "misbehave");
     char bad[160];
-    snprintf(bad, sizeof bad, "\"does\": \"%s\", \"poll_timeout_seconds\": 1", does);
+    snprintf(bad, sizeof bad, "\"does\": \"%s\", \"poll_timeout_seconds\": %d", does,
+             hang_timeout_seconds());
     write_config(env, "\"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, ", bad);
     /*
      * Real clock, for a fixed time rather than a number of rounds (which
@@ -147,7 +157,10 @@ static void check_hang(void **state, const char *does, const char *held)
     host_result r;
     host_wait(env, pid, &r);
     assert_survived(env, &r, 3);
-    assert_contains(r.err, "(poll_timeout_seconds is 1); worker (pid ");
+    char cause[64];
+    snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (pid ",
+             hang_timeout_seconds());
+    assert_contains(r.err, cause);
     assert_contains(r.err, held);
     host_result_free(&r);
 }
@@ -169,9 +182,9 @@ static void test_a_plugins_child_dies_with_its_worker(void **state)
     char pid_file[200], bad[400];
     snprintf(pid_file, sizeof pid_file, "%s/child.pid", env->dir);
     snprintf(bad, sizeof bad,
-             "\"does\": \"fork_hang\", \"from_poll\": 1, \"poll_timeout_seconds\": 1, "
+             "\"does\": \"fork_hang\", \"from_poll\": 1, \"poll_timeout_seconds\": %d, "
              "\"pid_file\": \"%s\"",
-             pid_file);
+             hang_timeout_seconds(), pid_file);
     env_add_plugin(env, "example");
     env_add_plugin(env, "misbehave");
     write_config(env, "", bad);
@@ -180,7 +193,10 @@ static void test_a_plugins_child_dies_with_its_worker(void **state)
     host_run(env, &r, args);
     if (r.exit_code != 0)
         fail_msg("host exited %d\n%s", r.exit_code, r.err);
-    assert_contains(r.err, "(poll_timeout_seconds is 1); worker (pid ");
+    char cause[64];
+    snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (pid ",
+             hang_timeout_seconds());
+    assert_contains(r.err, cause);
     char *text = read_file(pid_file);
     long child = strtol(text, NULL, 10); /* read_file gives "" for a missing file */
     free(text);
@@ -256,6 +272,79 @@ static void test_sigterm_is_bounded_by_the_grace(void **state)
     host_result_free(&r);
 }
 
+/* An init that never returns is killed at the instance's poll deadline; the other instance runs. */
+static void test_init_that_hangs_is_killed_at_its_deadline(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    char bad[80];
+    snprintf(bad, sizeof bad, "\"init_does\": \"hang\", \"poll_timeout_seconds\": %d",
+             hang_timeout_seconds());
+    write_config(env, "", bad);
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    assert_survived(env, &r, 2);
+    char cause[160];
+    snprintf(cause, sizeof cause,
+             "error plugin misbehave/bad: init did not finish within %d ms; worker killed; "
+             "instance not started",
+             hang_timeout_seconds() * 1000);
+    assert_contains(r.err, cause);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'misbehave'"), 0);
+    host_result_free(&r);
+}
+
+/* A crash in init: the instance does not start, and the log says how its worker ended. */
+static void test_init_that_crashes_is_reported(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "", "\"init_does\": \"segfault\"");
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    assert_survived(env, &r, 2);
+    assert_contains(r.err,
+                    "error plugin misbehave/bad: worker failed during init: the worker ended "
+                    "(killed by signal 11 (Segmentation fault)");
+    host_result_free(&r);
+}
+
+/*
+ * SIGTERM while an init hangs (poll_timeout_seconds is 300): the start is
+ * given up at once, not waited out, and the host exits within the grace.
+ */
+static void test_sigterm_during_a_hung_init(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "\"shutdown_grace_seconds\": 1, ", "\"init_does\": \"hang\"");
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    /* Long enough for the worker to be in init, or at least spawned (valgrind: seconds). */
+    usleep(getenv("PA_TEST_WRAPPER") ? 4000000 : 500000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (r.exit_code != 0)
+        fail_msg("host exited %d\n%s", r.exit_code, r.err);
+    /* Waiting the init out would take 300 s; the grace is 1 s (plus valgrind's slow exits). */
+    if (seconds > 10)
+        fail_msg("the host took %.1f s to stop\n%s", seconds, r.err);
+    assert_contains(r.err, "the host is stopping (a SIGTERM or SIGINT came)");
+    /* The instance never ran a poll (under valgrind, it may not even have made its table). */
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'misbehave'"), 0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
+    host_result_free(&r);
+}
+
 /* "isolation": "none" keeps plugins in the host's process, as before. */
 static void test_isolation_none_runs_in_process(void **state)
 {
@@ -293,6 +382,11 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_is_bounded_by_the_grace, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_init_that_hangs_is_killed_at_its_deadline, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_init_that_crashes_is_reported, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_during_a_hung_init, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_isolation_none_runs_in_process, env_setup,
                                         env_teardown),
     };

@@ -14,7 +14,8 @@
  *   leak                     allocate and touch memory until stopped
  *
  * "inside_lease": true does it before COMMIT (the item rolls back); the
- * default is after.
+ * default is after. "init_does" does one of these in pa_plugin_init
+ * instead, before the instance exists.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 
 TP_DESCRIBE("misbehave", "goes wrong on purpose (tests)")
 
+static void go_wrong(const tp_instance *t, const char *does);
+
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)
 {
@@ -33,6 +36,8 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
     int rc = tp_new(api, ctx, config_json, &t, errbuf, errbuf_size);
     if (rc == PA_OK)
         rc = tp_create_probe(t, "misbehave_done", errbuf, errbuf_size);
+    if (rc == PA_OK)
+        go_wrong(t, tp_str(t, "init_does", "nothing"));
     if (rc != PA_OK) {
         tp_free(t);
         return rc;
