@@ -708,8 +708,11 @@ static void worker_gone(host *h, instance_slot *s)
     char how[128], why[1200];
     long pid = (long)s->worker->pid;
     worker_kill(s->worker, how, sizeof how);
-    snprintf(why, sizeof why, "worker (pid %ld) %s %s; its last line: \"%.400s\"", pid, how,
-             s->busy ? "during the poll" : "between polls", s->worker->last_line);
+    const char *when = s->worker->stage != WORKER_READY ? "during its start"
+                       : s->busy                        ? "during the poll"
+                                                        : "between polls";
+    snprintf(why, sizeof why, "worker (pid %ld) %s %s; its last line: \"%.400s\"", pid, how, when,
+             s->worker->last_line);
     worker_free(s->worker);
     s->worker = NULL;
     if (s->busy) {
@@ -749,17 +752,32 @@ static void poll_answered(host *h, instance_slot *s, const worker_poll_result *r
     note_poll_ended(h);
 }
 
-/* Everything a worker's channel holds: log lines, a poll's answer, or its end. */
+/* A relaunched worker refused its plugin or failed its init: the poll it was to run is lost. */
+static void start_failed(host *h, instance_slot *s, const worker_poll_result *res)
+{
+    char how[128], why[1400];
+    worker_kill(s->worker, how, sizeof how);
+    snprintf(why, sizeof why, "worker restart failed: %s", res->message);
+    worker_free(s->worker);
+    s->worker = NULL;
+    poll_lost(h, s, why);
+}
+
+/* Everything a worker's channel holds: log lines, its start, a poll's answer, or its end. */
 static void read_worker(host *h, instance_slot *s)
 {
     worker_poll_result res;
     worker_event ev;
     while (s->worker && (ev = worker_read(s->worker, &res)) != WORKER_NOTHING) {
-        if (ev == WORKER_POLL_DONE && s->busy) {
+        if (ev == WORKER_STARTED)
+            log_msg(PA_LOG_INFO, s->in.log_source, "worker restarted (plugin version %s, pid %ld)",
+                    s->in.plugin->info->version, (long)s->worker->pid);
+        else if (ev == WORKER_START_FAILED && s->busy)
+            start_failed(h, s, &res);
+        else if (ev == WORKER_POLL_DONE && s->busy)
             poll_answered(h, s, &res);
-            continue;
-        }
-        worker_gone(h, s); /* ended, broke, or answered a poll nobody asked for */
+        else
+            worker_gone(h, s); /* ended, broke, or answered a poll nobody asked for */
     }
 }
 
@@ -774,7 +792,8 @@ static bool dispatch_due(host *h, int64_t now)
         any = true;
         s->sent_ns = clock_mono_ns();
         char err[1200];
-        if (!s->worker && registry_restart_worker(&h->reg, s, err, sizeof err) != PA_OK) {
+        /* A new worker takes this poll after its init; the loop does not wait for either. */
+        if (!s->worker && registry_launch_worker(&h->reg, s, err, sizeof err) != PA_OK) {
             poll_lost(h, s, err); /* this round's poll is lost, as a failure */
             continue;
         }

@@ -180,14 +180,10 @@ static void stop_slot(registry *r, instance_slot *s)
     stop_slot_finish(r, s, grace_deadline(r));
 }
 
-int registry_restart_worker(registry *r, instance_slot *s, char *err, size_t err_size)
+int registry_launch_worker(registry *r, instance_slot *s, char *err, size_t err_size)
 {
-    const loaded_plugin *pl = s->in.plugin;
-    int rc = worker_start(r->workers, pl, s->config, s->in.log_source, &s->worker, err, err_size);
-    if (rc == PA_OK)
-        log_msg(PA_LOG_INFO, s->in.log_source, "worker restarted (plugin version %s, pid %ld)",
-                pl->info->version, (long)s->worker->pid);
-    return rc;
+    return worker_launch(r->workers, s->in.plugin, s->config, s->in.log_source, &s->worker, err,
+                         err_size);
 }
 
 /* Starts s on pl; a failure is logged and kept as the slot's last error. */

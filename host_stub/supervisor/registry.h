@@ -69,11 +69,13 @@ void registry_stop_all(registry *r);
 int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size);
 
 /*
- * Isolation: starts a new worker for a running instance whose worker is gone
- * (after a crash or a kill), keeping its schedule and counters. PA_OK, or an
- * error with err set.
+ * Isolation: launches a new worker for a running instance whose worker is
+ * gone (after a crash or a kill), keeping its schedule and counters. It does
+ * not wait for the worker's start (worker_launch): the supervisor's loop
+ * goes on, and worker_read reports how the start went. PA_OK, or an error
+ * with err set.
  */
-int registry_restart_worker(registry *r, instance_slot *s, char *err, size_t err_size);
+int registry_launch_worker(registry *r, instance_slot *s, char *err, size_t err_size);
 
 /* Stops everything still running and closes every plugin. */
 void registry_free(registry *r);

@@ -268,22 +268,28 @@ void worker_free(worker_proc *w)
     free(w);
 }
 
-/* Starts a worker and takes its HELLO into *d; on failure the process is gone. */
-static int start_and_greet(const worker_settings *ws, const char *private_path, const char *path,
-                           const char *name, worker_proc *w, plugin_description *d, char *err,
-                           size_t err_size)
+/* HELLO's fields into *d (NULL: only checked); false when malformed. */
+static bool take_hello(ipc_msg *m, plugin_description *d)
 {
-    if (spawn(ws, private_path, path, name, w, err, err_size) != PA_OK)
-        return PA_ERR_GENERIC;
+    plugin_description ignored;
+    if (!d)
+        d = &ignored;
+    d->abi_version = (uint32_t)ipc_get_int(m);
+    snprintf(d->name, sizeof d->name, "%s", ipc_get_str(m));
+    snprintf(d->version, sizeof d->version, "%s", ipc_get_str(m));
+    snprintf(d->description, sizeof d->description, "%s", ipc_get_str(m));
+    return !m->bad;
+}
+
+/* Waits for a spawned worker's HELLO, into *d; on failure the process is gone. */
+static int greet(const worker_settings *ws, const char *path, worker_proc *w, plugin_description *d,
+                 char *err, size_t err_size)
+{
     ipc_msg m;
     const char *why = "";
     int got = await(w, IPC_HELLO, clock_mono_ns() + ws->start_timeout_ms * 1000000, true, &m, &why);
     if (got == 1) {
-        d->abi_version = (uint32_t)ipc_get_int(&m);
-        snprintf(d->name, sizeof d->name, "%s", ipc_get_str(&m));
-        snprintf(d->version, sizeof d->version, "%s", ipc_get_str(&m));
-        snprintf(d->description, sizeof d->description, "%s", ipc_get_str(&m));
-        if (!m.bad)
+        if (take_hello(&m, d))
             return PA_OK;
         why = "the worker's HELLO was malformed";
     }
@@ -315,7 +321,9 @@ int worker_describe(void *settings, const char *private_path, const char *path, 
         snprintf(err, err_size, "refusing plugin '%s': out of memory", path);
         return PA_ERR_NOMEM;
     }
-    int rc = start_and_greet(settings, private_path, path, name, w, out, err, err_size);
+    int rc = spawn(settings, private_path, path, name, w, err, err_size);
+    if (rc == PA_OK)
+        rc = greet(settings, path, w, out, err, err_size);
     /* Closing the channel before it got INIT ends the worker; reap it. */
     close_fd(&w->channel);
     if (rc == PA_OK) {
@@ -345,8 +353,12 @@ static int send_init(worker_proc *w, const worker_settings *ws, const loaded_plu
     return ipc_send(w->channel, &m);
 }
 
-int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
-                 const char *source, worker_proc **out, char *err, size_t err_size)
+/*
+ * Spawns a worker and queues INIT at once: the worker reads it after sending
+ * HELLO, so nothing here waits for the worker.
+ */
+int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
+                  const char *source, worker_proc **out, char *err, size_t err_size)
 {
     *out = NULL;
     worker_proc *w = new_handle(source);
@@ -354,20 +366,37 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
         snprintf(err, err_size, "out of memory");
         return PA_ERR_NOMEM;
     }
-    plugin_description d;
-    int rc = start_and_greet(ws, pl->private_path, pl->path, pl->name, w, &d, err, err_size);
-    if (rc != PA_OK) {
-        worker_free(w);
-        return rc;
-    }
-    if (send_init(w, ws, pl, ic) != 0) {
+    int rc = spawn(ws, pl->private_path, pl->path, pl->name, w, err, err_size);
+    if (rc == PA_OK && send_init(w, ws, pl, ic) != 0) {
         snprintf(err, err_size,
                  errno == EMSGSIZE
                      ? "the instance object is too large for a worker (limit %d bytes)"
                      : "cannot send INIT to the worker",
                  IPC_MAX_MESSAGE - 1024);
+        char how[128];
+        worker_kill(w, how, sizeof how);
+        rc = PA_ERR_CONFIG;
+    }
+    if (rc != PA_OK) {
         worker_free(w);
-        return PA_ERR_CONFIG;
+        return rc;
+    }
+    w->stage = WORKER_AWAITING_HELLO;
+    *out = w;
+    return PA_OK;
+}
+
+int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
+                 const char *source, worker_proc **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    worker_proc *w = NULL;
+    int rc = worker_launch(ws, pl, ic, source, &w, err, err_size);
+    if (rc == PA_OK)
+        rc = greet(ws, pl->path, w, NULL, err, err_size);
+    if (rc != PA_OK) {
+        worker_free(w);
+        return rc;
     }
     /* init has the instance's poll deadline, as a poll would. */
     int64_t init_timeout_ms =
@@ -380,6 +409,7 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
     if (got == 1)
         take_stats(w, &m);
     if (got == 1 && !m.bad && rc == PA_OK) {
+        w->stage = WORKER_READY;
         *out = w;
         return PA_OK;
     }
@@ -410,6 +440,32 @@ int worker_send_poll(worker_proc *w)
     return ipc_send(w->channel, &m);
 }
 
+/* A launched worker's HELLO or LOAD_FAILED, then its INIT_DONE (worker_launch). */
+static worker_event take_start_reply(worker_proc *w, ipc_msg *m, worker_poll_result *res)
+{
+    int type = ipc_type_of(m);
+    if (w->stage == WORKER_AWAITING_HELLO && type == IPC_HELLO) {
+        w->stage = WORKER_AWAITING_INIT;
+        return take_hello(m, NULL) ? WORKER_NOTHING : WORKER_GONE;
+    }
+    if (w->stage == WORKER_AWAITING_HELLO && type == IPC_LOAD_FAILED) {
+        res->rc = PA_ERR_INVALID;
+        snprintf(res->message, sizeof res->message, "%s", ipc_get_str(m));
+        return m->bad ? WORKER_GONE : WORKER_START_FAILED;
+    }
+    if (w->stage != WORKER_AWAITING_INIT || type != IPC_INIT_DONE)
+        return WORKER_GONE;
+    res->rc = (int)ipc_get_int(m);
+    snprintf(res->message, sizeof res->message, "%s", ipc_get_str(m));
+    take_stats(w, m);
+    if (m->bad)
+        return WORKER_GONE;
+    if (res->rc != PA_OK)
+        return WORKER_START_FAILED;
+    w->stage = WORKER_READY;
+    return WORKER_STARTED;
+}
+
 worker_event worker_read(worker_proc *w, worker_poll_result *res)
 {
     ipc_msg m;
@@ -425,6 +481,12 @@ worker_event worker_read(worker_proc *w, worker_poll_result *res)
             if (!take_log(w, &m))
                 return WORKER_GONE;
             continue;
+        }
+        if (w->stage != WORKER_READY) {
+            worker_event ev = take_start_reply(w, &m, res);
+            if (ev == WORKER_NOTHING)
+                continue; /* HELLO: INIT_DONE comes next */
+            return ev;
         }
         if (type != IPC_POLL_DONE)
             return WORKER_GONE;

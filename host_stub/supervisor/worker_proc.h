@@ -28,8 +28,16 @@ typedef struct worker_settings {
     int64_t start_timeout_ms; /* HELLO and INIT_DONE must come within this */
 } worker_settings;
 
+/* Where a worker is in its start; a launched one passes through all three. */
+typedef enum worker_stage {
+    WORKER_AWAITING_HELLO, /* launched: spawned, INIT queued */
+    WORKER_AWAITING_INIT,  /* HELLO came; the plugin's init runs */
+    WORKER_READY           /* INIT_DONE came with PA_OK: it takes polls */
+} worker_stage;
+
 typedef struct worker_proc {
     pid_t pid;
+    worker_stage stage;
     int channel;         /* -1 once closed */
     int output;          /* the worker's stdout and stderr; -1 at end of file */
     held_table *held;    /* shared borrow-site table */
@@ -60,14 +68,31 @@ int worker_describe(void *settings, const char *private_path, const char *path, 
 int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
                  const char *source, worker_proc **out, char *err, size_t err_size);
 
+/*
+ * Starts a worker for pl and queues INIT for instance ic without waiting:
+ * worker_read reports WORKER_STARTED or WORKER_START_FAILED later. A POLL
+ * may be sent at once; the worker takes it after its init. On failure err
+ * says why and *out is NULL; the process is gone.
+ */
+int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
+                  const char *source, worker_proc **out, char *err, size_t err_size);
+
 /* Asks for one poll; the reply comes through worker_read. -1 when the channel is broken. */
 int worker_send_poll(worker_proc *w);
 
-typedef enum worker_event { WORKER_NOTHING, WORKER_POLL_DONE, WORKER_GONE } worker_event;
+typedef enum worker_event {
+    WORKER_NOTHING,
+    WORKER_POLL_DONE,
+    WORKER_STARTED,      /* a launched worker's init succeeded */
+    WORKER_START_FAILED, /* its plugin was refused or its init failed: res->message says how */
+    WORKER_GONE
+} worker_event;
 /*
  * Takes what the channel holds without blocking: log lines are logged under
  * the worker's source; a poll's reply fills *res and returns WORKER_POLL_DONE
- * (call again for more); an ended or broken channel returns WORKER_GONE.
+ * (call again for more); a launched worker's start is reported as
+ * WORKER_STARTED or WORKER_START_FAILED; an ended or broken channel, or a
+ * message out of turn, returns WORKER_GONE.
  */
 worker_event worker_read(worker_proc *w, worker_poll_result *res);
 /* Logs the complete lines waiting on the worker's output, without blocking. */

@@ -314,6 +314,52 @@ static void test_init_that_crashes_is_reported(void **state)
 }
 
 /*
+ * A worker restarted after a crash whose init then hangs (poll_timeout_seconds
+ * 30): the restart runs beside the other instance's polls, which go on every
+ * second. Were the restart waited for in the supervisor's loop, the good
+ * instance would stop polling at about 2 s, when the restart begins.
+ */
+static void test_a_restart_that_hangs_in_init_holds_no_one_up(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "\"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, ",
+                 "\"does\": \"segfault\", \"init_does\": \"hang\", \"init_after_items\": 1, "
+                 "\"poll_timeout_seconds\": 30");
+    bool valgrind = getenv("PA_TEST_WRAPPER") != NULL;
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    usleep(valgrind ? 30000000 : 6000000);
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    /* About 6 polls in 6 s (valgrind: its starts take 5 s, then one poll a second or two). */
+    assert_survived(env, &r, valgrind ? 10 : 5);
+    assert_contains(r.err, "killed by signal 11 (Segmentation fault) during the poll");
+    assert_contains(r.err, "(shutting down; shutdown_grace_seconds is 1); worker (pid ");
+    host_result_free(&r);
+}
+
+/* A restart whose init fails is a failed poll, tried again at the next due one. */
+static void test_a_restart_whose_init_fails_is_a_failed_poll(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "", "\"does\": \"exit\", \"init_does\": \"fail\", \"init_after_items\": 1");
+    const char *args[] = {"--polls", "4", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
+    /* Poll 2 (at 900 s) exits; the next, after a backoff, launches a worker whose init fails. */
+    assert_contains(r.err,
+                    "error plugin misbehave/bad: poll failed (2 in a row): worker restart "
+                    "failed: init failed (PA_ERR_GENERIC): told to fail its init; backing off");
+    assert_lacks(r.err, "worker restarted");
+    host_result_free(&r);
+}
+
+/*
  * SIGTERM while an init hangs (poll_timeout_seconds is 300): the start is
  * given up at once, not waited out, and the host exits within the grace.
  */
@@ -385,6 +431,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_that_hangs_is_killed_at_its_deadline, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_init_that_crashes_is_reported, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_restart_that_hangs_in_init_holds_no_one_up,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_restart_whose_init_fails_is_a_failed_poll, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_during_a_hung_init, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_isolation_none_runs_in_process, env_setup,

@@ -14,8 +14,10 @@
  *   leak                     allocate and touch memory until stopped
  *
  * "inside_lease": true does it before COMMIT (the item rolls back); the
- * default is after. "init_does" does one of these in pa_plugin_init
- * instead, before the instance exists.
+ * default is after. "init_does" does one of these, or "fail" (return an
+ * error), in pa_plugin_init
+ * instead, once "init_after_items" (default 0) items are committed: 1 makes
+ * the first init succeed and every init of a restarted worker go wrong.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +31,23 @@ TP_DESCRIBE("misbehave", "goes wrong on purpose (tests)")
 
 static void go_wrong(const tp_instance *t, const char *does);
 
+/* Items committed so far (rows of misbehave_done), or -1 when they cannot be counted. */
+static long committed_items(tp_instance *t)
+{
+    pa_lease lease;
+    if (PA_LEASE(t->api, t->ctx, PA_LEASE_READ, PA_LEASE_DEFAULT_TIMEOUT, &lease) != PA_OK)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    if (sqlite3_prepare_v2(t->api->lease_db(t->ctx, lease), "SELECT count(*) FROM misbehave_done",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
+    return n;
+}
+
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)
 {
@@ -36,8 +55,14 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
     int rc = tp_new(api, ctx, config_json, &t, errbuf, errbuf_size);
     if (rc == PA_OK)
         rc = tp_create_probe(t, "misbehave_done", errbuf, errbuf_size);
-    if (rc == PA_OK)
-        go_wrong(t, tp_str(t, "init_does", "nothing"));
+    const char *init_does = rc == PA_OK ? tp_str(t, "init_does", "nothing") : "nothing";
+    if (rc == PA_OK && committed_items(t) >= tp_int(t, "init_after_items", 0)) {
+        if (strcmp(init_does, "fail") == 0) {
+            snprintf(errbuf, errbuf_size, "told to fail its init");
+            rc = PA_ERR_GENERIC;
+        }
+        go_wrong(t, init_does);
+    }
     if (rc != PA_OK) {
         tp_free(t);
         return rc;
