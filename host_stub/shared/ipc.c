@@ -66,9 +66,16 @@ void ipc_reader(ipc_msg *m, unsigned char *buf, size_t cap)
 int ipc_recv(int fd, ipc_msg *m, bool nonblocking)
 {
     ssize_t n;
+    int resets = 0;
+    /*
+     * A peer that exits with messages of ours unread makes the next recv fail
+     * with ECONNRESET even when messages it sent first still wait (Linux
+     * reports the socket error before the queue). The error is cleared by
+     * being reported, so one more recv returns those messages, then 0.
+     */
     do
         n = recv(fd, m->buf, m->cap, MSG_TRUNC | (nonblocking ? MSG_DONTWAIT : 0));
-    while (n < 0 && errno == EINTR);
+    while (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ == 0)));
     m->len = m->pos = 0;
     m->bad = false;
     if (n <= 0)

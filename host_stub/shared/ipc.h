@@ -72,8 +72,10 @@ int ipc_send(int fd, const ipc_msg *m);
 
 /*
  * Receives one message into m's buffer (set up with ipc_reader). 1: a
- * message, its type from ipc_type_of; 0: the peer closed; -1: errno (EAGAIN
- * when nonblocking and nothing waits; EMSGSIZE for an oversized message).
+ * message, its type from ipc_type_of; 0: the peer closed (after every
+ * message it sent was read, even when it left ours unread); -1: errno
+ * (EAGAIN when nonblocking and nothing waits; EMSGSIZE for an oversized
+ * message).
  */
 int ipc_recv(int fd, ipc_msg *m, bool nonblocking);
 void ipc_reader(ipc_msg *m, unsigned char *buf, size_t cap);
