@@ -370,12 +370,34 @@ static void print_stats(host *h)
             count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use());
 }
 
+/* The isolation settings every worker gets, on db_path; the binary is found by its real path. */
+static int setup_workers(host *h, const char *db_path)
+{
+    ssize_t n = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof h->exe - 1) {
+        log_msg(PA_LOG_ERROR, "host", "cannot find this program's path for its workers: %s",
+                n < 0 ? strerror(errno) : "too long");
+        return EXIT_RUNTIME;
+    }
+    h->exe[n] = '\0';
+    h->workers = (worker_settings){.exe = h->exe,
+                                   .db_path = db_path,
+                                   .pool_size = h->cfg.pool_size,
+                                   .lease_timeout_ms = h->cfg.lease_timeout_ms,
+                                   .busy_timeout_ms = h->cfg.busy_timeout_ms,
+                                   .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
+                                   .start_timeout_ms = h->cfg.poll_timeout_seconds * 1000};
+    loader_set_describer(h->loader, worker_describe, &h->workers);
+    return 0;
+}
+
 /*
  * --check-config: host.json by the host's rules (already applied by
  * config_load), then every enabled instance by its own plugin's rules: init
- * and shutdown against a throwaway in-memory database, so neither the real
- * database nor the network is touched. Every problem gets a line naming the
- * file and the instance; exits 0 or 2.
+ * and shutdown (in a worker, unless "isolation" is "none") against a
+ * throwaway in-memory database, so neither the real database nor the network
+ * is touched. Every problem gets a line naming the file and the instance;
+ * exits 0 or 2.
  */
 static int check_config(host *h)
 {
@@ -384,7 +406,9 @@ static int check_config(host *h)
     pool_config pc = {
         .path = ":memory:", .size = 1, .lease_timeout_ms = 1000, .busy_timeout_ms = 1000};
     registry reg;
+    /* With isolation, plugins are loaded and checked in workers too: a crash is a problem found. */
     bool loaded = rc == 0 && loader_new(h->opt.plugins_dir, &h->loader, err, sizeof err) == PA_OK &&
+                  (!h->cfg.isolated || setup_workers(h, ":memory:") == 0) &&
                   pool_open(&pc, &h->pool, err, sizeof err) == PA_OK &&
                   registry_init(&reg, h->loader, h->pool, &h->cfg, 1000, err, sizeof err) == PA_OK;
     if (!loaded) {
@@ -393,6 +417,8 @@ static int check_config(host *h)
         printf("%s: cannot check the plugins' configuration\n", h->opt.config_path);
         return EXIT_CONFIG;
     }
+    reg.workers = h->cfg.isolated ? &h->workers : NULL;
+    reg.grace_ms = h->cfg.shutdown_grace_seconds * 1000;
     registry_start_all(&reg);
     size_t problems = 0;
     for (size_t i = 0; i < reg.slot_count; i++) {
@@ -997,27 +1023,6 @@ static void teardown(host *h)
         close(h->db_lock_fd);
 }
 
-/* The isolation settings every worker gets; the binary is found by its real path. */
-static int setup_workers(host *h)
-{
-    ssize_t n = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
-    if (n <= 0 || (size_t)n >= sizeof h->exe - 1) {
-        log_msg(PA_LOG_ERROR, "host", "cannot find this program's path for its workers: %s",
-                n < 0 ? strerror(errno) : "too long");
-        return EXIT_RUNTIME;
-    }
-    h->exe[n] = '\0';
-    h->workers = (worker_settings){.exe = h->exe,
-                                   .db_path = h->opt.db_path,
-                                   .pool_size = h->cfg.pool_size,
-                                   .lease_timeout_ms = h->cfg.lease_timeout_ms,
-                                   .busy_timeout_ms = h->cfg.busy_timeout_ms,
-                                   .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
-                                   .start_timeout_ms = h->cfg.poll_timeout_seconds * 1000};
-    loader_set_describer(h->loader, worker_describe, &h->workers);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--worker") == 0)
@@ -1080,7 +1085,7 @@ int main(int argc, char **argv)
         teardown(&h);
         return EXIT_RUNTIME;
     }
-    if (h.cfg.isolated && (rc = setup_workers(&h)) != 0) {
+    if (h.cfg.isolated && (rc = setup_workers(&h, h.opt.db_path)) != 0) {
         teardown(&h);
         return rc;
     }

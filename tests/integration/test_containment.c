@@ -391,6 +391,25 @@ static void test_sigterm_during_a_hung_init(void **state)
     host_result_free(&r);
 }
 
+/* --check-config runs each init in a worker too: a crash is one problem reported, not a crash. */
+static void test_check_config_survives_a_crashing_init(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
+    write_config(env, "", "\"init_does\": \"segfault\"");
+    const char *args[] = {"--check-config", NULL};
+    host_result r;
+    host_run(env, &r, args);
+    if (r.exit_code != 2)
+        fail_msg("--check-config exited %d\n%s\n%s", r.exit_code, r.out, r.err);
+    assert_contains(r.out, "plugins.misbehave instance 'bad': worker failed during init: the "
+                           "worker ended (killed by signal 11 (Segmentation fault)");
+    assert_contains(r.out, ": 2 instance(s) checked, 1 problem(s)\n");
+    assert_lacks(r.out, "instance 'good'");
+    host_result_free(&r);
+}
+
 /* "isolation": "none" keeps plugins in the host's process, as before. */
 static void test_isolation_none_runs_in_process(void **state)
 {
@@ -437,6 +456,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_restart_whose_init_fails_is_a_failed_poll, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_during_a_hung_init, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_check_config_survives_a_crashing_init, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_isolation_none_runs_in_process, env_setup,
                                         env_teardown),
     };
