@@ -13,7 +13,8 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(meeting_parser sse_reader date_parser config token_file
-                                     jsonrpc_reply oauth_replies http_headers callback_request ipc_message)
+                                     jsonrpc_reply oauth_replies http_headers callback_request ipc_message
+                                     worker_replies)
 scripts/install-deps.sh
 command -v clang >/dev/null || { echo "fuzz: clang is required (apt-get install clang)" >&2; exit 2; }
 CC=clang cmake -S . -B build-fuzz -DPA_FUZZ=ON -DPA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
