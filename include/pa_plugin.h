@@ -178,6 +178,10 @@ typedef struct pa_host_api {
      * The handle is valid until the lease is released; statements prepared on
      * it must be finalized before release. After release the host finalizes
      * leftovers and refuses new statements on the handle (SQLITE_AUTH).
+     * Callbacks set on the handle (progress handler, commit, rollback and
+     * update hooks, trace, busy handler) last until release: the host clears
+     * them and restores its busy timeout. Never set an authorizer, and leave
+     * pragmas, functions and collations as they were: those outlive the lease.
      */
     sqlite3 *(*lease_db)(pa_host_ctx *ctx, pa_lease lease);
 

@@ -30,6 +30,12 @@ typedef struct slot {
     sqlite3_stmt *rollback_stmt;
     stmt_cache cache;   /* prepare_cached's statements on db */
     int64_t expires_ms; /* 0: no lifetime limit */
+    /*
+     * The holder has had the handle, from lease_db or through a statement of
+     * prepare_cached (sqlite3_db_handle): it may have set callbacks on it.
+     * Atomic: a reclaim may run on another thread than the holder's.
+     */
+    atomic_bool exposed;
     /* Read by the authorizer on the borrower's thread, hence atomic. */
     atomic_int state;
     _Atomic(const pool_owner *) holder;   /* the owner of the current lease */
@@ -568,6 +574,7 @@ sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site sit
     slot *s = find_live_locked(p, owner, lease, &why);
     if (s) {
         sqlite3 *db = s->db;
+        atomic_store_explicit(&s->exposed, true, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
         return db;
     }
@@ -606,7 +613,27 @@ sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const
         return NULL;
     }
     /* The lease gives this thread the slot, so its cache needs no lock. */
+    atomic_store_explicit(&s->exposed, true, memory_order_relaxed);
     return stmt_cache_get(&s->cache, s->db, sql, err, err_size);
+}
+
+/*
+ * Callbacks a holder may have set on the handle point into its code: they
+ * must not fire in the next holder's lease (another instance, or any lease
+ * after the plugin is unloaded). The busy handler goes back to the pool's
+ * busy timeout. The authorizer is the host's (deny_when_idle) and is left
+ * alone, since setting one expires every prepared statement; docs/ABI.md
+ * says what a plugin must not change. Six calls, about 75 ns in all
+ * (docs/PERFORMANCE.md), so only for a lease whose handle was exposed.
+ */
+static void reset_callbacks(const pool *p, sqlite3 *db)
+{
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    sqlite3_commit_hook(db, NULL, NULL);
+    sqlite3_rollback_hook(db, NULL, NULL);
+    sqlite3_update_hook(db, NULL, NULL);
+    sqlite3_trace_v2(db, 0, NULL, NULL);
+    sqlite3_busy_timeout(db, p->cfg.busy_timeout_ms);
 }
 
 /*
@@ -660,6 +687,8 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
         rolled_back_open = s->mode == PA_LEASE_READ && !reclaiming;
     }
 
+    if (atomic_exchange_explicit(&s->exposed, false, memory_order_relaxed))
+        reset_callbacks(p, db);
     bool fatal = is_fatal_sqlite_error(last_error);
     bool expired = s->expires_ms && lifetime_now_ms(p) >= s->expires_ms;
 

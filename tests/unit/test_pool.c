@@ -454,6 +454,109 @@ static void test_kept_handle_refused_to_another_instance_on_the_same_thread(void
     pool_run_as(host);
 }
 
+static int interrupt_always(void *calls)
+{
+    ++*(int *)calls;
+    return 1; /* interrupts whatever runs */
+}
+
+static void count_update(void *calls, int op, const char *db, const char *table, sqlite3_int64 row)
+{
+    (void)op, (void)db, (void)table, (void)row;
+    ++*(int *)calls;
+}
+
+/* As a busy handler: give up at once. As a commit hook: let the commit go on. */
+static int count_and_return_0(void *calls, int tries)
+{
+    (void)tries;
+    ++*(int *)calls;
+    return 0;
+}
+
+static int count_commit(void *calls)
+{
+    return count_and_return_0(calls, 0);
+}
+
+static void count_rollback(void *calls)
+{
+    count_and_return_0(calls, 0);
+}
+
+static int count_trace(unsigned type, void *calls, void *p, void *x)
+{
+    (void)type, (void)p, (void)x;
+    return count_and_return_0(calls, 0);
+}
+
+/*
+ * Callbacks set on a leased handle end with the lease: the next holder of the
+ * same connection meets none of them, and the pool's busy timeout again.
+ */
+static void test_callbacks_set_in_a_lease_end_with_it(void **state)
+{
+    fixture *f = *state;
+    pool_config cfg = default_config(f);
+    cfg.size = 1; /* the next lease gets the same connection */
+    open_pool(f, cfg);
+    create_table(f);
+    int progress_calls = 0, update_calls = 0, plugin_calls = 0;
+    pa_lease mine = must_lease(f, PA_LEASE_WRITE);
+    sqlite3 *db = pool_lease_db(f->pool, &f->owner, mine, POOL_HERE);
+    sqlite3_update_hook(db, count_update, &update_calls);
+    sqlite3_commit_hook(db, count_commit, &plugin_calls);
+    sqlite3_rollback_hook(db, count_rollback, &plugin_calls);
+    sqlite3_trace_v2(db, SQLITE_TRACE_STMT, count_trace, &plugin_calls);
+    sqlite3_busy_handler(db, count_and_return_0, &plugin_calls);
+    sqlite3_progress_handler(db, 1, interrupt_always, &progress_calls);
+    char *msg = NULL;
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO t VALUES (1)", NULL, NULL, &msg),
+                     SQLITE_INTERRUPT); /* the holder's own handler works in its own lease */
+    sqlite3_free(msg);
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    exec_ok(f, mine, "INSERT INTO t VALUES (1)");
+    assert_int_equal(update_calls, 1);
+    sqlite3_progress_handler(db, 1, interrupt_always, &progress_calls);
+    must_release(f, mine, PA_RELEASE_COMMIT);
+    int progress_before = progress_calls, plugin_before = plugin_calls;
+
+    pool_owner other = {.plugin = "other", .instance = "two"};
+    pa_lease theirs;
+    char err[512];
+    assert_int_equal(
+        pool_lease(f->pool, &other, PA_LEASE_WRITE, -1, POOL_HERE, &theirs, err, sizeof err),
+        PA_OK);
+    sqlite3 *same = pool_lease_db(f->pool, &other, theirs, POOL_HERE);
+    assert_ptr_equal(same, db);
+    assert_int_equal(sqlite3_exec(same, "INSERT INTO t VALUES (2)", NULL, NULL, &msg), SQLITE_OK);
+    assert_int_equal(
+        pool_release(f->pool, &other, theirs, PA_RELEASE_COMMIT, POOL_HERE, err, sizeof err),
+        PA_OK);
+    assert_int_equal(
+        pool_lease(f->pool, &other, PA_LEASE_WRITE, -1, POOL_HERE, &theirs, err, sizeof err),
+        PA_OK);
+    assert_int_equal(
+        pool_release(f->pool, &other, theirs, PA_RELEASE_ROLLBACK, POOL_HERE, err, sizeof err),
+        PA_OK);
+    assert_int_equal(progress_calls, progress_before);
+    assert_int_equal(update_calls, 1);
+    assert_int_equal(plugin_calls, plugin_before);
+    assert_int_equal(count_rows(f, "t"), 2);
+
+    /* The busy handler is the pool's timeout again: a locked database is waited for. */
+    sqlite3 *blocker = NULL;
+    assert_int_equal(sqlite3_open(f->path, &blocker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    pa_lease waits = must_lease(f, PA_LEASE_READ);
+    sqlite3 *reader = pool_lease_db(f->pool, &f->owner, waits, POOL_HERE);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_BUSY);
+    assert_int_equal(plugin_calls, plugin_before); /* the plugin's handler was not asked */
+    must_release(f, waits, PA_RELEASE_ROLLBACK);
+    sqlite3_exec(blocker, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(blocker);
+}
+
 typedef struct holder_thread {
     fixture *f;
     pool_owner owner;
@@ -715,6 +818,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_waiters_are_served_in_arrival_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_double_release_and_use_after_release_are_detected,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callbacks_set_in_a_lease_end_with_it, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_kept_handle_refused_to_another_instance_on_the_same_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kept_handle_refused_on_another_thread, setup,
