@@ -417,6 +417,8 @@ static int check_config(host *h)
         printf("%s: cannot check the plugins' configuration\n", h->opt.config_path);
         return EXIT_CONFIG;
     }
+    /* Every connection to :memory: is a database of its own: one, as in process. */
+    h->workers.pool_size = 1;
     reg.workers = h->cfg.isolated ? &h->workers : NULL;
     reg.grace_ms = h->cfg.shutdown_grace_seconds * 1000;
     registry_start_all(&reg);
