@@ -26,9 +26,14 @@
 #define FAKE_CLOCK "1767225600" /* 2026-01-01T00:00:00Z */
 #define POLLS      4
 
-/* Host settings first, then the bad instance's extra keys (JSON members, may be ""). */
+/*
+ * Installs both plugins and writes host.json: host settings first, then the
+ * bad instance's extra keys (JSON members, may be "").
+ */
 static void write_config(test_env *env, const char *host_keys, const char *bad_keys)
 {
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "misbehave");
     char config[1024];
     snprintf(config, sizeof config,
              "{%s\"plugins\": {\"example\": {\"instances\": [{\"id\": \"good\"}]}, "
@@ -57,18 +62,23 @@ static int hang_timeout_seconds(void)
     return getenv("PA_TEST_WRAPPER") ? 5 : 1;
 }
 
-/* Runs POLLS rounds (virtual clock) with the bad instance doing `does`. */
-static void run_misbehaving(test_env *env, const char *does, host_result *r)
+/* Runs `rounds` rounds on the virtual clock with the bad instance's keys. */
+static void run_rounds(test_env *env, const char *host_keys, const char *bad_keys, int rounds,
+                       host_result *r)
 {
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
-    char bad[160];
-    snprintf(bad, sizeof bad, "\"does\": \"%s\"", does);
-    write_config(env, "", bad);
+    write_config(env, host_keys, bad_keys);
     char polls[16];
-    snprintf(polls, sizeof polls, "%d", POLLS);
+    snprintf(polls, sizeof polls, "%d", rounds);
     const char *args[] = {"--polls", polls, "--fake-clock", FAKE_CLOCK, NULL};
     host_run(env, r, args);
+}
+
+/* Runs POLLS rounds with the bad instance doing `does`. */
+static void run_misbehaving(test_env *env, const char *does, host_result *r)
+{
+    char bad[160];
+    snprintf(bad, sizeof bad, "\"does\": \"%s\"", does);
+    run_rounds(env, "", bad, POLLS, r);
 }
 
 /* good_polls: how many polls the good instance must have made. */
@@ -114,12 +124,8 @@ static void test_exit(void **state)
 static void test_crash_inside_the_lease_rolls_back(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
-    write_config(env, "", "\"does\": \"exit\", \"inside_lease\": true");
-    const char *args[] = {"--polls", "4", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
-    host_run(env, &r, args);
+    run_rounds(env, "", "\"does\": \"exit\", \"inside_lease\": true", POLLS, &r);
     assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
     /* bad-1 was committed; every later poll died before COMMIT. */
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM misbehave_done"), 1);
@@ -135,8 +141,6 @@ static void test_crash_inside_the_lease_rolls_back(void **state)
 static void check_hang(void **state, const char *does, const char *held)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
     char bad[160];
     snprintf(bad, sizeof bad, "\"does\": \"%s\", \"poll_timeout_seconds\": %d", does,
              hang_timeout_seconds());
@@ -185,12 +189,8 @@ static void test_a_plugins_child_dies_with_its_worker(void **state)
              "\"does\": \"fork_hang\", \"from_poll\": 1, \"poll_timeout_seconds\": %d, "
              "\"pid_file\": \"%s\"",
              hang_timeout_seconds(), pid_file);
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
-    write_config(env, "", bad);
-    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
-    host_run(env, &r, args);
+    run_rounds(env, "", bad, 1, &r);
     if (r.exit_code != 0)
         fail_msg("host exited %d\n%s", r.exit_code, r.err);
     char cause[64];
@@ -234,12 +234,8 @@ static void test_stdout_never_reaches_the_task_stream(void **state)
 static void test_fast_leak_is_stopped_at_the_memory_limit(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
-    write_config(env, "\"worker_memory_limit_mb\": 256, ", "\"does\": \"leak\"");
-    const char *args[] = {"--polls", "4", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
-    host_run(env, &r, args);
+    run_rounds(env, "\"worker_memory_limit_mb\": 256, ", "\"does\": \"leak\"", POLLS, &r);
     assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
     assert_contains(r.err, "is over worker_memory_limit_mb 256); worker (pid ");
     host_result_free(&r);
@@ -249,8 +245,6 @@ static void test_fast_leak_is_stopped_at_the_memory_limit(void **state)
 static void test_sigterm_is_bounded_by_the_grace(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
     write_config(env, "\"shutdown_grace_seconds\": 1, ", "\"does\": \"hang\", \"from_poll\": 1");
     pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
     char *err = NULL;
@@ -276,15 +270,11 @@ static void test_sigterm_is_bounded_by_the_grace(void **state)
 static void test_init_that_hangs_is_killed_at_its_deadline(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
     char bad[80];
     snprintf(bad, sizeof bad, "\"init_does\": \"hang\", \"poll_timeout_seconds\": %d",
              hang_timeout_seconds());
-    write_config(env, "", bad);
-    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
-    host_run(env, &r, args);
+    run_rounds(env, "", bad, 2, &r);
     assert_survived(env, &r, 2);
     char cause[160];
     snprintf(cause, sizeof cause,
@@ -300,12 +290,8 @@ static void test_init_that_hangs_is_killed_at_its_deadline(void **state)
 static void test_init_that_crashes_is_reported(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
-    write_config(env, "", "\"init_does\": \"segfault\"");
-    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
-    host_run(env, &r, args);
+    run_rounds(env, "", "\"init_does\": \"segfault\"", 2, &r);
     assert_survived(env, &r, 2);
     assert_contains(r.err,
                     "error plugin misbehave/bad: worker failed during init: the worker ended "
@@ -322,8 +308,6 @@ static void test_init_that_crashes_is_reported(void **state)
 static void test_a_restart_that_hangs_in_init_holds_no_one_up(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
     write_config(env, "\"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, ",
                  "\"does\": \"segfault\", \"init_does\": \"hang\", \"init_after_items\": 1, "
                  "\"poll_timeout_seconds\": 30");
@@ -344,12 +328,9 @@ static void test_a_restart_that_hangs_in_init_holds_no_one_up(void **state)
 static void test_a_restart_whose_init_fails_is_a_failed_poll(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
-    write_config(env, "", "\"does\": \"exit\", \"init_does\": \"fail\", \"init_after_items\": 1");
-    const char *args[] = {"--polls", "4", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
-    host_run(env, &r, args);
+    run_rounds(env, "", "\"does\": \"exit\", \"init_does\": \"fail\", \"init_after_items\": 1",
+               POLLS, &r);
     assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
     /* Poll 2 (at 900 s) exits; the next, after a backoff, launches a worker whose init fails. */
     assert_contains(r.err,
@@ -366,8 +347,6 @@ static void test_a_restart_whose_init_fails_is_a_failed_poll(void **state)
 static void test_sigterm_during_a_hung_init(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
     write_config(env, "\"shutdown_grace_seconds\": 1, ", "\"init_does\": \"hang\"");
     pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
     /* Long enough for the worker to be in init, or at least spawned (valgrind: seconds). */
@@ -395,8 +374,6 @@ static void test_sigterm_during_a_hung_init(void **state)
 static void test_check_config_survives_a_crashing_init(void **state)
 {
     test_env *env = *state;
-    env_add_plugin(env, "example");
-    env_add_plugin(env, "misbehave");
     write_config(env, "", "\"init_does\": \"segfault\"");
     const char *args[] = {"--check-config", NULL};
     host_result r;
