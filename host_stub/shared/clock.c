@@ -37,3 +37,11 @@ void clock_advance_ms(int64_t delta_ms)
 {
     atomic_fetch_add(&g_virtual_ms, delta_ms);
 }
+
+void clock_format_iso8601(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

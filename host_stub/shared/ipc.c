@@ -132,3 +132,8 @@ const char *ipc_get_str(ipc_msg *m)
     m->pos = at + len + 1;
     return (const char *)m->buf + at;
 }
+
+bool ipc_at_end(const ipc_msg *m)
+{
+    return m->pos == m->len;
+}

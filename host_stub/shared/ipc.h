@@ -1,17 +1,18 @@
 /*
- * The supervisor <-> worker channel (docs/ARCHITECTURE.md): one AF_UNIX
- * SOCK_SEQPACKET socket per worker, so every message arrives whole or not at
- * all and a dead peer reads as end of file.
+ * The framing of the supervisor <-> worker channel (docs/ARCHITECTURE.md):
+ * one AF_UNIX SOCK_SEQPACKET socket per worker, so every message arrives
+ * whole or not at all and a dead peer reads as end of file. The messages
+ * themselves, field by field, are channel.h's.
  *
- * Grammar of one message (all integers little-endian as the host stores them;
- * both ends are the same binary):
+ * Grammar of one message (all integers in host byte order; both ends are the
+ * same binary):
  *
  *   message = type:u8 field*
  *   field   = int | str
  *   int     = 'i' value:i64
  *   str     = 's' length:u32 bytes[length] '\0'
  *
- * Each message type has a fixed field list (ipc_type below). The reader is
+ * Each message type has a fixed field list (channel.h). The reader is
  * total: a short, oversized or mistyped message sets the message's bad flag
  * and yields 0 or "", never reads past the buffer. The worker side is code
  * the plugin shares a process with, so the supervisor treats a bad message as
@@ -29,32 +30,17 @@
 /* Longest pool statistics text a worker sends (a few lines of counters). */
 #define WORKER_STATS_MAX 1500
 
+/* The message types; their fields are listed in channel.h. */
 typedef enum ipc_type {
-    /* worker -> supervisor, right after exec: abi, name, version, description */
-    IPC_HELLO = 1,
-    /* worker -> supervisor, instead of HELLO: the loader's refusal (str) */
-    IPC_LOAD_FAILED,
-    /*
-     * supervisor -> worker: plugin name, instance id, instance object, db
-     * path, pool size, lease timeout ms, busy timeout ms, max lifetime ms,
-     * virtual clock ms (-1: real clock)
-     */
-    IPC_INIT,
-    /* worker -> supervisor: status, message, pool statistics (pool_print_stats text) */
-    IPC_INIT_DONE,
-    /* supervisor -> worker: virtual clock ms (-1: real clock) */
-    IPC_POLL,
-    /*
-     * worker -> supervisor: status, message, not_before ms, items emitted,
-     * http requests, pool statistics
-     */
-    IPC_POLL_DONE,
-    /* worker -> supervisor, any time: level, source, text */
-    IPC_LOG,
-    /* supervisor -> worker: call shutdown, close the pool, exit */
-    IPC_SHUTDOWN,
-    /* worker -> supervisor: shutdown done; pool statistics */
-    IPC_BYE,
+    IPC_HELLO = 1,   /* worker: loaded, here is what it is */
+    IPC_LOAD_FAILED, /* worker: the plugin was refused */
+    IPC_INIT,        /* supervisor: start the instance */
+    IPC_INIT_DONE,   /* worker: init's result */
+    IPC_POLL,        /* supervisor: poll once */
+    IPC_POLL_DONE,   /* worker: the poll's result */
+    IPC_LOG,         /* worker, any time: a log line */
+    IPC_SHUTDOWN,    /* supervisor: shut the instance down and exit */
+    IPC_BYE,         /* worker: shut down */
 } ipc_type;
 
 typedef struct ipc_msg {
@@ -84,5 +70,7 @@ int ipc_type_of(const ipc_msg *m);
 int64_t ipc_get_int(ipc_msg *m);
 /* Points into m's buffer; valid until the next receive. "" (and m->bad) on a bad field. */
 const char *ipc_get_str(ipc_msg *m);
+/* Whether every field of a received message has been read. */
+bool ipc_at_end(const ipc_msg *m);
 
 #endif

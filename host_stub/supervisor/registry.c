@@ -38,16 +38,6 @@ loaded_plugin *registry_find(const registry *r, const char *name)
     return i == SIZE_MAX ? NULL : r->plugins[i];
 }
 
-static instance_slot *new_slot(const plugin_config *pc, const instance_config *ic)
-{
-    instance_slot *s = calloc(1, sizeof *s);
-    if (s) {
-        s->plugin = pc;
-        s->config = ic;
-    }
-    return s;
-}
-
 static size_t total_enabled(const host_config *cfg)
 {
     size_t n = 0;
@@ -57,13 +47,12 @@ static size_t total_enabled(const host_config *cfg)
     return n;
 }
 
-int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64_t interval_ms,
+int registry_init(registry *r, loader *l, const host_config *cfg, const slot_policy *policy,
                   char *err, size_t err_size)
 {
     memset(r, 0, sizeof *r);
     r->loader = l;
-    r->pool = p;
-    r->interval_ms = interval_ms;
+    r->policy = *policy;
     size_t total = 0;
     for (size_t i = 0; i < cfg->plugin_count; i++)
         total += cfg->plugins[i].instance_count;
@@ -77,7 +66,7 @@ int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64
                         pc->instances[j].id);
                 continue;
             }
-            if (!(r->slots[r->slot_count] = new_slot(pc, &pc->instances[j])))
+            if (!(r->slots[r->slot_count] = slot_new(pc, &pc->instances[j])))
                 break;
             r->slot_count++;
         }
@@ -108,93 +97,16 @@ int registry_init(registry *r, loader *l, pool *p, const host_config *cfg, int64
     return PA_OK;
 }
 
-/* In a worker process (isolation) or in this one; in is reset either way. */
-static int start_instance(registry *r, instance_slot *s, const loaded_plugin *pl, char *err,
-                          size_t err_size)
-{
-    if (!r->workers)
-        return instance_start(&s->in, r->pool, pl, s->config, err, err_size);
-    instance_prepare(&s->in, r->pool, pl, s->config);
-    int rc = worker_start(r->workers, pl, s->config, s->in.log_source, &s->worker, err, err_size);
-    s->in.running = rc == PA_OK;
-    s->busy = false;
-    if (rc == PA_OK)
-        snprintf(s->pool_stats, sizeof s->pool_stats, "%s", s->worker->pool_stats);
-    return rc;
-}
-
-static void log_started(const instance_slot *s, const loaded_plugin *pl)
-{
-    if (s->worker)
-        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s, worker pid %ld)",
-                pl->info->version, (long)s->worker->pid);
-    else
-        log_msg(PA_LOG_INFO, s->in.log_source, "started (plugin version %s)", pl->info->version);
-}
-
-static bool start_slot(registry *r, instance_slot *s, const loaded_plugin *pl, char *err,
-                       size_t err_size)
-{
-    if (start_instance(r, s, pl, err, err_size) != PA_OK)
-        return false;
-    sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
-    log_started(s, pl);
-    return true;
-}
-
 static int64_t grace_deadline(const registry *r)
 {
     return r->shutdown_deadline_ns ? r->shutdown_deadline_ns
                                    : clock_mono_ns() + r->grace_ms * 1000000;
 }
 
-/* Isolation: the two halves of stopping, so many workers shut down side by side. */
-static void stop_slot_begin(instance_slot *s)
-{
-    if (s->in.running && s->worker)
-        worker_stop_begin(s->worker);
-}
-
-static void stop_slot_finish(const registry *r, instance_slot *s, int64_t deadline_ns)
-{
-    if (!s->in.running)
-        return;
-    if (r->workers) {
-        if (s->worker) {
-            worker_stop_finish(s->worker, deadline_ns);
-            snprintf(s->pool_stats, sizeof s->pool_stats, "%s", s->worker->pool_stats);
-            worker_free(s->worker);
-        }
-        s->worker = NULL;
-        s->busy = false;
-        s->in.running = false;
-    } else {
-        instance_stop(&s->in);
-    }
-    log_msg(PA_LOG_INFO, s->in.log_source, "shut down");
-}
-
 static void stop_slot(registry *r, instance_slot *s)
 {
-    stop_slot_begin(s);
-    stop_slot_finish(r, s, grace_deadline(r));
-}
-
-int registry_launch_worker(registry *r, instance_slot *s, char *err, size_t err_size)
-{
-    return worker_launch(r->workers, s->in.plugin, s->config, s->in.log_source, &s->worker, err,
-                         err_size);
-}
-
-/* Starts s on pl; a failure is logged and kept as the slot's last error. */
-static bool start_or_log(registry *r, instance_slot *s, const loaded_plugin *pl)
-{
-    char err[1200];
-    if (start_slot(r, s, pl, err, sizeof err))
-        return true;
-    snprintf(s->in.last_poll_error, sizeof s->in.last_poll_error, "%.250s", err);
-    log_msg(PA_LOG_ERROR, s->in.log_source, "%s; instance not started", err);
-    return false;
+    slot_stop_begin(s);
+    slot_stop_finish(s, grace_deadline(r));
 }
 
 /* Starts the slots of plugin pl; returns how many started. */
@@ -204,25 +116,43 @@ static size_t start_slots_of(registry *r, const loaded_plugin *pl)
     for (size_t i = 0; i < r->slot_count; i++) {
         instance_slot *s = r->slots[i];
         if (strcmp(s->plugin->name, pl->name) == 0)
-            started += start_or_log(r, s, pl);
+            started += slot_start(s, &r->policy, pl);
     }
     return started;
 }
 
-void registry_start_all(registry *r)
+size_t registry_start_all(registry *r)
 {
+    size_t running = 0;
     for (size_t i = 0; i < r->plugin_count; i++)
-        start_slots_of(r, r->plugins[i]);
+        running += start_slots_of(r, r->plugins[i]);
+    return running;
+}
+
+bool registry_any_busy(const registry *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i]->busy)
+            return true;
+    return false;
+}
+
+bool registry_any_running(const registry *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i]->running)
+            return true;
+    return false;
 }
 
 void registry_stop_all(registry *r)
 {
     /* Every worker is asked first, then all are given the same deadline. */
     for (size_t i = r->slot_count; i-- > 0;)
-        stop_slot_begin(r->slots[i]);
+        slot_stop_begin(r->slots[i]);
     int64_t deadline = grace_deadline(r);
     for (size_t i = r->slot_count; i-- > 0;)
-        stop_slot_finish(r, r->slots[i], deadline);
+        slot_stop_finish(r->slots[i], deadline);
 }
 
 void registry_free(registry *r)
@@ -242,7 +172,7 @@ static void remove_plugin(registry *r, size_t index)
     loaded_plugin *pl = r->plugins[index];
     size_t stopped = 0;
     for (size_t i = 0; i < r->slot_count; i++) {
-        if (r->slots[i]->in.running && r->slots[i]->in.plugin == pl) {
+        if (r->slots[i]->running && r->slots[i]->version == pl) {
             stop_slot(r, r->slots[i]);
             stopped++;
         }
@@ -253,11 +183,6 @@ static void remove_plugin(registry *r, size_t index)
     loader_close(pl);
 }
 
-/*
- * Swaps old for fresh: the old instances shut down, the same configurations
- * start on the new version. If one fails to start, the new ones stop again
- * and the old version is restarted.
- */
 /* A successful reload: fresh takes the old version's place, which is closed. */
 static void reload_done(registry *r, size_t index, loaded_plugin *fresh, size_t count,
                         int64_t started_ns)
@@ -267,19 +192,18 @@ static void reload_done(registry *r, size_t index, loaded_plugin *fresh, size_t 
     log_msg(PA_LOG_INFO, "reload",
             "reloaded plugin '%s' version %s -> %s: %zu instance(s) "
             "restarted in %.1f ms",
-            old->name, old->info->version, fresh->info->version, count,
+            old->name, old->description.version, fresh->description.version, count,
             (double)(clock_mono_ns() - started_ns) / 1e6);
     r->plugins[index] = fresh;
     loader_close(old);
 }
 
 /*
- * Isolation: the new version's workers start first, beside the old ones; only
- * once every one is up do the old workers stop. If one fails, the new ones
- * stop and the old ones never paused.
+ * The new version's workers start first, beside the old ones; only once
+ * every one is up do the old workers stop. If one fails, the new ones stop
+ * and the old ones never paused.
  */
-static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fresh,
-                                    int64_t started_ns)
+static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int64_t started_ns)
 {
     loaded_plugin *old = r->plugins[index];
     worker_proc **next = calloc(r->slot_count ? r->slot_count : 1, sizeof *next);
@@ -288,9 +212,9 @@ static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fr
     size_t count = 0;
     for (size_t i = 0; next && i < r->slot_count && !failed; i++) {
         instance_slot *s = r->slots[i];
-        if (!s->in.running || s->in.plugin != old || !s->worker)
+        if (!s->running || s->version != old || !s->worker)
             continue;
-        if (worker_start(r->workers, fresh, s->config, s->in.log_source, &next[i], err,
+        if (worker_start(r->policy.workers, fresh, s->config, s->log_source, &next[i], err,
                          sizeof err) != PA_OK)
             failed = s;
         count++;
@@ -300,8 +224,8 @@ static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fr
         log_msg(PA_LOG_ERROR, "reload",
                 "reload of plugin '%s' to version %s failed: instance '%s' %s; version %s keeps "
                 "serving",
-                old->name, fresh->info->version, failed ? failed->config->id : "-",
-                next ? err : "out of memory", old->info->version);
+                old->name, fresh->description.version, failed ? failed->config->id : "-",
+                next ? err : "out of memory", old->description.version);
         for (size_t i = 0; next && i < r->slot_count; i++)
             if (next[i])
                 worker_stop_begin(next[i]);
@@ -315,77 +239,19 @@ static void replace_plugin_isolated(registry *r, size_t index, loaded_plugin *fr
     }
     for (size_t i = 0; i < r->slot_count; i++)
         if (next[i])
-            worker_stop_begin(r->slots[i]->worker);
+            slot_stop_begin(r->slots[i]);
     int64_t deadline = grace_deadline(r);
     for (size_t i = 0; i < r->slot_count; i++) {
         instance_slot *s = r->slots[i];
-        if (next[i]) { /* as in process: the old instance shuts down, the new one starts */
-            stop_slot_finish(r, s, deadline);
-            instance_prepare(&s->in, r->pool, fresh, s->config);
-            s->worker = next[i];
-            s->in.running = true;
-            sched_start(&s->in.sched, clock_wall_ms(), r->interval_ms);
-            log_started(s, fresh);
-        } else if (s->in.plugin == old) { /* a crashed one restarts on the new version */
-            s->in.plugin = fresh;
-            s->in.owner.plugin = fresh->name;
+        if (next[i]) { /* the old instance shuts down, the new one takes its place */
+            slot_stop_finish(s, deadline);
+            slot_adopt(s, &r->policy, fresh, next[i]);
+        } else if (s->version == old) { /* a crashed one restarts on the new version */
+            slot_retarget(s, fresh);
         }
     }
     free(next);
     reload_done(r, index, fresh, count, started_ns);
-}
-
-static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int64_t started_ns)
-{
-    if (r->workers) {
-        replace_plugin_isolated(r, index, fresh, started_ns);
-        return;
-    }
-    loaded_plugin *old = r->plugins[index];
-    bool *restart = calloc(r->slot_count ? r->slot_count : 1, sizeof *restart);
-    if (!restart) {
-        log_msg(PA_LOG_ERROR, "reload",
-                "reload of plugin '%s' failed: out of memory; version %s "
-                "keeps serving",
-                old->name, old->info->version);
-        loader_close(fresh);
-        return;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < r->slot_count; i++) {
-        if (r->slots[i]->in.running && r->slots[i]->in.plugin == old) {
-            stop_slot(r, r->slots[i]);
-            restart[i] = true;
-            count++;
-        }
-    }
-    char err[1200] = "";
-    const instance_slot *failed = NULL;
-    for (size_t i = 0; i < r->slot_count && !failed; i++) {
-        if (restart[i] && !start_slot(r, r->slots[i], fresh, err, sizeof err))
-            failed = r->slots[i];
-    }
-    if (failed) {
-        r->failed_reloads++;
-        log_msg(PA_LOG_ERROR, "reload",
-                "reload of plugin '%s' to version %s failed: instance "
-                "'%s' %s; restarting version %s",
-                old->name, fresh->info->version, failed->config->id, err, old->info->version);
-        for (size_t i = 0; i < r->slot_count; i++) {
-            if (!restart[i])
-                continue;
-            stop_slot(r, r->slots[i]);
-            char again[1200];
-            if (!start_slot(r, r->slots[i], old, again, sizeof again))
-                log_msg(PA_LOG_ERROR, r->slots[i]->in.log_source,
-                        "%s; instance not restarted on version %s", again, old->info->version);
-        }
-        loader_close(fresh);
-        free(restart);
-        return;
-    }
-    reload_done(r, index, fresh, count, started_ns);
-    free(restart);
 }
 
 void registry_apply_change(registry *r, const char *file_name)
@@ -414,7 +280,7 @@ void registry_apply_change(registry *r, const char *file_name)
             log_msg(PA_LOG_ERROR, "reload",
                     "reload of plugin '%s' failed: %s; version %s keeps "
                     "serving",
-                    name, err, r->plugins[index]->info->version);
+                    name, err, r->plugins[index]->description.version);
         } else {
             log_msg(PA_LOG_ERROR, "loader", "%s", err);
         }
@@ -433,7 +299,8 @@ void registry_apply_change(registry *r, const char *file_name)
     log_msg(PA_LOG_INFO, "reload",
             "plugin '%s' version %s added: %zu instance(s) started in "
             "%.1f ms",
-            name, fresh->info->version, started, (double)(clock_mono_ns() - started_ns) / 1e6);
+            name, fresh->description.version, started,
+            (double)(clock_mono_ns() - started_ns) / 1e6);
 }
 
 /* The enabled instance of cfg with this plugin and id, or NULL. */
@@ -457,7 +324,7 @@ static const instance_config *find_instance(const host_config *cfg, const char *
 static bool start_if_loaded(registry *r, instance_slot *s)
 {
     const loaded_plugin *pl = registry_find(r, s->plugin->name);
-    return pl && start_or_log(r, s, pl);
+    return pl && slot_start(s, &r->policy, pl);
 }
 
 int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size)
@@ -475,18 +342,18 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
         const plugin_config *pc = NULL;
         const instance_config *ic = find_instance(cfg, s->plugin->name, s->config->id, &pc);
         if (!ic) {
-            stopped += s->in.running;
+            stopped += s->running;
             stop_slot(r, s);
             free(s);
             continue;
         }
         bool changed = strcmp(ic->json, s->config->json) != 0;
         s->plugin = pc;
-        s->config = s->in.config = ic;
-        if (changed && s->in.running) {
+        s->config = ic;
+        if (changed && s->running) {
             stop_slot(r, s);
             restarted += start_if_loaded(r, s);
-        } else if (changed || !s->in.running) {
+        } else if (changed || !s->running) {
             started += start_if_loaded(r, s); /* new object, or a failed one retried */
         } else {
             kept++;
@@ -504,7 +371,7 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
                         strcmp(slots[k]->config->id, ic->id) == 0;
             if (known || !ic->enabled || n == total)
                 continue;
-            instance_slot *s = new_slot(pc, ic);
+            instance_slot *s = slot_new(pc, ic);
             if (!s)
                 continue;
             slots[n++] = s;

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "clock.h"
 #include "log.h"
 
@@ -20,6 +23,9 @@
 
 /* Descriptors above the ones a worker is given, so the moves in the child cannot collide. */
 #define HIGH_FD 10
+
+/* How long a thread told to end (its channel closed) is waited for before it is left alone. */
+#define THREAD_END_WAIT_MS 100
 
 static void close_fd(int *fd)
 {
@@ -54,8 +60,8 @@ static void become_worker(const worker_settings *ws, pid_t supervisor, int chann
 }
 
 /* Forks and execs "host_stub --worker ..."; w gets its descriptors and pid. */
-static int spawn(const worker_settings *ws, const char *private_path, const char *path,
-                 const char *name, worker_proc *w, char *err, size_t err_size)
+static int spawn_process(const worker_settings *ws, const char *private_path, const char *path,
+                         const char *name, worker_proc *w, char *err, size_t err_size)
 {
     int sv[2] = {-1, -1}, pipefd[2] = {-1, -1}, held_fd = -1;
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -88,6 +94,110 @@ static int spawn(const worker_settings *ws, const char *private_path, const char
     }
     fcntl(w->output, F_SETFL, O_NONBLOCK);
     return PA_OK;
+}
+
+/*
+ * A worker on a thread. Once the handle is done with it, whichever of the
+ * two ends last frees it: the thread when it was left running (a hung
+ * plugin), the handle when it joined it.
+ */
+enum { THREAD_RUNNING, THREAD_DONE, THREAD_LEFT };
+
+struct worker_thread {
+    pthread_t tid;
+    worker_entry_fn entry;
+    worker_args args;
+    atomic_int state;
+    char *private_path, *path, *name;
+};
+
+static void thread_free(worker_thread *t)
+{
+    free(t->private_path);
+    free(t->path);
+    free(t->name);
+    free(t);
+}
+
+static void *thread_main(void *arg)
+{
+    worker_thread *t = arg;
+    t->entry(&t->args); /* closes its channel end and the held-sites descriptor */
+    if (atomic_exchange(&t->state, THREAD_DONE) == THREAD_LEFT)
+        thread_free(t);
+    return NULL;
+}
+
+/* Starts the worker on a thread of this process; it inherits the blocked signal mask. */
+static int spawn_thread(const worker_settings *ws, const char *private_path, const char *path,
+                        const char *name, worker_proc *w, char *err, size_t err_size)
+{
+    int sv[2] = {-1, -1}, held_fd = -1;
+    worker_thread *t = calloc(1, sizeof *t);
+    bool made = t && (t->private_path = strdup(private_path)) && (t->path = strdup(path)) &&
+                (t->name = strdup(name)) &&
+                socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0 &&
+                (w->held = held_create(&held_fd)) != NULL;
+    int rc = made ? 0 : errno ? errno : ENOMEM;
+    if (made) {
+        t->entry = ws->in_process;
+        t->args = (worker_args){.channel_fd = sv[1],
+                                .held_fd = held_fd,
+                                .private_path = t->private_path,
+                                .path = t->path,
+                                .name = t->name,
+                                .log_level = log_get_level(),
+                                .in_process = true};
+        atomic_init(&t->state, THREAD_RUNNING);
+        rc = pthread_create(&t->tid, NULL, thread_main, t);
+    }
+    w->channel = sv[0];
+    if (rc != 0) {
+        close_fd(&sv[1]);
+        close_fd(&held_fd);
+        if (t)
+            thread_free(t);
+        snprintf(err, err_size, "cannot start a worker thread: %s", strerror(rc));
+        return PA_ERR_GENERIC;
+    }
+    w->thread = t;
+    return PA_OK;
+}
+
+static int spawn(const worker_settings *ws, const char *private_path, const char *path,
+                 const char *name, worker_proc *w, char *err, size_t err_size)
+{
+    return ws->in_process ? spawn_thread(ws, private_path, path, name, w, err, err_size)
+                          : spawn_process(ws, private_path, path, name, w, err, err_size);
+}
+
+/*
+ * Joins the thread if it ends by deadline_ns; otherwise leaves it to end on
+ * its own (and free itself). Either way the handle is done with it.
+ */
+static bool thread_reap(worker_proc *w, int64_t deadline_ns)
+{
+    worker_thread *t = w->thread;
+    w->thread = NULL;
+    while (atomic_load(&t->state) != THREAD_DONE && clock_mono_ns() < deadline_ns)
+        usleep(1000);
+    if (atomic_load(&t->state) == THREAD_DONE) {
+        pthread_join(t->tid, NULL);
+        thread_free(t);
+        return true;
+    }
+    pthread_detach(t->tid);
+    if (atomic_exchange(&t->state, THREAD_LEFT) == THREAD_DONE)
+        thread_free(t); /* it ended in between */
+    return false;
+}
+
+void worker_where(const worker_proc *w, char *buf, size_t size)
+{
+    if (w->pid > 0)
+        snprintf(buf, size, "pid %ld", (long)w->pid);
+    else
+        snprintf(buf, size, "in process");
 }
 
 static worker_proc *new_handle(const char *source)
@@ -144,18 +254,19 @@ void worker_read_output(worker_proc *w)
 }
 
 /* A LOG message: logged under the source the worker gave, which names the instance. */
-static bool take_log(worker_proc *w, ipc_msg *m)
+static void take_log(worker_proc *w, const msg_log *m)
 {
-    int64_t level = ipc_get_int(m);
-    const char *source = ipc_get_str(m);
-    const char *text = ipc_get_str(m);
-    if (m->bad)
-        return false;
-    if (level < PA_LOG_ERROR || level > PA_LOG_DEBUG)
-        level = PA_LOG_INFO;
-    log_msg((pa_log_level)level, source, "%s", text);
-    remember(w, text);
-    return true;
+    pa_log_level level =
+        m->level < PA_LOG_ERROR || m->level > PA_LOG_DEBUG ? PA_LOG_INFO : (pa_log_level)m->level;
+    log_msg(level, m->source, "%s", m->text);
+    remember(w, m->text);
+}
+
+/* A report's pool figures: kept for the stats lines. */
+static void take_pool_figures(worker_proc *w, int64_t longest_hold_ns, const char *pool_stats)
+{
+    w->longest_hold_ns = longest_hold_ns;
+    snprintf(w->pool_stats, sizeof w->pool_stats, "%s", pool_stats);
 }
 
 /* SIGTERM or SIGINT waiting, not yet read from the supervisor's signalfd: the host is stopping. */
@@ -170,17 +281,43 @@ static bool stop_pending(void)
 #define STOP_CHECK_MS 50
 
 /*
+ * Receives and decodes one message without blocking. 1: *m holds it (a LOG
+ * is logged and reported like any other); 0: nothing waits; -1: the worker
+ * ended, the channel failed, or the message was malformed (*why says which).
+ */
+static int receive(worker_proc *w, ipc_msg *in, channel_msg *m, const char **why)
+{
+    int got = ipc_recv(w->channel, in, true);
+    if (got < 0 && errno == EAGAIN)
+        return 0;
+    if (got != 1) {
+        *why = got == 0 ? "the worker ended" : "the channel failed";
+        return -1;
+    }
+    if (!channel_decode(in, m)) {
+        *why = "the worker sent a malformed message";
+        return -1;
+    }
+    if (m->type == IPC_LOG)
+        take_log(w, &m->u.log);
+    return 1;
+}
+
+/*
  * Waits until deadline_ns for a message of type want (log lines and output
  * are handled meanwhile). 1: m holds it; 0: the worker closed or sent
- * something else (*why says which); -1: the deadline passed; -2 (only when
- * yields_to_stop) a SIGTERM or SIGINT is pending, so a start is not worth
- * finishing: the supervisor's loop reads the signal once this returns.
+ * something else (*why says which; m holds what it sent, if anything); -1:
+ * the deadline passed; -2 (only when yields_to_stop) a SIGTERM or SIGINT is
+ * pending, so a start is not worth finishing: the supervisor's loop reads the
+ * signal once this returns.
  */
-static int await(worker_proc *w, int want, int64_t deadline_ns, bool yields_to_stop, ipc_msg *m,
+static int await(worker_proc *w, int want, int64_t deadline_ns, bool yields_to_stop, channel_msg *m,
                  const char **why)
 {
-    ipc_reader(m, w->buf, sizeof w->buf);
+    ipc_msg in;
+    ipc_reader(&in, w->buf, sizeof w->buf);
     int slice_ms = yields_to_stop ? STOP_CHECK_MS : 1000;
+    m->type = 0;
     for (;;) {
         if (yields_to_stop && stop_pending())
             return -2;
@@ -195,27 +332,16 @@ static int await(worker_proc *w, int want, int64_t deadline_ns, bool yields_to_s
             worker_read_output(w);
         if (!pfd[0].revents)
             continue;
-        int got = ipc_recv(w->channel, m, true);
-        if (got < 0 && errno == EAGAIN)
-            continue;
-        if (got != 1) {
-            *why = got == 0 ? "the worker ended" : "the channel failed";
+        int got = receive(w, &in, m, why);
+        if (got < 0)
             return 0;
-        }
-        if (ipc_type_of(m) == IPC_LOG && take_log(w, m))
+        if (got == 0 || m->type == IPC_LOG)
             continue;
-        if (ipc_type_of(m) == want)
+        if ((int)m->type == want)
             return 1;
         *why = "the worker sent a message out of turn";
         return 0;
     }
-}
-
-static void take_stats(worker_proc *w, ipc_msg *m)
-{
-    const char *text = ipc_get_str(m);
-    if (!m->bad)
-        snprintf(w->pool_stats, sizeof w->pool_stats, "%s", text);
 }
 
 static void describe_status(int status, char *how, size_t how_size)
@@ -243,7 +369,13 @@ void worker_kill(worker_proc *w, char *how, size_t how_size)
         describe_status(status, how, how_size);
         w->pid = -1;
     }
-    close_fd(&w->channel);
+    close_fd(&w->channel); /* a thread waiting on it reads end of file and ends */
+    if (w->thread) {
+        bool ended = thread_reap(w, clock_mono_ns() + THREAD_END_WAIT_MS * 1000000LL);
+        snprintf(how, how_size, "%s",
+                 ended ? "ended its thread"
+                       : "was left running on its thread (a plugin in process cannot be killed)");
+    }
     /*
      * Whatever it printed before dying. The pipe ends with its group; a
      * process that left the group and kept the pipe gets 100 ms per read.
@@ -258,7 +390,7 @@ void worker_free(worker_proc *w)
 {
     if (!w)
         return;
-    if (w->pid > 0) {
+    if (w->pid > 0 || w->thread) {
         char how[128];
         worker_kill(w, how, sizeof how);
     }
@@ -268,40 +400,34 @@ void worker_free(worker_proc *w)
     free(w);
 }
 
-/* HELLO's fields into *d (NULL: only checked); false when malformed. */
-static bool take_hello(ipc_msg *m, plugin_description *d)
+static void take_hello(const msg_hello *h, plugin_description *d)
 {
-    plugin_description ignored;
-    if (!d)
-        d = &ignored;
-    d->abi_version = (uint32_t)ipc_get_int(m);
-    snprintf(d->name, sizeof d->name, "%s", ipc_get_str(m));
-    snprintf(d->version, sizeof d->version, "%s", ipc_get_str(m));
-    snprintf(d->description, sizeof d->description, "%s", ipc_get_str(m));
-    return !m->bad;
+    d->abi_version = (uint32_t)h->abi_version;
+    snprintf(d->name, sizeof d->name, "%s", h->name);
+    snprintf(d->version, sizeof d->version, "%s", h->version);
+    snprintf(d->description, sizeof d->description, "%s", h->description);
 }
 
-/* Waits for a spawned worker's HELLO, into *d; on failure the process is gone. */
+/* Waits for a spawned worker's HELLO, into *d (may be NULL); on failure the worker is gone. */
 static int greet(const worker_settings *ws, const char *path, worker_proc *w, plugin_description *d,
                  char *err, size_t err_size)
 {
-    ipc_msg m;
+    channel_msg m;
     const char *why = "";
     int got = await(w, IPC_HELLO, clock_mono_ns() + ws->start_timeout_ms * 1000000, true, &m, &why);
     if (got == 1) {
-        if (take_hello(&m, d))
-            return PA_OK;
-        why = "the worker's HELLO was malformed";
+        if (d)
+            take_hello(&m.u.hello, d);
+        return PA_OK;
     }
     char how[128];
-    bool refused = got == 0 && ipc_type_of(&m) == IPC_LOAD_FAILED;
-    /* The refusal names the file as the in-process loader would. */
-    const char *reason = refused ? ipc_get_str(&m) : "";
-    char copy[1200];
-    snprintf(copy, sizeof copy, "%s", reason);
+    /* The refusal names the file as the supervisor's own checks would; copied before the kill. */
+    char refusal[1200] = "";
+    if (got == 0 && m.type == IPC_LOAD_FAILED)
+        snprintf(refusal, sizeof refusal, "%s", m.u.load_failed.reason);
     worker_kill(w, how, sizeof how);
-    if (refused && copy[0])
-        snprintf(err, err_size, "%s", copy);
+    if (refusal[0])
+        snprintf(err, err_size, "%s", refusal);
     else if (got == -2)
         snprintf(err, err_size, "refusing plugin '%s' for now: %s", path, STOPPING);
     else if (got < 0)
@@ -316,22 +442,25 @@ static int greet(const worker_settings *ws, const char *path, worker_proc *w, pl
 int worker_describe(void *settings, const char *private_path, const char *path, const char *name,
                     plugin_description *out, char *err, size_t err_size)
 {
+    const worker_settings *ws = settings;
     worker_proc *w = new_handle("loader");
     if (!w) {
         snprintf(err, err_size, "refusing plugin '%s': out of memory", path);
         return PA_ERR_NOMEM;
     }
-    int rc = spawn(settings, private_path, path, name, w, err, err_size);
+    int rc = spawn(ws, private_path, path, name, w, err, err_size);
     if (rc == PA_OK)
-        rc = greet(settings, path, w, out, err, err_size);
+        rc = greet(ws, path, w, out, err, err_size);
     /* Closing the channel before it got INIT ends the worker; reap it. */
     close_fd(&w->channel);
-    if (rc == PA_OK) {
+    if (rc == PA_OK && w->pid > 0) {
         int status;
         while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
             ;
         w->pid = -1;
     }
+    if (rc == PA_OK && w->thread)
+        thread_reap(w, clock_mono_ns() + ws->start_timeout_ms * 1000000);
     worker_free(w);
     return rc;
 }
@@ -339,18 +468,11 @@ int worker_describe(void *settings, const char *private_path, const char *path, 
 static int send_init(worker_proc *w, const worker_settings *ws, const loaded_plugin *pl,
                      const instance_config *ic)
 {
-    ipc_msg m;
-    ipc_begin(&m, w->buf, sizeof w->buf, IPC_INIT);
-    ipc_put_str(&m, pl->name);
-    ipc_put_str(&m, ic->id);
-    ipc_put_str(&m, ic->json);
-    ipc_put_str(&m, ws->db_path);
-    ipc_put_int(&m, ws->pool_size);
-    ipc_put_int(&m, ws->lease_timeout_ms);
-    ipc_put_int(&m, ws->busy_timeout_ms);
-    ipc_put_int(&m, ws->max_lifetime_ms);
-    ipc_put_int(&m, clock_is_virtual() ? clock_wall_ms() : -1);
-    return ipc_send(w->channel, &m);
+    channel_msg m = {.type = IPC_INIT,
+                     .u.init = {pl->name, ic->id, ic->json, ws->db_path, ws->pool_size,
+                                ws->lease_timeout_ms, ws->busy_timeout_ms, ws->max_lifetime_ms,
+                                clock_is_virtual() ? clock_wall_ms() : -1}};
+    return channel_send(w->channel, &m);
 }
 
 /*
@@ -401,21 +523,22 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
     /* init has the instance's poll deadline, as a poll would. */
     int64_t init_timeout_ms =
         ic->poll_timeout_seconds ? ic->poll_timeout_seconds * 1000 : ws->start_timeout_ms;
-    ipc_msg m;
+    channel_msg m;
     const char *why = "";
     int got = await(w, IPC_INIT_DONE, clock_mono_ns() + init_timeout_ms * 1000000, true, &m, &why);
-    rc = got == 1 ? (int)ipc_get_int(&m) : PA_ERR_GENERIC;
-    const char *message = got == 1 ? ipc_get_str(&m) : "";
-    if (got == 1)
-        take_stats(w, &m);
-    if (got == 1 && !m.bad && rc == PA_OK) {
-        w->stage = WORKER_READY;
-        *out = w;
-        return PA_OK;
+    if (got == 1) {
+        take_pool_figures(w, m.u.init_done.longest_hold_ns, m.u.init_done.pool_stats);
+        if (m.u.init_done.rc == PA_OK) {
+            w->stage = WORKER_READY;
+            *out = w;
+            return PA_OK;
+        }
     }
-    char how[128] = "", reason[1200];
-    bool refused = got == 1 && !m.bad && rc != PA_OK;
-    snprintf(reason, sizeof reason, "%s", refused ? message : "");
+    char how[128] = "", reason[1200] = "";
+    bool refused = got == 1;
+    if (refused)
+        snprintf(reason, sizeof reason, "%s", m.u.init_done.message);
+    rc = refused ? (int)m.u.init_done.rc : PA_ERR_GENERIC;
     worker_kill(w, how, sizeof how);
     if (refused)
         snprintf(err, err_size, "%s", reason); /* the plugin's own "init failed (...)" */
@@ -425,78 +548,75 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
         snprintf(err, err_size, "init did not finish within %lld ms; worker killed",
                  (long long)init_timeout_ms);
     else
-        snprintf(err, err_size, "worker failed during init: %s (%s; last line: \"%s\")",
-                 got == 1 ? "malformed reply" : why, how, w->last_line);
+        snprintf(err, err_size, "worker failed during init: %s (%s; last line: \"%s\")", why, how,
+                 w->last_line);
     worker_free(w);
-    return refused ? rc : PA_ERR_GENERIC;
+    return rc;
 }
 
 int worker_send_poll(worker_proc *w)
 {
-    unsigned char buf[32];
-    ipc_msg m;
-    ipc_begin(&m, buf, sizeof buf, IPC_POLL);
-    ipc_put_int(&m, clock_is_virtual() ? clock_wall_ms() : -1);
-    return ipc_send(w->channel, &m);
+    channel_msg m = {.type = IPC_POLL, .u.poll = {clock_is_virtual() ? clock_wall_ms() : -1}};
+    return channel_send(w->channel, &m);
 }
 
 /* A launched worker's HELLO or LOAD_FAILED, then its INIT_DONE (worker_launch). */
-static worker_event take_start_reply(worker_proc *w, ipc_msg *m, worker_poll_result *res)
+static worker_event take_start_reply(worker_proc *w, const channel_msg *m, worker_poll_result *res)
 {
-    int type = ipc_type_of(m);
-    if (w->stage == WORKER_AWAITING_HELLO && type == IPC_HELLO) {
+    if (w->stage == WORKER_AWAITING_HELLO && m->type == IPC_HELLO) {
         w->stage = WORKER_AWAITING_INIT;
-        return take_hello(m, NULL) ? WORKER_NOTHING : WORKER_GONE;
+        return WORKER_NOTHING;
     }
-    if (w->stage == WORKER_AWAITING_HELLO && type == IPC_LOAD_FAILED) {
+    if (w->stage == WORKER_AWAITING_HELLO && m->type == IPC_LOAD_FAILED) {
         res->rc = PA_ERR_INVALID;
-        snprintf(res->message, sizeof res->message, "%s", ipc_get_str(m));
-        return m->bad ? WORKER_GONE : WORKER_START_FAILED;
+        snprintf(res->message, sizeof res->message, "%s", m->u.load_failed.reason);
+        return WORKER_START_FAILED;
     }
-    if (w->stage != WORKER_AWAITING_INIT || type != IPC_INIT_DONE)
+    if (w->stage != WORKER_AWAITING_INIT || m->type != IPC_INIT_DONE)
         return WORKER_GONE;
-    res->rc = (int)ipc_get_int(m);
-    snprintf(res->message, sizeof res->message, "%s", ipc_get_str(m));
-    take_stats(w, m);
-    if (m->bad)
-        return WORKER_GONE;
+    const msg_init_done *done = &m->u.init_done;
+    res->rc = (int)done->rc;
+    snprintf(res->message, sizeof res->message, "%s", done->message);
+    take_pool_figures(w, done->longest_hold_ns, done->pool_stats);
     if (res->rc != PA_OK)
         return WORKER_START_FAILED;
     w->stage = WORKER_READY;
     return WORKER_STARTED;
 }
 
+static worker_event take_poll_done(worker_proc *w, const msg_poll_done *done,
+                                   worker_poll_result *res)
+{
+    res->rc = (int)done->rc;
+    snprintf(res->message, sizeof res->message, "%s", done->message);
+    res->not_before_ms = done->not_before_ms;
+    res->items = (uint64_t)done->items;
+    res->http_requests = (uint64_t)done->http_requests;
+    take_pool_figures(w, done->longest_hold_ns, done->pool_stats);
+    return WORKER_POLL_DONE;
+}
+
 worker_event worker_read(worker_proc *w, worker_poll_result *res)
 {
-    ipc_msg m;
-    ipc_reader(&m, w->buf, sizeof w->buf);
+    ipc_msg in;
+    ipc_reader(&in, w->buf, sizeof w->buf);
     for (;;) {
-        int got = ipc_recv(w->channel, &m, true);
-        if (got < 0 && errno == EAGAIN)
+        channel_msg m;
+        const char *why = "";
+        int got = receive(w, &in, &m, &why);
+        if (got == 0)
             return WORKER_NOTHING;
-        if (got != 1)
+        if (got < 0)
             return WORKER_GONE;
-        int type = ipc_type_of(&m);
-        if (type == IPC_LOG) {
-            if (!take_log(w, &m))
-                return WORKER_GONE;
+        if (m.type == IPC_LOG)
             continue;
-        }
         if (w->stage != WORKER_READY) {
             worker_event ev = take_start_reply(w, &m, res);
             if (ev == WORKER_NOTHING)
                 continue; /* HELLO: INIT_DONE comes next */
             return ev;
         }
-        if (type != IPC_POLL_DONE)
-            return WORKER_GONE;
-        res->rc = (int)ipc_get_int(&m);
-        snprintf(res->message, sizeof res->message, "%s", ipc_get_str(&m));
-        res->not_before_ms = ipc_get_int(&m);
-        res->items = (uint64_t)ipc_get_int(&m);
-        res->http_requests = (uint64_t)ipc_get_int(&m);
-        take_stats(w, &m);
-        return m.bad ? WORKER_GONE : WORKER_POLL_DONE;
+        return m.type == IPC_POLL_DONE ? take_poll_done(w, &m.u.poll_done, res) : WORKER_GONE;
     }
 }
 
@@ -516,44 +636,58 @@ int64_t worker_resident_bytes(const worker_proc *w)
 
 void worker_stop_begin(worker_proc *w)
 {
-    unsigned char buf[8];
-    ipc_msg m;
-    ipc_begin(&m, buf, sizeof buf, IPC_SHUTDOWN);
+    channel_msg m = {.type = IPC_SHUTDOWN};
     if (w->channel >= 0)
-        ipc_send(w->channel, &m);
+        channel_send(w->channel, &m);
+}
+
+/* A process that said BYE (or closed its channel) is given until deadline_ns to exit. */
+static bool reap_process_by(worker_proc *w, int64_t deadline_ns)
+{
+    int status = 0;
+    bool reaped = false;
+    while (!reaped && w->pid > 0) {
+        reaped = waitpid(w->pid, &status, WNOHANG) == w->pid;
+        if (!reaped && clock_mono_ns() >= deadline_ns)
+            return false;
+        if (!reaped)
+            usleep(1000);
+    }
+    w->pid = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char how[128];
+        describe_status(status, how, sizeof how);
+        log_msg(PA_LOG_WARN, w->source, "worker %s during shutdown", how);
+    }
+    return true;
 }
 
 void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
 {
     if (!w)
         return;
-    ipc_msg m;
+    channel_msg m;
     const char *why = "";
     int got = w->channel >= 0 ? await(w, IPC_BYE, deadline_ns, false, &m, &why) : 0;
     if (got == 1)
-        take_stats(w, &m);
-    int status = 0;
-    bool reaped = false;
+        take_pool_figures(w, m.u.bye.longest_hold_ns, m.u.bye.pool_stats);
     /* BYE or end of file: it is exiting; give it until the deadline to be gone. */
-    while (got >= 0 && !reaped && w->pid > 0) {
-        reaped = waitpid(w->pid, &status, WNOHANG) == w->pid;
-        if (!reaped && clock_mono_ns() >= deadline_ns)
-            break;
-        if (!reaped)
-            usleep(1000);
+    if (w->thread) {
+        close_fd(&w->channel);
+        int64_t until = got >= 0 ? deadline_ns : clock_mono_ns() + THREAD_END_WAIT_MS * 1000000LL;
+        if (!thread_reap(w, until))
+            log_msg(PA_LOG_WARN, w->source,
+                    "worker (in process) was still shutting down at the deadline; it was left "
+                    "running on its thread (a plugin in process cannot be killed)");
+        return;
     }
-    if (reaped) {
-        w->pid = -1;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            char how[128];
-            describe_status(status, how, sizeof how);
-            log_msg(PA_LOG_WARN, w->source, "worker %s during shutdown", how);
-        }
-    } else if (w->pid > 0) {
-        pid_t pid = w->pid;
-        char how[128];
-        worker_kill(w, how, sizeof how);
-        log_msg(PA_LOG_WARN, w->source,
-                "worker (pid %ld) was still shutting down at the deadline; %s", (long)pid, how);
-    }
+    if (got >= 0 && w->pid > 0 && reap_process_by(w, deadline_ns))
+        return;
+    if (w->pid <= 0)
+        return;
+    char where[64], how[128];
+    worker_where(w, where, sizeof where);
+    worker_kill(w, how, sizeof how);
+    log_msg(PA_LOG_WARN, w->source, "worker (%s) was still shutting down at the deadline; %s",
+            where, how);
 }

@@ -1,14 +1,18 @@
 /*
- * The supervisor's handle on one worker process (docs/ARCHITECTURE.md):
- * spawning "host_stub --worker", the channel's request/reply steps, the
- * worker's output and log lines, deadlines, and telling how it ended.
+ * The supervisor's handle on one worker (docs/ARCHITECTURE.md): starting it
+ * as a process ("host_stub --worker") or, with "isolation": "none", on a
+ * thread of this process; the channel's request/reply steps (channel.h);
+ * the worker's output and log lines; deadlines; and telling how it ended.
+ * Both kinds speak the same channel, so the rest of the supervisor does not
+ * know which it has, except that a thread cannot be killed.
  *
  * Every wait is bounded; a worker that sends anything malformed, closes its
  * channel or stops answering is killed (SIGKILL) and reaped, never waited on
- * without a deadline. Single-threaded: call from the supervisor's loop only.
+ * without a deadline; a thread that does is left to end on its own.
+ * Single-threaded: call from the supervisor's loop only.
  */
-#ifndef HOST_WORKER_PROC_H
-#define HOST_WORKER_PROC_H
+#ifndef SUPERVISOR_WORKER_PROC_H
+#define SUPERVISOR_WORKER_PROC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,6 +23,7 @@
 #include "held_sites.h"
 #include "ipc.h"
 #include "loader.h"
+#include "worker_args.h"
 
 typedef struct worker_settings {
     const char *exe; /* this host_stub binary, by its real path */
@@ -26,6 +31,8 @@ typedef struct worker_settings {
     int pool_size, lease_timeout_ms, busy_timeout_ms;
     int64_t max_lifetime_ms;
     int64_t start_timeout_ms; /* HELLO and INIT_DONE must come within this */
+    worker_entry_fn
+        in_process; /* non-NULL: workers are threads running this ("isolation": "none") */
 } worker_settings;
 
 /* Where a worker is in its start; a launched one passes through all three. */
@@ -35,8 +42,11 @@ typedef enum worker_stage {
     WORKER_READY           /* INIT_DONE came with PA_OK: it takes polls */
 } worker_stage;
 
+typedef struct worker_thread worker_thread;
+
 typedef struct worker_proc {
-    pid_t pid;
+    pid_t pid;             /* a process; -1 once reaped, or for a thread */
+    worker_thread *thread; /* a thread ("isolation": "none"); NULL once reaped */
     worker_stage stage;
     int channel;         /* -1 once closed */
     int output;          /* the worker's stdout and stderr; -1 at end of file */
@@ -46,6 +56,7 @@ typedef struct worker_proc {
     char partial[1024];  /* an output line still without its newline */
     size_t partial_len;
     char pool_stats[WORKER_STATS_MAX]; /* its pool's counters, as of its last reply */
+    int64_t longest_hold_ns;           /* its instance's longest lease, as of its last reply */
     unsigned char buf[IPC_MAX_MESSAGE];
 } worker_proc;
 
@@ -101,11 +112,17 @@ void worker_read_output(worker_proc *w);
 /*
  * Kills (SIGKILL) and reaps the worker, logs what is left of its output and
  * writes how it ended into how ("killed by signal 9 (Killed)", "exited with
- * status 3"). The handle stays valid for held and last_line until freed.
+ * status 3"). A thread is told to end by closing the channel and, if it has
+ * not ended within 100 ms (a hung plugin), left to end on its own. The
+ * handle stays valid for held and last_line until freed.
  */
 void worker_kill(worker_proc *w, char *how, size_t how_size);
 
-/* The worker's resident memory in bytes (from /proc), or -1 when it cannot be read. */
+/* "pid 123" for a process, "in process" for a thread: for log lines. */
+void worker_where(const worker_proc *w, char *buf, size_t size);
+
+/* The worker's resident memory in bytes (from /proc), or -1 when it cannot be read or is a thread.
+ */
 int64_t worker_resident_bytes(const worker_proc *w);
 
 /* Orderly end: SHUTDOWN now (worker_stop_begin), then wait until deadline_ns (monotonic). */

@@ -6,7 +6,7 @@
 #include "clock.h"
 #include "instance.h"
 #include "log.h"
-#include "outbox.h"
+#include "emit.h"
 
 static void set_error(host_instance *in, const char *msg)
 {
@@ -69,16 +69,8 @@ static int api_emit(pa_host_ctx *ctx, pa_lease lease, const pa_item *item)
     if (!ctx)
         return PA_ERR_INVALID;
     char err[1024];
-    pa_lease_mode mode = pool_lease_mode(ctx->pool, &ctx->owner, lease);
-    if (mode != PA_LEASE_WRITE) {
-        snprintf(err, sizeof err, "emit needs a live WRITE lease (%s)",
-                 mode == PA_LEASE_READ ? "got a READ lease" : "lease is stale or invalid");
-        set_error(ctx, err);
-        log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
-        return mode == PA_LEASE_READ ? PA_ERR_INVALID : PA_ERR_STALE_LEASE;
-    }
-    int rc = outbox_insert(ctx->pool, &ctx->owner, lease, ctx->plugin->name, ctx->config->id, item,
-                           clock_wall_ms(), err, sizeof err);
+    int rc = emit_item(ctx->pool, &ctx->owner, lease, ctx->plugin->name, ctx->id, item,
+                       clock_wall_ms(), err, sizeof err);
     if (rc != PA_OK) {
         set_error(ctx, err);
         log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
@@ -91,7 +83,7 @@ static int api_emit(pa_host_ctx *ctx, pa_lease lease, const pa_item *item)
 static void api_report_http(pa_host_ctx *ctx, const pa_http_report *r)
 {
     if (!ctx || !PA_HAS_FIELD(r, pa_http_report, request_type))
-        return;
+        return; /* a report from before ABI 1.1 lacks fields the line needs */
     ctx->http_requests++;
     log_msg(PA_LOG_DEBUG, ctx->log_source, "http %s %s -> %ld in %.3f s (%s)",
             r->method ? r->method : "?", r->url ? r->url : "?", r->status, r->seconds,

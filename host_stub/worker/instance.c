@@ -13,28 +13,29 @@ static void settle_message(char *buf, size_t size, int rc)
         snprintf(buf, size, "no message given (%s)", pa_status_name(rc));
 }
 
-void instance_prepare(host_instance *in, pool *p, const loaded_plugin *plugin,
-                      const instance_config *config)
+static void prepare(host_instance *in, pool *p, const plugin_image *plugin, const char *id,
+                    const char *json)
 {
     held_table *held = in->held;
     memset(in, 0, sizeof *in);
     in->held = held;
     in->pool = p;
     in->plugin = plugin;
-    in->config = config;
-    snprintf(in->log_source, sizeof in->log_source, "plugin %s/%s", plugin->name, config->id);
+    in->id = id;
+    in->json = json;
+    snprintf(in->log_source, sizeof in->log_source, "plugin %s/%s", plugin->name, id);
     in->owner.plugin = plugin->name;
-    in->owner.instance = config->id;
+    in->owner.instance = id;
 }
 
-int instance_start(host_instance *in, pool *p, const loaded_plugin *plugin,
-                   const instance_config *config, char *err, size_t err_size)
+int instance_start(host_instance *in, pool *p, const plugin_image *plugin, const char *id,
+                   const char *json, char *err, size_t err_size)
 {
-    instance_prepare(in, p, plugin, config);
+    prepare(in, p, plugin, id, json);
     char buf[1024] = "";
     void *state = NULL;
     const pool_owner *host = pool_run_as(&in->owner);
-    int rc = plugin->init(host_api_table(), in, config->json, &state, buf, sizeof buf);
+    int rc = plugin->init(host_api_table(), in, json, &state, buf, sizeof buf);
     pool_run_as(host);
     pool_reclaim(p, &in->owner, "init");
     held_clear(in->held);
@@ -64,9 +65,7 @@ int instance_poll(host_instance *in, char *err, size_t err_size)
     pool_run_as(host);
     pool_reclaim(in->pool, &in->owner, "poll");
     held_clear(in->held);
-    in->polls++;
     if (rc != PA_OK) {
-        in->poll_failures++;
         settle_message(buf, sizeof buf, rc);
         snprintf(err, err_size, "%s (%s)", buf, pa_status_name(rc));
     }

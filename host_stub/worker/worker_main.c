@@ -1,6 +1,7 @@
 /*
- * The worker side of isolation (docs/ARCHITECTURE.md): one plugin instance
- * in its own process. The supervisor starts it as
+ * The worker side of isolation (docs/ARCHITECTURE.md): one plugin instance,
+ * in its own process or on a thread of the supervisor. The supervisor starts
+ * a process as
  *
  *   host_stub --worker PRIVATE_COPY PLUGIN_PATH NAME LOG_LEVEL
  *
@@ -8,11 +9,11 @@
  * stdout and stderr on a pipe the supervisor reads (never the task stream).
  *
  * It loads the plugin, says HELLO (or LOAD_FAILED), then serves INIT, POLL
- * and SHUTDOWN one at a time with the unchanged pa_host_api: its own lease
- * pool on the shared database, emit writing the outbox row in the plugin's
- * transaction. Its log lines travel as LOG messages. It ends after
- * SHUTDOWN, or when the supervisor goes away (end of file on the channel,
- * or SIGKILL through PR_SET_PDEATHSIG, set before exec).
+ * and SHUTDOWN one at a time (channel.h) with the unchanged pa_host_api: its
+ * own lease pool on the shared database, emit writing the outbox row in the
+ * plugin's transaction. A process's log lines travel as LOG messages. It
+ * ends after SHUTDOWN, or when the supervisor goes away (end of file on the
+ * channel, or SIGKILL through PR_SET_PDEATHSIG, set before exec).
  */
 #include "worker_main.h"
 
@@ -22,65 +23,56 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "clock.h"
 #include "instance.h"
-#include "ipc.h"
-#include "loader.h"
 #include "log.h"
+#include "plugin_image.h"
 #include "pool.h"
 
 #define CHANNEL_FD 3
 #define HELD_FD    4
 
 typedef struct worker {
-    loaded_plugin *plugin;
+    const worker_args *args;
+    plugin_image *plugin;
     pool *pool;
-    instance_config config;
+    char *id, *json;
     host_instance in;
     unsigned char buf[IPC_MAX_MESSAGE];
 } worker;
 
+/* A worker process's log lines go to the supervisor, which logs them under their source. */
 static void forward_log(pa_log_level level, const char *source, const char *message)
 {
-    unsigned char buf[4096];
-    ipc_msg m;
-    ipc_begin(&m, buf, sizeof buf, IPC_LOG);
-    ipc_put_int(&m, level);
-    ipc_put_str(&m, source);
-    ipc_put_str(&m, message);
-    if (m.bad) { /* too long for one message: the start of it is better than nothing */
-        char cut[3000];
+    channel_msg m = {.type = IPC_LOG, .u.log = {level, source, message}};
+    if (channel_send(CHANNEL_FD, &m) != 0 && strlen(message) > 2900) {
+        char cut[3000]; /* too long for one message: the start of it is better than nothing */
         snprintf(cut, sizeof cut, "%.2900s...", message);
-        ipc_begin(&m, buf, sizeof buf, IPC_LOG);
-        ipc_put_int(&m, level);
-        ipc_put_str(&m, "worker");
-        ipc_put_str(&m, cut);
+        m.u.log.text = cut;
+        channel_send(CHANNEL_FD, &m);
     }
-    ipc_send(CHANNEL_FD, &m);
 }
 
-static void follow_clock(int64_t virtual_ms)
+/* A process follows the supervisor's virtual clock; a thread shares it. */
+static void follow_clock(const worker *w, int64_t virtual_ms)
 {
-    if (virtual_ms >= 0)
+    if (virtual_ms >= 0 && !w->args->in_process)
         clock_use_virtual(virtual_ms);
 }
 
-static int send_hello(const loaded_plugin *pl)
+static int send_hello(const worker *w)
 {
-    unsigned char buf[1024];
-    ipc_msg m;
-    ipc_begin(&m, buf, sizeof buf, IPC_HELLO);
-    ipc_put_int(&m, pl->info->abi_version);
-    ipc_put_str(&m, pl->info->name);
-    ipc_put_str(&m, pl->info->version);
-    ipc_put_str(&m, pl->info->struct_size >= sizeof(pa_plugin_info) && pl->info->description
-                        ? pl->info->description
-                        : "");
-    return ipc_send(CHANNEL_FD, &m);
+    const pa_plugin_info *info = w->plugin->info;
+    bool has_description = info->struct_size >= sizeof(pa_plugin_info) && info->description;
+    channel_msg m = {.type = IPC_HELLO,
+                     .u.hello = {info->abi_version, info->name, info->version,
+                                 has_description ? info->description : ""}};
+    return channel_send(w->args->channel_fd, &m);
 }
 
-/* The pool's counters as pool_print_stats writes them: the supervisor prints them for us. */
-static void put_pool_stats(ipc_msg *m, pool *p)
+/* The pool's counters as pool_print_stats writes them (malloc'ed; NULL when there are none). */
+static char *pool_stats_text(pool *p)
 {
     char *text = NULL;
     size_t len = 0;
@@ -89,86 +81,127 @@ static void put_pool_stats(ipc_msg *m, pool *p)
         pool_print_stats(p, mem);
         fclose(mem);
     }
-    ipc_put_str(m, text && len < WORKER_STATS_MAX ? text : "");
-    free(text);
+    if (text && len >= WORKER_STATS_MAX)
+        text[0] = '\0';
+    return text;
 }
 
-static void reply(worker *w, ipc_type type, int rc, const char *message)
+static int64_t longest_hold_ns(const worker *w)
 {
-    unsigned char buf[4096];
-    ipc_msg m;
-    ipc_begin(&m, buf, sizeof buf, type);
-    ipc_put_int(&m, rc);
-    ipc_put_str(&m, message);
-    put_pool_stats(&m, w->pool);
-    ipc_send(CHANNEL_FD, &m);
+    return w->pool ? pool_owner_longest_hold_ns(w->pool, &w->in.owner) : 0;
 }
 
-static int serve_init(worker *w, ipc_msg *m)
+static void reply_init(worker *w, int rc, const char *message)
 {
-    const char *name = ipc_get_str(m);
-    (void)name; /* the plugin's key; the worker already has it from argv */
-    w->config.id = strdup(ipc_get_str(m));
-    w->config.json = strdup(ipc_get_str(m));
-    w->config.enabled = true;
-    pool_config pc = {.path = ipc_get_str(m)};
-    pc.size = (int)ipc_get_int(m);
-    pc.lease_timeout_ms = (int)ipc_get_int(m);
-    pc.busy_timeout_ms = (int)ipc_get_int(m);
-    pc.max_lifetime_ms = ipc_get_int(m);
-    follow_clock(ipc_get_int(m));
-    pc.now_ms = clock_is_virtual() ? clock_wall_ms : NULL;
-    char err[1200];
-    if (m->bad || !w->config.id || !w->config.json) {
-        reply(w, IPC_INIT_DONE, PA_ERR_INVALID, "malformed INIT message");
+    char *stats = pool_stats_text(w->pool);
+    channel_msg m = {.type = IPC_INIT_DONE,
+                     .u.init_done = {rc, message, longest_hold_ns(w), stats}};
+    channel_send(w->args->channel_fd, &m);
+    free(stats);
+}
+
+static int serve_init(worker *w, const msg_init *init)
+{
+    w->id = strdup(init->instance_id);
+    w->json = strdup(init->instance_json);
+    if (!w->id || !w->json) {
+        reply_init(w, PA_ERR_NOMEM, "out of memory");
         return -1;
     }
+    follow_clock(w, init->virtual_ms);
+    pool_config pc = {.path = init->db_path,
+                      .size = (int)init->pool_size,
+                      .lease_timeout_ms = (int)init->lease_timeout_ms,
+                      .busy_timeout_ms = (int)init->busy_timeout_ms,
+                      .max_lifetime_ms = init->max_lifetime_ms,
+                      .now_ms = clock_is_virtual() ? clock_wall_ms : NULL};
+    char err[1200];
     int rc = pool_open(&pc, &w->pool, err, sizeof err);
     if (rc == PA_OK)
-        rc = instance_start(&w->in, w->pool, w->plugin, &w->config, err, sizeof err);
-    reply(w, IPC_INIT_DONE, rc, rc == PA_OK ? "" : err);
+        rc = instance_start(&w->in, w->pool, w->plugin, w->id, w->json, err, sizeof err);
+    reply_init(w, rc, rc == PA_OK ? "" : err);
     return rc == PA_OK ? 0 : -1;
 }
 
-static void serve_poll(worker *w, ipc_msg *m)
+static void serve_poll(worker *w, const msg_poll *poll)
 {
-    follow_clock(ipc_get_int(m));
+    follow_clock(w, poll->virtual_ms);
     uint64_t items = w->in.items_emitted, http = w->in.http_requests;
     char err[1200] = "";
     int rc = instance_poll(&w->in, err, sizeof err);
-    unsigned char buf[4096];
-    ipc_msg out;
-    ipc_begin(&out, buf, sizeof buf, IPC_POLL_DONE);
-    ipc_put_int(&out, rc);
-    ipc_put_str(&out, err);
-    ipc_put_int(&out, w->in.not_before_ms);
-    ipc_put_int(&out, (int64_t)(w->in.items_emitted - items));
-    ipc_put_int(&out, (int64_t)(w->in.http_requests - http));
-    put_pool_stats(&out, w->pool);
-    ipc_send(CHANNEL_FD, &out);
+    char *stats = pool_stats_text(w->pool);
+    channel_msg m = {
+        .type = IPC_POLL_DONE,
+        .u.poll_done = {rc, err, w->in.not_before_ms, (int64_t)(w->in.items_emitted - items),
+                        (int64_t)(w->in.http_requests - http), longest_hold_ns(w), stats}};
+    channel_send(w->args->channel_fd, &m);
+    free(stats);
 }
 
 /* Serves messages until SHUTDOWN or the supervisor is gone. */
 static void serve(worker *w)
 {
-    ipc_msg m;
-    ipc_reader(&m, w->buf, sizeof w->buf);
+    ipc_msg in;
+    ipc_reader(&in, w->buf, sizeof w->buf);
     bool started = false;
     for (;;) {
-        if (ipc_recv(CHANNEL_FD, &m, false) != 1)
+        channel_msg m;
+        if (ipc_recv(w->args->channel_fd, &in, false) != 1 || !channel_decode(&in, &m))
             break; /* the supervisor went away: shut down as if asked */
-        int type = ipc_type_of(&m);
-        if (type == IPC_INIT && !started) {
-            if (serve_init(w, &m) != 0)
+        if (m.type == IPC_INIT && !started) {
+            if (serve_init(w, &m.u.init) != 0)
                 return;
             started = true;
-        } else if (type == IPC_POLL && started) {
-            serve_poll(w, &m);
+        } else if (m.type == IPC_POLL && started) {
+            serve_poll(w, &m.u.poll);
         } else {
             break; /* SHUTDOWN, or anything out of place */
         }
     }
     instance_stop(&w->in);
+}
+
+/* The pool's final counters, sent once its connections are closed; quiet when nobody listens. */
+static void say_bye(worker *w)
+{
+    char *stats = pool_stats_text(w->pool);
+    channel_msg m = {.type = IPC_BYE, .u.bye = {longest_hold_ns(w), stats}};
+    pool_close(w->pool);
+    w->pool = NULL;
+    channel_send(w->args->channel_fd, &m);
+    free(stats);
+}
+
+int worker_serve(const worker_args *args)
+{
+    worker *w = calloc(1, sizeof *w);
+    if (!w) {
+        close(args->channel_fd);
+        if (args->held_fd >= 0)
+            close(args->held_fd);
+        return 1;
+    }
+    w->args = args;
+    w->in.held = args->held_fd >= 0 ? held_attach(args->held_fd) : NULL;
+    if (args->held_fd >= 0)
+        close(args->held_fd);
+    char err[1200];
+    if (plugin_image_open(args->private_path, args->path, args->name, &w->plugin, err,
+                          sizeof err) != PA_OK) {
+        channel_msg m = {.type = IPC_LOAD_FAILED, .u.load_failed = {err}};
+        channel_send(args->channel_fd, &m);
+    } else if (send_hello(w) == 0) {
+        serve(w);
+        say_bye(w);
+    }
+    pool_close(w->pool);
+    plugin_image_close(w->plugin);
+    held_unmap(w->in.held);
+    free(w->id);
+    free(w->json);
+    close(args->channel_fd);
+    free(w);
+    return 0;
 }
 
 int worker_main(int argc, char **argv)
@@ -179,32 +212,13 @@ int worker_main(int argc, char **argv)
     }
     /* PR_SET_PDEATHSIG was set before exec (worker_proc.c): it dies with the supervisor. */
     signal(SIGPIPE, SIG_IGN);
-    log_set_level((pa_log_level)atoi(argv[5]));
+    worker_args args = {.channel_fd = CHANNEL_FD,
+                        .held_fd = HELD_FD,
+                        .private_path = argv[2],
+                        .path = argv[3],
+                        .name = argv[4],
+                        .log_level = (pa_log_level)atoi(argv[5])};
+    log_set_level(args.log_level);
     log_set_forward(forward_log);
-    static worker w;
-    w.in.held = held_attach(HELD_FD);
-    close(HELD_FD);
-    char err[1200];
-    if (loader_attach(argv[2], argv[3], argv[4], &w.plugin, err, sizeof err) != PA_OK) {
-        unsigned char buf[1400];
-        ipc_msg m;
-        ipc_begin(&m, buf, sizeof buf, IPC_LOAD_FAILED);
-        ipc_put_str(&m, err);
-        ipc_send(CHANNEL_FD, &m);
-        return 0;
-    }
-    if (send_hello(w.plugin) == 0)
-        serve(&w);
-    /* BYE carries the pool's final counters; it fails quietly when the supervisor is gone. */
-    unsigned char bye[4096];
-    ipc_msg m;
-    ipc_begin(&m, bye, sizeof bye, IPC_BYE);
-    put_pool_stats(&m, w.pool);
-    pool_close(w.pool);
-    ipc_send(CHANNEL_FD, &m);
-    loader_close(w.plugin);
-    held_unmap(w.in.held);
-    free(w.config.id);
-    free(w.config.json);
-    return 0;
+    return worker_serve(&args);
 }

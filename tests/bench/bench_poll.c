@@ -21,11 +21,10 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "config.h"
 #include "instance.h"
-#include "loader.h"
+#include "plugin_image.h"
 #include "log.h"
-#include "outbox.h"
+#include "task_store.h"
 #include "pool.h"
 
 #define LISTED 1000
@@ -194,7 +193,7 @@ static const era_case ERAS[] = {
 
 /* One server of the era, a fresh instance (a fresh MCP client) and an empty store. */
 static void bench_era(const era_case *era, const char *server_bin, const char *fixture,
-                      const char *token, loaded_plugin *plugin, pool *p, pool_owner *self)
+                      const char *token, const plugin_image *plugin, pool *p, pool_owner *self)
 {
     int port;
     pid_t server = start_server(server_bin, fixture, era->args, &port);
@@ -204,9 +203,8 @@ static void bench_era(const era_case *era, const char *server_bin, const char *f
              "{\"id\": \"work\", \"workspace_id\": \"work\", \"token_path\": \"%s\", "
              "\"server_url\": \"http://127.0.0.1:%d/mcp\"}",
              token, port);
-    instance_config ic = {.id = "work", .json = json, .enabled = true};
-    host_instance in;
-    if (instance_start(&in, p, plugin, &ic, err, sizeof err) != PA_OK)
+    host_instance in = {0};
+    if (instance_start(&in, p, plugin, "work", json, err, sizeof err) != PA_OK)
         die(err);
     long l0, g0, a0, c0;
     double cpu0 = cpu_ms();
@@ -252,29 +250,21 @@ int main(int argc, char **argv)
     chmod(token, 0600);
     log_set_level(PA_LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    char so_dir[512], err[1024];
-    snprintf(so_dir, sizeof so_dir, "%s", argv[1]);
-    char *slash = strrchr(so_dir, '/');
-    if (!slash)
-        die("GRANOLA_SO must be a path");
-    *slash = '\0';
-    loader *ld;
-    loaded_plugin *plugin = NULL;
-    if (loader_new(so_dir, &ld, err, sizeof err) != PA_OK ||
-        loader_open(ld, slash + 1, &plugin, err, sizeof err) != PA_OK)
+    char err[1024];
+    plugin_image *plugin = NULL;
+    if (plugin_image_open(argv[1], argv[1], "granola", &plugin, err, sizeof err) != PA_OK)
         die(err);
     pool *p;
     pool_config pc = {.path = db, .size = 4, .lease_timeout_ms = 5000, .busy_timeout_ms = 5000};
     pool_owner self = {.plugin = "bench", .instance = "setup"};
     if (pool_open(&pc, &p, err, sizeof err) != PA_OK ||
-        outbox_create_schema(p, &self, err, sizeof err) != PA_OK)
+        task_store_migrate(p, &self, err, sizeof err) != PA_OK)
         die(err);
     printf("bench_poll: %d meetings listed per poll, median of %d polls, loopback\n", LISTED, RUNS);
     for (size_t e = 0; e < sizeof ERAS / sizeof ERAS[0]; e++)
         bench_era(&ERAS[e], argv[2], fixture, token, plugin, p, &self);
     pool_close(p);
-    loader_close(plugin);
-    loader_free(ld);
+    plugin_image_close(plugin);
     curl_global_cleanup();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

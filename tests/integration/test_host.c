@@ -798,6 +798,48 @@ static bool wait_for(const char *path, const char *needle, int seconds)
     return false;
 }
 
+/*
+ * The instance's figures in the stats come from its own worker's pool, in
+ * either isolation: the supervisor's pool serves no plugin, so reading it
+ * for an instance (as the host once did) showed 0.000 with workers.
+ */
+static void check_stats_are_the_instances(test_env *env, const char *isolation)
+{
+    env_add_plugin(env, "example");
+    char config[256];
+    snprintf(config, sizeof config,
+             "{\"isolation\": \"%s\", \"plugins\": {\"example\": {\"instances\": "
+             "[{\"id\": \"a\", \"items_per_poll\": 3}]}}}",
+             isolation);
+    env_write_config(env, config);
+    host_result r;
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, "--stats", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 6);
+    /* Two polls of one WRITE lease each, in the instance's worker. */
+    assert_contains(r.err, " info stats: worker example/a pool: leases read=0 write=2 ");
+    const char *line = strstr(r.err, "pool: longest_hold_ms plugin=example ");
+    assert_non_null(line);
+    double longest = -1;
+    assert_int_equal(sscanf(line, "pool: longest_hold_ms plugin=example %lf", &longest), 1);
+    if (!(longest > 0))
+        fail_msg("isolation %s: longest_hold_ms is %.3f\n%s", isolation, longest, r.err);
+    assert_contains(r.err, " info status: instance example/a: running=0 version=- polls=2 ");
+    assert_contains(r.err, " items=6 leases_held=0 ");
+    host_result_free(&r);
+}
+
+static void test_stats_are_the_instances_with_workers(void **state)
+{
+    check_stats_are_the_instances(*state, "process");
+}
+
+static void test_stats_are_the_instances_in_process(void **state)
+{
+    check_stats_are_the_instances(*state, "none");
+}
+
 static void test_signals_print_stats_and_stop_cleanly(void **state)
 {
     test_env *env = *state;
@@ -1087,6 +1129,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_is_capped_and_other_instances_keep_polling,
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_are_the_instances_with_workers, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_are_the_instances_in_process, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_signals_print_stats_and_stop_cleanly, env_setup,
                                         env_teardown),

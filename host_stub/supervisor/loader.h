@@ -1,7 +1,8 @@
 /*
- * Plugin loader: safety checks, a private copy, dlopen, ABI check, entry
- * points. A refused file is reported in one line and never affects other
- * plugins.
+ * The supervisor's half of loading a plugin: safety checks, a private copy,
+ * and a description of it obtained from a worker (which does the dlopen,
+ * worker/plugin_image.c). Plugin code never runs here. A refused file is
+ * reported in one line and never affects other plugins.
  *
  * Every version of a plugin is loaded from its own copy in a per-process
  * runtime directory (mode 0700, removed by loader_free): dlopen deduplicates
@@ -9,16 +10,14 @@
  * hand back a stale image after a rebuild, and the checks apply to exactly
  * the bytes that get loaded.
  */
-#ifndef HOST_LOADER_H
-#define HOST_LOADER_H
+#ifndef SUPERVISOR_LOADER_H
+#define SUPERVISOR_LOADER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#include "pa_plugin.h"
 
 /* Which file a plugin was loaded from, to tell a real change from a touch. */
 typedef struct plugin_identity {
@@ -39,53 +38,38 @@ typedef struct plugin_description {
     char description[256];
 } plugin_description;
 
+/* One checked, copied and described version of a plugin. */
 typedef struct loaded_plugin {
     char *name;         /* file name without ".so"; the key in host.json */
     char *path;         /* the file in the plugins directory */
-    char *private_path; /* the copy that was dlopen'ed */
-    void *handle;
-    const pa_plugin_info *info;
-    pa_plugin_init_fn init;
-    pa_plugin_poll_fn poll;
-    pa_plugin_shutdown_fn shutdown;
+    char *private_path; /* the checked copy workers dlopen; removed by loader_close */
     plugin_identity source;
-    bool borrowed_copy;             /* loader_attach: the copy is the supervisor's to remove */
-    plugin_description description; /* when described, not loaded: info points here */
-    pa_plugin_info described_info;
+    plugin_description description; /* what its describing worker said */
 } loaded_plugin;
 
 typedef struct loader loader;
 
-/* Checks dir (ours or root's, not group/other-writable) and creates the runtime dir. */
-int loader_new(const char *dir, loader **out, char *err, size_t err_size);
-/* Removes the runtime directory. Close every plugin first. */
-void loader_free(loader *l);
-const char *loader_dir(const loader *l);
-
 /*
- * Isolation: instead of dlopen'ing a checked copy into this process,
- * loader_open hands its path to fn, which has it described elsewhere (a
- * worker process) and fills *out, or returns an error with err set. The
- * loaded_plugin then has no handle and no entry points; its info comes from
- * the description. Plugin code never runs in this process.
+ * How a checked copy is described: a worker loads it and says HELLO (or
+ * refuses it); fn fills *out or returns an error with err set.
  */
 typedef int (*loader_describe_fn)(void *userdata, const char *private_path, const char *path,
                                   const char *name, plugin_description *out, char *err,
                                   size_t err_size);
-void loader_set_describer(loader *l, loader_describe_fn fn, void *userdata);
 
 /*
- * A worker's side of isolation: dlopen the supervisor's checked copy at
- * private_path (path names the plugins-directory file in messages), with the
- * same ABI and entry-point checks as loader_open. loader_close leaves the
- * copy in place.
+ * Checks dir (ours or root's, not group/other-writable) and creates the
+ * runtime dir; describe (with userdata) is called for every copy.
  */
-int loader_attach(const char *private_path, const char *path, const char *name, loaded_plugin **out,
-                  char *err, size_t err_size);
+int loader_new(const char *dir, loader_describe_fn describe, void *userdata, loader **out,
+               char *err, size_t err_size);
+/* Removes the runtime directory. Close every plugin first. */
+void loader_free(loader *l);
+const char *loader_dir(const loader *l);
 
 /* Loads dir/file_name (which ends in ".so"); err says why it was refused. */
 int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err, size_t err_size);
-/* dlclose, remove the private copy, free. NULL is fine. */
+/* Removes the private copy and frees. NULL is fine. */
 void loader_close(loaded_plugin *plugin);
 
 /* Loads every regular *.so in the directory, in name order; refusals are logged. */

@@ -1,11 +1,13 @@
 /*
- * The lease pool (ARCHITECTURE.md Contract 2): a bounded set of sqlite3
+ * The lease pool (docs/ABI.md, "Leases"): a bounded set of sqlite3
  * connections to one database file, lent out for one operation at a time.
+ * Both sides have one: each worker lends to its plugin, the supervisor
+ * borrows for its own work (schema, outbox moves, health checks).
  *
  * Thread-safe. A lease is owned by the thread that took it until released.
  */
-#ifndef HOST_POOL_H
-#define HOST_POOL_H
+#ifndef SHARED_POOL_H
+#define SHARED_POOL_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +92,15 @@ sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site sit
  */
 sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
                                char *err, size_t err_size);
+
+/*
+ * The host's own cached statement on a live lease in mode need (0: any),
+ * never handed to plugin code (emit's INSERT). NULL with *status set:
+ * PA_ERR_STALE_LEASE (not live), PA_ERR_INVALID (another mode, or no SQL:
+ * err says "got a READ lease"), PA_ERR_DB (SQLite refused the SQL).
+ */
+sqlite3_stmt *pool_host_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
+                             const char *sql, int *status, char *err, size_t err_size);
 
 /* The mode of a live lease, or 0. */
 pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease);

@@ -8,8 +8,8 @@
  * worker that corrupts the table (it is in the plugin's address space) can
  * only garble the supervisor's log line: the reader bounds every string.
  */
-#ifndef HOST_HELD_SITES_H
-#define HOST_HELD_SITES_H
+#ifndef SHARED_HELD_SITES_H
+#define SHARED_HELD_SITES_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +42,9 @@ void held_add(held_table *t, pa_lease lease, pa_lease_mode mode, const char *fil
               const char *func);
 void held_remove(held_table *t, pa_lease lease);
 void held_clear(held_table *t);
+
+/* Supervisor side: how many leases the table shows held right now. */
+int held_count(const held_table *t);
 
 /*
  * Supervisor side: "WRITE lease from a.c:12 (poll) for 2.0 s, READ lease

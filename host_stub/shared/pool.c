@@ -601,20 +601,52 @@ static bool is_host_stmt(const slot *s, const sqlite3_stmt *stmt)
            stmt_cache_holds(&s->cache, stmt);
 }
 
-sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
-                               char *err, size_t err_size)
+/*
+ * The cached statement for sql on a live lease of owner's, in mode need (0:
+ * any). exposed: the caller hands it to plugin code, so release must undo
+ * what that code may set on the handle.
+ */
+static sqlite3_stmt *cached_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
+                                 bool expose, const char *sql, int *status, char *err,
+                                 size_t err_size)
 {
     const char *why = NULL;
     pthread_mutex_lock(&p->mu);
     slot *s = sql ? find_live_locked(p, owner, lease, &why) : NULL;
+    pa_lease_mode mode = s ? s->mode : (pa_lease_mode)0;
     pthread_mutex_unlock(&p->mu);
     if (!s) {
-        snprintf(err, err_size, "prepare_cached: %s", sql ? "the lease is not live" : "no SQL");
+        *status = sql ? PA_ERR_STALE_LEASE : PA_ERR_INVALID;
+        snprintf(err, err_size, "%s", sql ? "the lease is not live" : "no SQL");
+        return NULL;
+    }
+    if (need && mode != need) {
+        *status = PA_ERR_INVALID;
+        snprintf(err, err_size, "got a %s lease", mode_name(mode));
         return NULL;
     }
     /* The lease gives this thread the slot, so its cache needs no lock. */
-    atomic_store_explicit(&s->exposed, true, memory_order_relaxed);
+    if (expose)
+        atomic_store_explicit(&s->exposed, true, memory_order_relaxed);
+    *status = PA_ERR_DB;
     return stmt_cache_get(&s->cache, s->db, sql, err, err_size);
+}
+
+sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
+                               char *err, size_t err_size)
+{
+    int status;
+    char why[900];
+    sqlite3_stmt *stmt = cached_stmt(p, owner, lease, 0, true, sql, &status, why, sizeof why);
+    if (!stmt)
+        snprintf(err, err_size, "prepare_cached: %s", why);
+    return stmt;
+}
+
+sqlite3_stmt *pool_host_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
+                             const char *sql, int *status, char *err, size_t err_size)
+{
+    return cached_stmt(p, owner, lease, need, false, sql, status, err, err_size);
 }
 
 /*

@@ -1,4 +1,8 @@
-#include "outbox.h"
+/*
+ * The supervisor's half of the outbox: the host's tables and their
+ * migrations, and the move of emitted items into pa_tasks.
+ */
+#include "task_store.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -6,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
-#include "text_clean.h"
 #include "task_fields.h"
 
 /* Rows moved per transaction: bounds memory and the time the write lock is held. */
@@ -25,7 +29,8 @@
 #define PAIR_JSON(name)                     ", '" #name "', json(" #name ")"
 #define JSON_PAIR(name, def, kind, value)   PAIR_##kind(name)
 
-/* clang-format off: the SQL reads as SQL, one clause per line */
+// clang-format off
+/* The SQL reads as SQL, one clause per line. */
 static const char SCHEMA_V1[] =
     "CREATE TABLE IF NOT EXISTS pa_outbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -39,19 +44,17 @@ static const char SCHEMA_V1[] =
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " outbox_id INTEGER NOT NULL UNIQUE REFERENCES pa_outbox(id),"
     " plugin TEXT NOT NULL,"
-    " instance TEXT NOT NULL" PA_TASK_FIELDS(
-        COLUMN_DEF) ","
-                    " created_at TEXT NOT NULL,"
-                    " delivered_at TEXT);"
-                    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE "
-                    "delivered_at IS NULL;";
+    " instance TEXT NOT NULL"
+    PA_TASK_FIELDS(COLUMN_DEF) ","
+    " created_at TEXT NOT NULL,"
+    " delivered_at TEXT);"
+    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;";
 
 /* Moving pending outbox rows into tasks is one statement: the item is never rebuilt in C. */
-static const char MOVE_SQL[] = "INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(
-    COLUMN_NAME) ", created_at)"
-                 " SELECT id, plugin, instance_id" PA_TASK_FIELDS(
-                     EXTRACT) ", ?1"
-                              " FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT ?2";
+static const char MOVE_SQL[] =
+    "INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
+    " SELECT id, plugin, instance_id" PA_TASK_FIELDS(EXTRACT) ", ?1"
+    " FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT ?2";
 
 static const char MARK_SQL[] =
     "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
@@ -60,32 +63,21 @@ static const char MARK_SQL[] =
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x)  STRINGIFY_(x)
 /* The task line (docs/TASKS.md): the row as JSON, tags and metadata as JSON values. */
-static const char LINES_SQL[] = "SELECT json_object('schema_version', " STRINGIFY(
-    PA_TASKS_SCHEMA_VERSION) ", 'id', id" PA_TASK_FIELDS(JSON_PAIR) ", 'created_at', created_at, "
-                                                                    "'plugin', plugin, 'instance', "
-                                                                    "instance)"
-                                                                    " FROM pa_tasks WHERE id > ?1 "
-                                                                    "ORDER BY id";
+static const char LINES_SQL[] =
+    "SELECT json_object('schema_version', " STRINGIFY(PA_TASKS_SCHEMA_VERSION) ", 'id', id"
+    PA_TASK_FIELDS(JSON_PAIR)
+    ", 'created_at', created_at, 'plugin', plugin, 'instance', instance)"
+    " FROM pa_tasks WHERE id > ?1 ORDER BY id";
 
 /* Earlier host versions' own tables, recognised by their columns, moved once. */
 static const char ADOPT_OUTBOX_SQL[] =
     "INSERT INTO pa_outbox(id, plugin, instance_id, item_json, created_at, consumed_at)"
     " SELECT id, plugin, instance_id, item_json, created_at, consumed_at FROM outbox";
 static const char ADOPT_TASKS_SQL[] =
-    "INSERT INTO pa_tasks(id, outbox_id, plugin, instance" PA_TASK_FIELDS(
-        COLUMN_NAME) ", created_at)"
-                     " SELECT t.id, t.outbox_id, o.plugin, o.instance_id" PA_TASK_FIELDS(
-                         OLD_COLUMN) ", t.created_at"
-                                     " FROM tasks t JOIN outbox o ON o.id = t.outbox_id";
-/* clang-format on */
-
-void format_iso8601(int64_t ms, char *buf, size_t size)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+    "INSERT INTO pa_tasks(id, outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
+    " SELECT t.id, t.outbox_id, o.plugin, o.instance_id" PA_TASK_FIELDS(OLD_COLUMN) ", t.created_at"
+    " FROM tasks t JOIN outbox o ON o.id = t.outbox_id";
+// clang-format on
 
 static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t err_size)
 {
@@ -198,7 +190,7 @@ static int migrate(sqlite3 *db, char *err, size_t err_size)
     return rc;
 }
 
-int outbox_create_schema(pool *p, pool_owner *host, char *err, size_t err_size)
+int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size)
 {
     pa_lease lease;
     int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &lease, err, err_size);
@@ -215,142 +207,6 @@ int outbox_create_schema(pool *p, pool_owner *host, char *err, size_t err_size)
         rc = release_rc;
     }
     return rc;
-}
-
-static bool present(const char *s)
-{
-    return s && s[0] != '\0';
-}
-
-static bool valid_priority(const char *p)
-{
-    return !strcmp(p, "low") || !strcmp(p, "medium") || !strcmp(p, "high") || !strcmp(p, "urgent");
-}
-
-static bool is_utf8(const char *s)
-{
-    return !s || utf8_valid_prefix(s, strlen(s)) == strlen(s);
-}
-
-#define CHECK_UTF8(name, def, kind, value)                                                         \
-    if (!bad && !is_utf8(value))                                                                   \
-        bad = #name;
-
-/* The first text field of it that is not valid UTF-8, or NULL. */
-static const char *invalid_utf8_field(const pa_item *it, const char *instance)
-{
-    const char *bad = NULL;
-    PA_TASK_FIELDS(CHECK_UTF8)
-    for (size_t i = 0; !bad && i < it->tag_count; i++)
-        bad = is_utf8(it->tags[i]) ? NULL : "tags";
-    if (!bad && !is_utf8(it->metadata_json))
-        bad = "metadata_json";
-    return bad;
-}
-
-/* A plugin's item, checked: NULL, or the reason it cannot be stored. */
-static const char *item_problem(const pa_item *it, const char *instance, char *why, size_t why_size)
-{
-    if (!it || PA_ABI_MAJOR(it->abi_version) != PA_ABI_VERSION_MAJOR ||
-        !PA_HAS_FIELD(it, pa_item, metadata_json)) {
-        snprintf(why, why_size, "item is NULL or not a pa_item of ABI %u.x", PA_ABI_VERSION_MAJOR);
-        return why;
-    }
-    const char *missing = !present(it->type)               ? "type"
-                          : !present(it->title)            ? "title"
-                          : !present(it->source)           ? "source"
-                          : !present(it->source_reference) ? "source_reference"
-                                                           : NULL;
-    if (missing)
-        snprintf(why, why_size, "item field '%s' is required", missing);
-    else if (!valid_priority(it->priority ? it->priority : "medium"))
-        snprintf(why, why_size, "priority must be low, medium, high or urgent");
-    else if (it->tag_count && !it->tags)
-        snprintf(why, why_size, "tag_count is %zu but tags is NULL", it->tag_count);
-    else if ((missing = invalid_utf8_field(it, instance)) != NULL)
-        snprintf(why, why_size, "item field '%s' is not valid UTF-8", missing);
-    else
-        return NULL;
-    return why;
-}
-
-static bool add_TEXT(cJSON *o, const char *name, const char *value)
-{
-    return value ? cJSON_AddStringToObject(o, name, value) != NULL
-                 : cJSON_AddNullToObject(o, name) != NULL;
-}
-
-static bool add_JSON(cJSON *o, const char *name, const char *value)
-{
-    (void)o, (void)name, (void)value; /* tags and metadata: built by the caller */
-    return true;
-}
-
-#define ADD_FIELD(name, def, kind, value) ok = ok && add_##kind(o, #name, value);
-
-/* Builds the stored JSON for item; NULL with err set when the item is invalid. */
-static char *item_to_json(const char *instance, const pa_item *it, char *err, size_t err_size)
-{
-    char why[160];
-    if (item_problem(it, instance, why, sizeof why)) {
-        snprintf(err, err_size, "emit: %s", why);
-        return NULL;
-    }
-    cJSON *metadata = it->metadata_json ? cJSON_Parse(it->metadata_json) : NULL;
-    if (it->metadata_json && !cJSON_IsObject(metadata)) {
-        cJSON_Delete(metadata);
-        snprintf(err, err_size, "emit: metadata_json is not a JSON object");
-        return NULL;
-    }
-    cJSON *o = cJSON_CreateObject();
-    bool ok = o != NULL;
-    PA_TASK_FIELDS(ADD_FIELD)
-    cJSON *tags = ok ? cJSON_AddArrayToObject(o, "tags") : NULL;
-    ok = ok && tags;
-    for (size_t i = 0; ok && i < it->tag_count; i++)
-        ok = it->tags[i] && cJSON_AddItemToArray(tags, cJSON_CreateString(it->tags[i]));
-    if (ok && metadata && (ok = cJSON_AddItemToObject(o, "metadata", metadata)))
-        metadata = NULL;
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(metadata);
-    cJSON_Delete(o);
-    if (!text)
-        snprintf(err, err_size, "emit: %s",
-                 ok ? "out of memory" : "a tag is NULL or out of memory");
-    return text;
-}
-
-int outbox_insert(pool *p, pool_owner *owner, pa_lease lease, const char *plugin,
-                  const char *instance, const pa_item *item, int64_t now_ms, char *err,
-                  size_t err_size)
-{
-    char *json = item_to_json(instance, item, err, err_size);
-    if (!json)
-        return PA_ERR_INVALID;
-    char stamp[32];
-    format_iso8601(now_ms, stamp, sizeof stamp);
-    /* Prepared once per connection: a poll emits one item per transaction. */
-    sqlite3_stmt *stmt = pool_cached_stmt(p, owner, lease,
-                                          "INSERT INTO pa_outbox(plugin, instance_id, item_json,"
-                                          " created_at) VALUES (?1, ?2, ?3, ?4)",
-                                          err, err_size);
-    int rc = SQLITE_ERROR;
-    if (stmt) {
-        sqlite3_bind_text(stmt, 1, plugin, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, instance, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, json, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 4, stamp, -1, SQLITE_STATIC);
-        rc = sqlite3_step(stmt);
-    }
-    if (stmt && rc != SQLITE_DONE)
-        snprintf(err, err_size, "emit: cannot write outbox row: %s",
-                 sqlite3_errmsg(sqlite3_db_handle(stmt)));
-    if (stmt) {
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-    }
-    cJSON_free(json);
-    return rc == SQLITE_DONE ? PA_OK : PA_ERR_DB;
 }
 
 /* Runs a prepared statement to its end; SQLITE_DONE on success. */
@@ -397,12 +253,12 @@ static int consume_batch(sqlite3 *db, const char *stamp, char **lines, size_t *c
     return PA_ERR_DB;
 }
 
-int outbox_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
-                   char *err, size_t err_size)
+int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
+                       char *err, size_t err_size)
 {
     *consumed = 0;
     char stamp[32];
-    format_iso8601(now_ms, stamp, sizeof stamp);
+    clock_format_iso8601(now_ms, stamp, sizeof stamp);
     for (;;) {
         char *lines[CONSUME_BATCH];
         size_t count = 0;

@@ -1,7 +1,6 @@
 #include "loader.h"
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -21,12 +20,6 @@ struct loader {
     loader_describe_fn describe;
     void *describe_userdata;
 };
-
-void loader_set_describer(loader *l, loader_describe_fn fn, void *userdata)
-{
-    l->describe = fn;
-    l->describe_userdata = userdata;
-}
 
 /* A plugin or its directory must not be replaceable by anyone but us or root. */
 static const char *unsafe_ownership(const struct stat *st)
@@ -97,7 +90,8 @@ static void remove_stale_runtime_dirs(const char *base)
         closedir(d);
 }
 
-int loader_new(const char *dir, loader **out, char *err, size_t err_size)
+int loader_new(const char *dir, loader_describe_fn describe, void *userdata, loader **out,
+               char *err, size_t err_size)
 {
     *out = NULL;
     int rc = check_dir(dir, err, err_size);
@@ -119,6 +113,8 @@ int loader_new(const char *dir, loader **out, char *err, size_t err_size)
         free(l);
         return PA_ERR_GENERIC;
     }
+    l->describe = describe;
+    l->describe_userdata = userdata;
     *out = l; /* mkdtemp made it 0700 */
     return PA_OK;
 }
@@ -199,68 +195,13 @@ static const char *copy_file(int src, off_t size, const char *dst)
     return why;
 }
 
-static int resolve_entry_points(loaded_plugin *pl, const char *path, char *err, size_t err_size)
-{
-    /* POSIX guarantees a data pointer from dlsym converts to a function pointer. */
-    void *describe = dlsym(pl->handle, PA_SYM_DESCRIBE);
-    void *init = dlsym(pl->handle, PA_SYM_INIT);
-    void *poll = dlsym(pl->handle, PA_SYM_POLL);
-    void *shutdown = dlsym(pl->handle, PA_SYM_SHUTDOWN);
-    const char *missing = !describe   ? PA_SYM_DESCRIBE
-                          : !init     ? PA_SYM_INIT
-                          : !poll     ? PA_SYM_POLL
-                          : !shutdown ? PA_SYM_SHUTDOWN
-                                      : NULL;
-    if (missing) {
-        char why[128];
-        snprintf(why, sizeof why, "missing entry point %s", missing);
-        return refuse(err, err_size, path, why);
-    }
-    pa_plugin_describe_fn describe_fn;
-    memcpy(&describe_fn, &describe, sizeof describe_fn);
-    memcpy(&pl->init, &init, sizeof pl->init);
-    memcpy(&pl->poll, &poll, sizeof pl->poll);
-    memcpy(&pl->shutdown, &shutdown, sizeof pl->shutdown);
-    const pa_plugin_info *info = describe_fn();
-    if (!info || info->struct_size < sizeof(pa_plugin_info) - sizeof(info->description))
-        return refuse(err, err_size, path, "pa_plugin_describe returned no valid pa_plugin_info");
-    if (PA_ABI_MAJOR(info->abi_version) != PA_ABI_VERSION_MAJOR) {
-        char why[160];
-        snprintf(why, sizeof why, "built for ABI %u.%u, host ABI is %u.%u (major versions differ)",
-                 PA_ABI_MAJOR(info->abi_version), PA_ABI_MINOR(info->abi_version),
-                 PA_ABI_VERSION_MAJOR, PA_ABI_VERSION_MINOR);
-        return refuse(err, err_size, path, why);
-    }
-    if (!info->name || !info->version)
-        return refuse(err, err_size, path, "pa_plugin_info lacks a name or version");
-    pl->info = info;
-    return PA_OK;
-}
-
-static int load_here(loaded_plugin *pl, const char *private_path, const char *path, char *err,
-                     size_t err_size)
-{
-    pl->handle = dlopen(private_path, RTLD_NOW | RTLD_LOCAL);
-    if (!pl->handle) {
-        const char *dl = dlerror();
-        return refuse(err, err_size, path, dl ? dl : "dlopen failed");
-    }
-    return resolve_entry_points(pl, path, err, err_size);
-}
-
-static int describe_elsewhere(loader *l, loaded_plugin *pl, const char *path, const char *name,
-                              char *err, size_t err_size)
+static int describe(loader *l, loaded_plugin *pl, const char *path, const char *name, char *err,
+                    size_t err_size)
 {
     if (!pl->private_path)
         return refuse(err, err_size, path, "out of memory");
-    plugin_description *d = &pl->description;
-    int rc = l->describe(l->describe_userdata, pl->private_path, path, name, d, err, err_size);
-    if (rc != PA_OK)
-        return rc;
-    pl->described_info = (pa_plugin_info){d->abi_version, sizeof(pa_plugin_info), d->name,
-                                          d->version, d->description};
-    pl->info = &pl->described_info;
-    return PA_OK;
+    return l->describe(l->describe_userdata, pl->private_path, path, name, &pl->description, err,
+                       err_size);
 }
 
 /* The names every loaded plugin carries, and the warning for a misleading inner name. */
@@ -274,11 +215,11 @@ static int finish(loaded_plugin *pl, const char *path, const char *name, char *e
      * The file name is the plugin's name (host.json, logs); a different inner
      * name misleads. Said once, where the file is checked, not by each worker.
      */
-    if (!pl->borrowed_copy && strcmp(pl->name, pl->info->name) != 0)
+    if (strcmp(pl->name, pl->description.name) != 0)
         log_msg(PA_LOG_WARN, "loader",
                 "plugin file %s describes itself as '%.64s'; host.json and the logs call it '%s' "
                 "(the file name)",
-                path, pl->info->name, pl->name);
+                path, pl->description.name, pl->name);
     return PA_OK;
 }
 
@@ -314,8 +255,7 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     pl->private_path = strdup(private_path);
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)base_len, file_name);
-    int rc = l->describe ? describe_elsewhere(l, pl, path, name, err, err_size)
-                         : load_here(pl, private_path, path, err, err_size);
+    int rc = describe(l, pl, path, name, err, err_size);
     if (rc == PA_OK)
         rc = finish(pl, path, name, err, err_size);
     if (rc != PA_OK) {
@@ -329,34 +269,11 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     return PA_OK;
 }
 
-int loader_attach(const char *private_path, const char *path, const char *name, loaded_plugin **out,
-                  char *err, size_t err_size)
-{
-    *out = NULL;
-    loaded_plugin *pl = calloc(1, sizeof *pl);
-    if (!pl)
-        return refuse(err, err_size, path, "out of memory");
-    pl->borrowed_copy = true;
-    pl->private_path = strdup(private_path);
-    int rc = pl->private_path ? load_here(pl, private_path, path, err, err_size)
-                              : refuse(err, err_size, path, "out of memory");
-    if (rc == PA_OK)
-        rc = finish(pl, path, name, err, err_size);
-    if (rc != PA_OK) {
-        loader_close(pl);
-        return rc;
-    }
-    *out = pl;
-    return PA_OK;
-}
-
 void loader_close(loaded_plugin *plugin)
 {
     if (!plugin)
         return;
-    if (plugin->handle)
-        dlclose(plugin->handle);
-    if (plugin->private_path && !plugin->borrowed_copy)
+    if (plugin->private_path)
         unlink(plugin->private_path);
     free(plugin->private_path);
     free(plugin->name);
@@ -426,8 +343,9 @@ int loader_scan(loader *l, loaded_plugin ***out, size_t *count, char *err, size_
             loaded_plugin *pl;
             if (loader_open(l, names[i], &pl, why, sizeof why) == PA_OK) {
                 log_msg(PA_LOG_INFO, "loader", "loaded plugin '%s' version %s (ABI %u.%u) from %s",
-                        pl->name, pl->info->version, PA_ABI_MAJOR(pl->info->abi_version),
-                        PA_ABI_MINOR(pl->info->abi_version), pl->path);
+                        pl->name, pl->description.version,
+                        PA_ABI_MAJOR(pl->description.abi_version),
+                        PA_ABI_MINOR(pl->description.abi_version), pl->path);
                 plugins[(*count)++] = pl;
             } else {
                 log_msg(PA_LOG_ERROR, "loader", "%s", why);

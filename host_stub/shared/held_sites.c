@@ -97,6 +97,14 @@ void held_clear(held_table *t)
     pthread_mutex_unlock(&g_lock);
 }
 
+int held_count(const held_table *t)
+{
+    int n = 0;
+    for (size_t i = 0; t && i < HELD_SITES_MAX; i++)
+        n += t->entries[i].lease_id != 0;
+    return n;
+}
+
 void held_describe(const held_table *t, int64_t now_ms, char *buf, size_t size)
 {
     size_t used = 0;

@@ -1,0 +1,55 @@
+/*
+ * The supervisor's state, shared by the files that make up its one run:
+ * supervisor.c (set-up and tear-down), run_loop.c (the loop), stats.c and
+ * check_config.c. Private to the supervisor.
+ */
+#ifndef SUPERVISOR_HOST_H
+#define SUPERVISOR_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loader.h"
+#include "options.h"
+#include "pool.h"
+#include "registry.h"
+#include "watcher.h"
+#include "worker_proc.h"
+
+typedef struct host {
+    options opt;
+    host_config cfg;
+    loader *loader;
+    watcher *watcher;
+    registry reg;
+    pool *pool; /* the supervisor's own: schema, outbox moves, health checks; never a plugin's */
+    pool_owner self;
+    int signal_fd;
+    bool stop;
+    bool undelivered;   /* the last outbox round failed: items may sit in pa_outbox */
+    bool stdout_closed; /* a reader closed stdout: tasks stay in pa_tasks, unprinted */
+    bool reload_config; /* SIGHUP: apply host.json anew at the next poll boundary */
+    int db_lock_fd;     /* the one-host-per-database lock, or -1 */
+    bool damaged;       /* a periodic quick_check found the database damaged */
+    char exe[4096];     /* this binary, started again as each worker process */
+    worker_settings workers;
+    int64_t memory_check_ns; /* when busy workers' memory is next checked */
+    int64_t polls_ended_ns;  /* when the first poll since the last outbox round ended */
+} host;
+
+/* The slot policy host.json and the command line give. */
+slot_policy host_policy(const host *h);
+/* How workers start, on db_path: processes of this binary, or threads running in_process. */
+int host_setup_workers(host *h, const char *db_path, worker_entry_fn in_process);
+/* Logs each configured plugin without a file; EXIT_CONFIG unless --watch. */
+int host_check_plugins_exist(host *h);
+
+/* The loop: polls, outbox rounds, signals, reloads, until a stop or --polls N rounds. */
+void run_loop(host *h);
+/* SIGUSR1 and --stats: the host's pool, each worker's, each plugin and instance, the process. */
+void print_stats(host *h);
+/* --check-config: exits 0 or EXIT_CONFIG. */
+int check_config(host *h, worker_entry_fn in_process);
+
+#endif

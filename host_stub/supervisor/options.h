@@ -1,0 +1,36 @@
+/* host_stub's command line. */
+#ifndef SUPERVISOR_OPTIONS_H
+#define SUPERVISOR_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pa_plugin.h"
+
+/* Exit codes (docs/OPERATIONS.md). */
+#define EXIT_RUNTIME 1 /* database, or the last round left items undelivered */
+#define EXIT_CONFIG  2 /* usage or configuration */
+
+typedef struct options {
+    const char *plugins_dir;
+    const char *config_path;
+    const char *db_path;
+    long polls;            /* 0: until signalled */
+    long interval_seconds; /* 0: from config */
+    bool watch;
+    bool stats;
+    pa_log_level log_level;
+    bool virtual_clock;
+    int64_t virtual_start_ms;
+    bool allow_shared_db;
+    bool journald;
+    bool check_config;
+} options;
+
+/*
+ * Parses argv into *opt. 0: run; -1: done (--help or --version printed),
+ * exit 0; EXIT_CONFIG: a usage error, said on stderr.
+ */
+int options_parse(int argc, char **argv, options *opt);
+
+#endif

@@ -1,0 +1,305 @@
+/*
+ * The supervisor's one loop, whatever the isolation (docs/ARCHITECTURE.md,
+ * "The walk of a poll"). Each instance's plugin runs in its worker (a
+ * process, or a thread with "isolation": "none"); this loop only schedules,
+ * waits and keeps the books. Polls of different instances overlap, so a
+ * slow, hung or crashed one costs the others nothing. Every wait has a
+ * deadline: a poll's poll_timeout_seconds, and at a stop
+ * shutdown_grace_seconds.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "db_health.h"
+#include "host.h"
+#include "log.h"
+#include "task_store.h"
+
+/* How often a polling worker's resident memory is compared with its limit. */
+#define MEMORY_CHECK_MS 100
+
+/* The longest a finished poll's items wait for a slower poll before becoming tasks. */
+#define OUTBOX_MAX_DELAY_MS 1000
+
+/* Drains pending signals without blocking; SIGINT/SIGTERM request a stop. */
+static void handle_signals(host *h)
+{
+    struct signalfd_siginfo si;
+    while (read(h->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGUSR1) {
+            print_stats(h);
+        } else if (si.ssi_signo == SIGHUP) {
+            log_msg(PA_LOG_INFO, "host", "SIGHUP received: re-reading %s between polls",
+                    h->opt.config_path);
+            h->reload_config = true;
+        } else if (!h->stop) {
+            log_msg(PA_LOG_INFO, "host", "signal %u received; finishing and shutting down",
+                    si.ssi_signo);
+            h->stop = true;
+        }
+    }
+}
+
+/*
+ * SIGHUP: host.json again, applied between polls. A configuration that does
+ * not load is refused with its error and the running one kept; instances
+ * added, removed or changed are started, stopped or restarted, the others
+ * keep running. Pool and isolation settings need a restart.
+ */
+static void reload_config(host *h)
+{
+    h->reload_config = false;
+    host_config fresh;
+    char err[1200];
+    if (config_load(h->opt.config_path, &fresh, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "host", "%s; keeping the running configuration", err);
+        return;
+    }
+    if (fresh.pool_size != h->cfg.pool_size || fresh.lease_timeout_ms != h->cfg.lease_timeout_ms ||
+        fresh.busy_timeout_ms != h->cfg.busy_timeout_ms ||
+        fresh.max_lifetime_seconds != h->cfg.max_lifetime_seconds ||
+        fresh.isolated != h->cfg.isolated)
+        log_msg(PA_LOG_WARN, "host",
+                "%s: the pool or isolation settings changed; they apply at the next start",
+                h->opt.config_path);
+    fresh.isolated = h->cfg.isolated;
+    host_config old = h->cfg;
+    h->cfg = fresh;
+    h->reg.policy = host_policy(h);
+    h->reg.grace_ms = fresh.shutdown_grace_seconds * 1000;
+    if (registry_apply_config(&h->reg, &h->cfg, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "host", "applying %s failed: %s", h->opt.config_path, err);
+        h->cfg = old;
+        h->reg.policy = host_policy(h);
+        h->reg.grace_ms = old.shutdown_grace_seconds * 1000;
+        config_free(&fresh);
+        return;
+    }
+    config_free(&old); /* every slot now points into the fresh configuration */
+}
+
+/* Applies the plugin changes that have settled. Runs between polls only. */
+static void apply_plugin_changes(host *h)
+{
+    if (!h->watcher)
+        return;
+    watcher_drain(h->watcher, clock_mono_ns() / 1000000);
+    char *ready[16];
+    size_t n;
+    while ((n = watcher_take_ready(h->watcher, clock_mono_ns() / 1000000, ready, 16)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            registry_apply_change(&h->reg, ready[i]);
+            free(ready[i]);
+        }
+    }
+}
+
+/* The periodic quick_check (quick_check_interval_seconds); false when the file is damaged. */
+static bool check_database_when_due(host *h, int64_t *due_ms)
+{
+    int64_t every = h->cfg.quick_check_interval_seconds * 1000, now = clock_wall_ms();
+    if (every <= 0 || now < *due_ms)
+        return true;
+    *due_ms = now + every;
+    char err[1200];
+    if (db_quick_check(h->pool, &h->self, h->opt.db_path, err, sizeof err) == PA_OK) {
+        log_msg(PA_LOG_DEBUG, "host", "database %s: quick_check ok", h->opt.db_path);
+        return true;
+    }
+    log_msg(PA_LOG_ERROR, "host", "%s; stopping", err);
+    return false;
+}
+
+/* Turns the items the outbox holds into tasks, printed on stdout while it is open. */
+static void outbox_round(host *h)
+{
+    size_t made = 0;
+    char err[1024];
+    h->undelivered =
+        task_store_consume(h->pool, &h->self, clock_wall_ms(), h->stdout_closed ? NULL : stdout,
+                           &made, err, sizeof err) != PA_OK;
+    if (!h->stdout_closed && ferror(stdout)) {
+        h->stdout_closed = true;
+        log_msg(PA_LOG_WARN, "outbox",
+                "stdout is closed (%s); tasks are no longer printed but stay in pa_tasks "
+                "(docs/TASKS.md)",
+                strerror(errno));
+    }
+    if (h->undelivered)
+        log_msg(PA_LOG_ERROR, "outbox", "%s", err);
+    else if (made)
+        log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", made);
+}
+
+static void note_poll_ended(host *h, bool ended)
+{
+    if (ended && !h->polls_ended_ns)
+        h->polls_ended_ns = clock_mono_ns();
+}
+
+/* Sends the due polls; a running instance without a worker gets a new one first. */
+static bool dispatch_due(host *h, int64_t now)
+{
+    bool any = false;
+    for (size_t i = 0; i < h->reg.slot_count; i++) {
+        instance_slot *s = h->reg.slots[i];
+        if (!slot_due(s, now))
+            continue;
+        any = true;
+        note_poll_ended(h, slot_dispatch(s, &h->reg.policy));
+    }
+    return any;
+}
+
+/* Waits up to wait_ms for a signal, a plugin change or anything from a worker. */
+static void wait_events(host *h, int64_t wait_ms)
+{
+    registry *r = &h->reg;
+    size_t n = 2, cap = 2 + 2 * r->slot_count;
+    struct pollfd *pfd = calloc(cap, sizeof *pfd);
+    if (!pfd) {
+        poll(NULL, 0, 10); /* out of memory: try again shortly */
+        return;
+    }
+    pfd[0] = (struct pollfd){.fd = h->signal_fd, .events = POLLIN};
+    pfd[1] = (struct pollfd){.fd = h->watcher ? watcher_fd(h->watcher) : -1, .events = POLLIN};
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const worker_proc *w = r->slots[i]->worker;
+        pfd[n++] = (struct pollfd){.fd = w ? w->channel : -1, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = w ? w->output : -1, .events = POLLIN};
+    }
+    int ready = poll(pfd, n, wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : (int)wait_ms);
+    if (ready > 0 && pfd[0].revents)
+        handle_signals(h);
+    if (ready > 0 && pfd[1].revents)
+        watcher_drain(h->watcher, clock_mono_ns() / 1000000);
+    for (size_t i = 0; ready > 0 && i < r->slot_count; i++) {
+        instance_slot *s = r->slots[i];
+        if (s->worker && pfd[2 + 2 * i + 1].revents)
+            worker_read_output(s->worker);
+        if (s->worker && pfd[2 + 2 * i].revents)
+            note_poll_ended(h, slot_read(s, &r->policy));
+    }
+    free(pfd);
+}
+
+static int64_t earlier(int64_t wait, int64_t candidate)
+{
+    return candidate < wait ? candidate : wait;
+}
+
+/* The next moment the loop must act: a due poll, a poll deadline, a settling plugin change. */
+static int64_t next_wake_ms(host *h, bool dispatching, int64_t idle_due, int64_t stop_deadline_ns)
+{
+    const registry *r = &h->reg;
+    int64_t now = clock_wall_ms(), mono_ms = clock_mono_ns() / 1000000, wait = 60000;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const instance_slot *s = r->slots[i];
+        if (s->busy)
+            wait = earlier(wait, s->deadline_ns / 1000000 - mono_ms);
+        if (s->busy && h->cfg.worker_memory_limit_mb)
+            wait = earlier(wait, MEMORY_CHECK_MS);
+        if (dispatching && s->running && !s->busy)
+            wait = earlier(wait, s->sched.next_due_ms - now);
+    }
+    if (dispatching && !registry_any_running(r))
+        wait = earlier(wait, idle_due - now);
+    if (stop_deadline_ns)
+        wait = earlier(wait, stop_deadline_ns / 1000000 - mono_ms);
+    if (h->watcher)
+        wait = earlier(wait, watcher_next_deadline(h->watcher) - mono_ms);
+    if (h->polls_ended_ns)
+        wait = earlier(wait, OUTBOX_MAX_DELAY_MS);
+    return wait < 0 ? 0 : wait;
+}
+
+static bool changes_pending(host *h)
+{
+    return h->reload_config ||
+           (h->watcher && watcher_next_deadline(h->watcher) <= clock_mono_ns() / 1000000);
+}
+
+/*
+ * Polls past their deadline are killed; at a stop, so are polls past the
+ * grace; and, checked every MEMORY_CHECK_MS while they poll, workers past
+ * the memory limit.
+ */
+static void enforce_deadlines(host *h, int64_t stop_deadline_ns)
+{
+    int64_t now = clock_mono_ns();
+    bool check_memory = now >= h->memory_check_ns;
+    if (check_memory)
+        h->memory_check_ns = now + MEMORY_CHECK_MS * 1000000;
+    for (size_t i = 0; i < h->reg.slot_count; i++)
+        note_poll_ended(
+            h, slot_enforce(h->reg.slots[i], &h->reg.policy, check_memory, stop_deadline_ns));
+}
+
+/* One round's dispatch; with nothing to poll, a round is one interval. */
+static bool dispatch_round(host *h, int64_t *idle_due)
+{
+    int64_t now = clock_wall_ms();
+    bool any_running = registry_any_running(&h->reg);
+    bool round = dispatch_due(h, now);
+    if (!any_running && now >= *idle_due) {
+        round = true;
+        note_poll_ended(h, true);
+        *idle_due = now + h->reg.policy.interval_ms;
+    }
+    return round;
+}
+
+/*
+ * One outbox round per batch of polls; a poll still running delays the
+ * others' tasks by at most OUTBOX_MAX_DELAY_MS.
+ */
+static void outbox_when_due(host *h, bool busy)
+{
+    if (h->polls_ended_ns &&
+        (!busy || clock_mono_ns() - h->polls_ended_ns >= OUTBOX_MAX_DELAY_MS * 1000000)) {
+        h->polls_ended_ns = 0;
+        outbox_round(h);
+    }
+}
+
+void run_loop(host *h)
+{
+    registry *r = &h->reg;
+    long rounds = 0;
+    bool dispatching = true;
+    int64_t check_due = clock_wall_ms() + h->cfg.quick_check_interval_seconds * 1000;
+    int64_t idle_due = clock_wall_ms(), stop_deadline_ns = 0;
+    for (;;) {
+        if (h->stop && !stop_deadline_ns)
+            r->shutdown_deadline_ns = stop_deadline_ns =
+                clock_mono_ns() + h->cfg.shutdown_grace_seconds * 1000000000;
+        if (!h->stop && dispatching && !changes_pending(h)) {
+            rounds += dispatch_round(h, &idle_due);
+            dispatching = !(h->opt.polls && rounds >= h->opt.polls);
+        }
+        bool busy = registry_any_busy(r);
+        outbox_when_due(h, busy);
+        if (!busy && (h->stop || !dispatching))
+            break;
+        if (!busy && h->reload_config)
+            reload_config(h);
+        if (!busy)
+            apply_plugin_changes(h);
+        if (!h->stop && !check_database_when_due(h, &check_due))
+            h->stop = h->damaged = true;
+        int64_t wait = next_wake_ms(h, dispatching && !h->stop, idle_due, stop_deadline_ns);
+        if (!busy && clock_is_virtual() && wait > 0 && !changes_pending(h)) {
+            clock_advance_ms(wait); /* nothing runs: the virtual clock jumps */
+            wait = 0;
+        }
+        wait_events(h, wait);
+        enforce_deadlines(h, stop_deadline_ns);
+    }
+}

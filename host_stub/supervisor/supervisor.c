@@ -1,0 +1,253 @@
+/*
+ * host_stub as supervisor (docs/ARCHITECTURE.md): set-up, the run, and
+ * tear-down. Loads plugins (each described by a worker), lends the database
+ * to workers that run them, schedules polls with backoff, turns the outbox
+ * into tasks. The loop itself is run_loop.c.
+ */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "db_health.h"
+#include "host.h"
+#include "log.h"
+#include "task_store.h"
+
+/* A plugin file written in place must keep its size this long before it is loaded. */
+#define RELOAD_SETTLE_MS 100
+
+slot_policy host_policy(const host *h)
+{
+    int64_t interval_s =
+        h->opt.interval_seconds ? h->opt.interval_seconds : h->cfg.poll_interval_seconds;
+    return (slot_policy){.workers = &h->workers,
+                         .interval_ms = interval_s * 1000,
+                         .backoff_cap_ms = h->cfg.backoff_cap_seconds * 1000,
+                         .poll_timeout_ms = h->cfg.poll_timeout_seconds * 1000,
+                         .memory_limit_mb = h->cfg.worker_memory_limit_mb,
+                         .shutdown_grace_seconds = h->cfg.shutdown_grace_seconds};
+}
+
+/*
+ * Every configured plugin must have a file, checked before anything is
+ * loaded; with --watch it may arrive later, and its instances start then.
+ */
+int host_check_plugins_exist(host *h)
+{
+    for (size_t i = 0; i < h->cfg.plugin_count; i++) {
+        const plugin_config *pc = &h->cfg.plugins[i];
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s.so", h->opt.plugins_dir, pc->name);
+        if (lstat(path, &st) == 0)
+            continue;
+        if (!h->opt.watch) {
+            log_msg(PA_LOG_ERROR, "host", "%s: plugins.%s: no %s.so in plugins directory '%s'",
+                    h->opt.config_path, pc->name, pc->name, h->opt.plugins_dir);
+            return EXIT_CONFIG;
+        }
+        log_msg(PA_LOG_WARN, "host",
+                "%s: plugins.%s: no %s.so in plugins directory '%s' yet; "
+                "its instances start when it appears",
+                h->opt.config_path, pc->name, pc->name, h->opt.plugins_dir);
+    }
+    return 0;
+}
+
+int host_setup_workers(host *h, const char *db_path, worker_entry_fn in_process)
+{
+    ssize_t n = h->cfg.isolated ? readlink("/proc/self/exe", h->exe, sizeof h->exe - 1) : 0;
+    if (n < 0 || (size_t)n >= sizeof h->exe - 1) {
+        log_msg(PA_LOG_ERROR, "host", "cannot find this program's path for its workers: %s",
+                n < 0 ? strerror(errno) : "too long");
+        return EXIT_RUNTIME;
+    }
+    h->exe[n] = '\0';
+    h->workers = (worker_settings){.exe = h->exe,
+                                   .db_path = db_path,
+                                   .pool_size = h->cfg.pool_size,
+                                   .lease_timeout_ms = h->cfg.lease_timeout_ms,
+                                   .busy_timeout_ms = h->cfg.busy_timeout_ms,
+                                   .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
+                                   .start_timeout_ms = h->cfg.poll_timeout_seconds * 1000,
+                                   .in_process = h->cfg.isolated ? NULL : in_process};
+    return 0;
+}
+
+/*
+ * One host per database: an advisory write lock on DB.lock, held for the
+ * life of the process (the kernel drops it on any exit, kill -9 included).
+ * A second host names the holder and exits 2 unless --allow-shared-db.
+ */
+static int lock_database(host *h)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s.lock", h->opt.db_path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        log_msg(PA_LOG_ERROR, "host", "cannot open the database lock %s: %s", path,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &lock) != 0) {
+        struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        long pid = fcntl(fd, F_GETLK, &holder) == 0 ? (long)holder.l_pid : 0;
+        log_msg(PA_LOG_ERROR, "host",
+                "another host_stub (pid %ld) is using the database %s (lock %s); run one host "
+                "per database, or pass --allow-shared-db to every host",
+                pid, h->opt.db_path, path);
+        close(fd);
+        return EXIT_CONFIG;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n)
+        log_msg(PA_LOG_WARN, "host", "cannot write the pid into %s: %s", path, strerror(errno));
+    h->db_lock_fd = fd;
+    return 0;
+}
+
+static int setup_signals(host *h)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    /* A reader closing stdout is an error on write, logged once, not a fatal signal. */
+    signal(SIGPIPE, SIG_IGN);
+    /* Blocked before any worker thread starts, so threads plugins start inherit it. */
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    h->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return h->signal_fd < 0 ? -1 : 0;
+}
+
+static void teardown(host *h)
+{
+    registry_stop_all(&h->reg);
+    if (h->pool && h->opt.stats)
+        print_stats(h);
+    registry_free(&h->reg);
+    watcher_close(h->watcher);
+    loader_free(h->loader);
+    pool_close(h->pool);
+    config_free(&h->cfg);
+    if (h->signal_fd >= 0)
+        close(h->signal_fd);
+    if (h->db_lock_fd >= 0)
+        close(h->db_lock_fd);
+}
+
+/* The plugins directory, its watcher and the database lock. */
+static int open_plugins_and_lock(host *h)
+{
+    char err[1200] = "";
+    int rc = host_check_plugins_exist(h);
+    if (rc != 0)
+        return rc;
+    if ((rc = loader_new(h->opt.plugins_dir, worker_describe, &h->workers, &h->loader, err,
+                         sizeof err)) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "loader", "%s", err);
+        return rc == PA_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+    /* Watch before the scan, so a file that lands during it is not missed. */
+    if (h->opt.watch &&
+        watcher_open(h->opt.plugins_dir, RELOAD_SETTLE_MS, &h->watcher, err, sizeof err) != 0) {
+        log_msg(PA_LOG_ERROR, "host", "%s", err);
+        return EXIT_RUNTIME;
+    }
+    return h->opt.allow_shared_db ? 0 : lock_database(h);
+}
+
+/* The supervisor's own pool; a damaged file is refused before anything writes to it. */
+static int open_database(host *h)
+{
+    char err[1200] = "";
+    pool_config pc = {.path = h->opt.db_path,
+                      .size = h->cfg.pool_size,
+                      .lease_timeout_ms = h->cfg.lease_timeout_ms,
+                      .busy_timeout_ms = h->cfg.busy_timeout_ms,
+                      .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
+                      .now_ms = clock_is_virtual() ? clock_wall_ms : NULL};
+    if (pool_open(&pc, &h->pool, err, sizeof err) != PA_OK ||
+        db_quick_check(h->pool, &h->self, h->opt.db_path, err, sizeof err) != PA_OK ||
+        task_store_migrate(h->pool, &h->self, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "host", "%s", err);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* Loads the plugins and starts their instances; a bounded run with none running ends here. */
+static int start_instances(host *h)
+{
+    char err[1200] = "";
+    slot_policy policy = host_policy(h);
+    if (registry_init(&h->reg, h->loader, &h->cfg, &policy, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "loader", "%s", err);
+        return EXIT_RUNTIME;
+    }
+    h->reg.grace_ms = h->cfg.shutdown_grace_seconds * 1000;
+    size_t running = registry_start_all(&h->reg);
+    if (h->reg.slot_count == 0 || running > 0)
+        return 0;
+    /* Nothing will poll: a bounded run says so with its status, a service keeps going. */
+    log_msg(h->opt.polls ? PA_LOG_ERROR : PA_LOG_WARN, "host",
+            "none of the %zu configured instance(s) could start (see the lines above)%s",
+            h->reg.slot_count,
+            h->opt.polls ? "; exiting with status 1" : "; waiting for a new plugin version");
+    return h->opt.polls ? EXIT_RUNTIME : 0;
+}
+
+static int run(host *h, worker_entry_fn in_process)
+{
+    char err[1200] = "";
+    if (config_load(h->opt.config_path, &h->cfg, err, sizeof err) != PA_OK) {
+        log_msg(PA_LOG_ERROR, "host", "%s", err);
+        return EXIT_CONFIG;
+    }
+    if (h->opt.check_config)
+        return check_config(h, in_process);
+    int rc;
+    if ((rc = host_setup_workers(h, h->opt.db_path, in_process)) != 0 ||
+        (rc = open_plugins_and_lock(h)) != 0 || (rc = open_database(h)) != 0 ||
+        (rc = start_instances(h)) != 0)
+        return rc;
+    run_loop(h);
+    /* An exit code tells the truth: items that never became tasks are a failed run. */
+    if (h->undelivered)
+        log_msg(PA_LOG_ERROR, "host",
+                "exiting with status 1: the last outbox round failed, so emitted items may "
+                "still wait in pa_outbox undelivered (see the outbox error above)");
+    return h->undelivered || h->damaged ? EXIT_RUNTIME : 0;
+}
+
+int supervisor_run(const options *opt, worker_entry_fn in_process)
+{
+    host h = {.opt = *opt,
+              .signal_fd = -1,
+              .db_lock_fd = -1,
+              .self = {.plugin = "host", .instance = "outbox"}};
+    log_set_level(h.opt.log_level);
+    log_set_format(h.opt.journald ? LOG_FORMAT_JOURNALD : LOG_FORMAT_TEXT);
+    if (h.opt.virtual_clock)
+        clock_use_virtual(h.opt.virtual_start_ms);
+    if (setup_signals(&h) != 0) {
+        log_msg(PA_LOG_ERROR, "host", "cannot set up signal handling: %s", strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    int rc = run(&h, in_process);
+    teardown(&h);
+    return rc;
+}

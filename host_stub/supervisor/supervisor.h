@@ -1,0 +1,15 @@
+/*
+ * The supervisor library's entry, all that host_stub's main sees of it:
+ * runs the host as the options say, with workers as processes of this
+ * binary or (with "isolation": "none") as threads running in_process.
+ */
+#ifndef SUPERVISOR_H
+#define SUPERVISOR_H
+
+#include "options.h"
+#include "worker_args.h"
+
+/* Returns the exit status: 0, EXIT_RUNTIME or EXIT_CONFIG (options.h). */
+int supervisor_run(const options *opt, worker_entry_fn in_process);
+
+#endif

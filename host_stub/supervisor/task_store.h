@@ -1,0 +1,37 @@
+/*
+ * The host's tables and the move of emitted items into tasks: each pa_outbox
+ * row (written by a worker's emit, worker/emit.c, in the plugin's own
+ * transaction) becomes exactly one row of pa_tasks, printed as one JSON line
+ * (docs/TASKS.md).
+ *
+ * The host owns only tables named pa_*, versioned in pa_schema; it never
+ * alters a table it did not create, so it shares a database with the agent
+ * (whose own tasks table is left alone).
+ */
+#ifndef SUPERVISOR_TASK_STORE_H
+#define SUPERVISOR_TASK_STORE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pa_plugin.h"
+#include "pool.h"
+
+/*
+ * Brings the host's tables (pa_schema, pa_outbox, pa_tasks) to the current
+ * version in one transaction; moves an earlier host's outbox and tasks tables
+ * (recognised by their columns) into them once. PA_ERR_DB with a message when
+ * the database is newer than this host or a step fails (nothing is changed).
+ */
+int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size);
+
+/*
+ * Moves every pending outbox row into pa_tasks (one statement per batch of
+ * 256, in one WRITE transaction each), then prints the new tasks to out
+ * (NULL: not printed; they are in pa_tasks all the same).
+ * *consumed receives the number of tasks made.
+ */
+int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
+                       char *err, size_t err_size);
+
+#endif
