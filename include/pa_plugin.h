@@ -11,8 +11,13 @@
  *     { uint32_t abi_version; uint32_t struct_size; } and only ever grows at
  *     its end;
  *   - the host refuses a plugin whose ABI major differs from its own;
- *   - a reader checks struct_size (PA_HAS_FIELD) before touching a field that
- *     was appended in a later minor version.
+ *   - a plugin tests for a host function appended after 1.0 with
+ *     PA_HOST_HAS(api, f) before calling it; the host checks the structs a
+ *     plugin hands it the same way (PA_HAS_FIELD).
+ *
+ * Each function below states what it does, who owns what it takes and
+ * returns and for how long, its errors, and from which thread it may be
+ * called; "Threads and lifetimes" further down says it once for all.
  */
 #ifndef PA_PLUGIN_H
 #define PA_PLUGIN_H
@@ -32,7 +37,12 @@ extern "C" {
 #define PA_ABI_MAJOR(v)      ((uint32_t)(v) >> 16)
 #define PA_ABI_MINOR(v)      ((uint32_t)(v)&0xffffu)
 
-/* True when the struct pointed to by p is large enough to contain field. */
+/*
+ * True when the struct pointed to by p is large enough to contain field: the
+ * primitive under PA_HOST_HAS, and how a host reads a struct a plugin built
+ * against an older minor hands it. Plugins test host functions with
+ * PA_HOST_HAS, which also catches a slot the host left NULL.
+ */
 #define PA_HAS_FIELD(p, type, field)                                                               \
     ((p) != NULL && (size_t)(p)->struct_size >= offsetof(type, field) + sizeof((p)->field))
 
@@ -157,7 +167,13 @@ typedef struct pa_host_api {
     uint32_t abi_version;
     uint32_t struct_size;
 
-    /* Log one line (no trailing newline needed). Never pass secrets. */
+    /*
+     * Logs one line under "plugin NAME/INSTANCE" (no trailing newline
+     * needed). The formatted text is cut at 2047 bytes; control characters
+     * and invalid UTF-8 are escaped. The host copies it: nothing is kept
+     * after the call. Never pass secrets. A level outside the enum is logged
+     * as PA_LOG_INFO. Thread: the instance's entry point's.
+     */
     void (*log)(pa_host_ctx *ctx, pa_log_level level, const char *fmt, ...) PA_PRINTF(3, 4);
 
     /*
@@ -167,8 +183,12 @@ typedef struct pa_host_api {
      * BEGIN IMMEDIATE already executed. On failure *out is zeroed and the
      * reason is logged and available from last_error. Use PA_LEASE(), which
      * records the borrow site; file/line/func must be string literals or
-     * otherwise outlive the lease.
-     * Errors: PA_ERR_TIMEOUT, PA_ERR_DB, PA_ERR_INVALID.
+     * otherwise outlive the lease. The lease is a value the plugin owns until
+     * it releases it; the host takes back any lease still out when the entry
+     * point returns (rolled back, logged with its borrow site).
+     * Errors: PA_ERR_TIMEOUT (the pool stayed exhausted: the message names
+     * its holders), PA_ERR_DB, PA_ERR_INVALID (NULL out, unknown mode).
+     * Thread: the instance's entry point's; the lease belongs to that thread.
      */
     int (*lease)(pa_host_ctx *ctx, pa_lease_mode mode, int timeout_ms, const char *file, int line,
                  const char *func, pa_lease *out);
@@ -182,6 +202,10 @@ typedef struct pa_host_api {
      * update hooks, trace, busy handler) last until release: the host clears
      * them and restores its busy timeout. Never set an authorizer, and leave
      * pragmas, functions and collations as they were: those outlive the lease.
+     * Never close the handle. One SQLite per process: the plugin links the
+     * system libsqlite3 dynamically, never a copy of its own, since two
+     * copies in one process corrupt databases through POSIX locks.
+     * Thread: only the thread that holds the lease.
      */
     sqlite3 *(*lease_db)(pa_host_ctx *ctx, pa_lease lease);
 
@@ -191,7 +215,9 @@ typedef struct pa_host_api {
      * transaction left on a READ lease is rolled back and logged; active
      * statements are reset and unfinalized ones finalized, each logged.
      * Releasing twice returns PA_ERR_STALE_LEASE and is logged. Use
-     * PA_RELEASE(), which records the call site.
+     * PA_RELEASE(), which records the call site. After the call the lease is
+     * stale whatever it returned. Errors: PA_ERR_STALE_LEASE, PA_ERR_DB (a
+     * failed COMMIT, rolled back). Thread: the one that took the lease.
      */
     int (*release)(pa_host_ctx *ctx, pa_lease lease, pa_release_action action, const char *file,
                    int line, const char *func);
@@ -199,39 +225,54 @@ typedef struct pa_host_api {
     /*
      * Queue an item for the host: writes one outbox row on the lease's
      * connection, inside its transaction, so the row commits or rolls back
-     * with the plugin's own writes. Requires a live WRITE lease.
-     * Errors: PA_ERR_INVALID (missing required field, READ lease, bad
-     * metadata JSON), PA_ERR_STALE_LEASE, PA_ERR_DB.
+     * with the plugin's own writes. Requires a live WRITE lease. The host
+     * copies the item during the call; its strings stay the plugin's.
+     * Errors: PA_ERR_INVALID (NULL item or another ABI major, a required
+     * field missing, a bad priority, a text field or tag that is not valid
+     * UTF-8, metadata_json not a JSON object, a READ lease),
+     * PA_ERR_STALE_LEASE, PA_ERR_DB. Thread: the one that holds the lease.
      */
     int (*emit)(pa_host_ctx *ctx, pa_lease lease, const pa_item *item);
 
-    /* Record one outgoing HTTP request for the host's request log. */
+    /*
+     * Records one outgoing HTTP request for the host's request log (counted,
+     * logged at debug level). The host copies what it keeps. A report whose
+     * struct_size does not cover every field (use PA_HTTP_REPORT_INIT) is
+     * ignored, without an error. Thread: the instance's entry point's.
+     */
     void (*report_http)(pa_host_ctx *ctx, const pa_http_report *report);
 
-    /* Wall-clock time in milliseconds since the Unix epoch. Tests can move it. */
+    /* Wall-clock time in milliseconds since the Unix epoch. Tests can move it. Any thread. */
     int64_t (*now_ms)(pa_host_ctx *ctx);
 
-    /* The message of the last failed host call made with this ctx ("" if none). */
+    /*
+     * The message of the last failed host call made with this ctx ("" if
+     * none). The host owns the string; it lives until the next host call
+     * with the same ctx. Thread: the instance's entry point's.
+     */
     const char *(*last_error)(pa_host_ctx *ctx);
 
-    /* Added in ABI 1.1 (check with PA_HAS_FIELD). */
+    /* Added in ABI 1.1 (check with PA_HOST_HAS). */
 
     /*
      * Ask that this instance's next poll start no earlier than earliest_ms
      * (now_ms clock), e.g. to honour a server's Retry-After. Applies after the
      * current poll, on top of the normal schedule and backoff; a host may cap
-     * it (host_stub: at backoff_cap_seconds after the poll).
+     * it (host_stub: at backoff_cap_seconds after the poll). The latest call
+     * in a poll wins; it never fails. Thread: the instance's entry point's.
      */
     void (*defer_next_poll)(pa_host_ctx *ctx, int64_t earliest_ms);
 
-    /* Added in ABI 1.2 (check with PA_HAS_FIELD). */
+    /* Added in ABI 1.2 (check with PA_HOST_HAS). */
 
     /*
      * A statement for sql on the lease's connection, prepared the first time
      * any lease on that connection asks and kept by the host: at release it
      * is reset and its bindings cleared, not finalized. Never finalize it;
      * do not use it after the release. Up to 16 distinct statements per
-     * lease. NULL on failure (see last_error).
+     * lease. NULL on failure (see last_error): a stale lease, the 17th
+     * statement, or SQL SQLite refuses. The host owns the statement; it lives
+     * until the lease ends. Thread: the one that holds the lease.
      */
     sqlite3_stmt *(*prepare_cached)(pa_host_ctx *ctx, pa_lease lease, const char *sql);
 } pa_host_api;
@@ -295,9 +336,12 @@ typedef struct pa_plugin_info {
  * pa_plugin_describe: no side effects; may be called before init.
  *
  * pa_plugin_init: config_json is the instance's object from the host config,
- *   as JSON text. On success store the instance in *instance_out and return
- *   PA_OK. On failure return a pa_status and write a one-line reason into
- *   errbuf (always NUL-terminated, errbuf_size > 0). api and ctx stay valid
+ *   as JSON text (host_stub passes at most 130048 bytes; a larger object is
+ *   refused before init). On success store the instance in *instance_out
+ *   and return PA_OK. On failure return a pa_status and write a one-line
+ *   reason into errbuf (always NUL-terminated, errbuf_size > 0); if
+ *   *instance_out was set anyway, the host calls pa_plugin_shutdown on it,
+ *   so never leave it pointing at freed memory. api and ctx stay valid
  *   until shutdown; keep them in the instance. Called once per instance.
  *
  * pa_plugin_poll: do one round of work. Never blocks forever, never exits,

@@ -60,7 +60,7 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
 {
     *instance_out = NULL;
     if (!api || PA_ABI_MAJOR(api->abi_version) != PA_ABI_VERSION_MAJOR ||
-        !PA_HAS_FIELD(api, pa_host_api, last_error)) {
+        !PA_HOST_HAS(api, last_error)) {
         snprintf(errbuf, errbuf_size, "granola: host API table is missing or too old");
         return PA_ERR_INVALID;
     }
@@ -213,7 +213,7 @@ static bool can_refresh(const granola *g)
 static void defer_after_rate_limit(granola *g)
 {
     int64_t retry = mcp_client_retry_after_ms(g->mcp);
-    if (PA_HAS_FIELD(g->api, pa_host_api, defer_next_poll)) {
+    if (PA_HOST_HAS(g->api, defer_next_poll)) {
         if (retry > 0)
             g->api->defer_next_poll(g->ctx, retry);
         return;

@@ -29,7 +29,7 @@ typedef struct store_stmt {
 static int store_prepare(const note_store *s, pa_lease lease, sqlite3 *db, const char *sql,
                          store_stmt *out)
 {
-    out->owned = !PA_HAS_FIELD(s->api, pa_host_api, prepare_cached);
+    out->owned = !PA_HOST_HAS(s->api, prepare_cached);
     out->stmt = NULL;
     if (!db)
         return SQLITE_MISUSE;

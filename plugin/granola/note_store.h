@@ -1,7 +1,7 @@
 /*
  * processed_granola_notes: which meetings an account has already turned into
- * items (ARCHITECTURE.md Contract 3). Every function takes and releases its
- * own lease; none is held across a network request.
+ * items (docs/GRANOLA_PLUGIN.md, "A poll", step 7). Every function takes and
+ * releases its own lease; none is held across a network request.
  */
 #ifndef GRANOLA_NOTE_STORE_H
 #define GRANOLA_NOTE_STORE_H

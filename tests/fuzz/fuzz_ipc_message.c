@@ -1,12 +1,11 @@
 /*
- * Fuzz target: the supervisor <-> worker channel's reader (shared/ipc.c). The
- * worker shares its process with plugin code, so the supervisor must be total
- * on any bytes a worker sends. Each input goes through a real SOCK_SEQPACKET
- * pair and ipc_recv, then is read as every message type's field list
- * (ints and strings, as the two sides read them). Properties: no read past
- * the message; every string ends inside it; and a message read without
- * error is exactly what ipc_put writes for the same fields (the encoding
- * round-trips).
+ * Fuzz target: the supervisor <-> worker channel's decoder (shared/channel.c
+ * over shared/ipc.c). The worker shares its process with plugin code, so the
+ * supervisor must be total on any bytes a worker sends. Each input goes
+ * through a real SOCK_SEQPACKET pair and ipc_recv, then channel_decode.
+ * Properties: no read past the message; every string handed out ends inside
+ * it; and a message that decodes is exactly what channel_encode writes for
+ * what was decoded (the codec round-trips, so both sides agree on it).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,53 +16,79 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "channel.h"
 #include "ipc.h"
 
-/* Each type's fields, as the readers take them: 'i' an int, 's' a string. */
-static const char *layout(int type)
+/* Every string a decoded message hands out lies, with its NUL, inside the received bytes. */
+static void check_inside(const ipc_msg *m, const char *str)
 {
-    switch (type) {
+    const char *start = (const char *)m->buf, *end = start + m->len;
+    FUZZ_CHECK(str > start && str < end && str + strlen(str) < end);
+}
+
+#define CHECK_INT(name)
+#define CHECK_STR(name)         check_inside(m, v->name);
+#define CHECK_FIELD(kind, name) CHECK_##kind(name)
+#define CHECK_MESSAGE(member, FIELDS)                                                              \
+    static void check_##member(const ipc_msg *m, const msg_##member *v)                            \
+    {                                                                                              \
+        (void)m, (void)v;                                                                          \
+        FIELDS(CHECK_FIELD)                                                                        \
+    }
+CHECK_MESSAGE(hello, CHANNEL_HELLO_FIELDS)
+CHECK_MESSAGE(load_failed, CHANNEL_LOAD_FAILED_FIELDS)
+CHECK_MESSAGE(init, CHANNEL_INIT_FIELDS)
+CHECK_MESSAGE(init_done, CHANNEL_INIT_DONE_FIELDS)
+CHECK_MESSAGE(poll, CHANNEL_POLL_FIELDS)
+CHECK_MESSAGE(poll_done, CHANNEL_POLL_DONE_FIELDS)
+CHECK_MESSAGE(log, CHANNEL_LOG_FIELDS)
+CHECK_MESSAGE(bye, CHANNEL_BYE_FIELDS)
+
+static void check_strings(const ipc_msg *m, const channel_msg *c)
+{
+    switch (c->type) {
     case IPC_HELLO:
-        return "isss";
+        check_hello(m, &c->u.hello);
+        break;
     case IPC_LOAD_FAILED:
-        return "s";
+        check_load_failed(m, &c->u.load_failed);
+        break;
     case IPC_INIT:
-        return "ssssiiiii"; /* name, id, object, db path; five ints */
+        check_init(m, &c->u.init);
+        break;
     case IPC_INIT_DONE:
-        return "iss";
+        check_init_done(m, &c->u.init_done);
+        break;
     case IPC_POLL:
-        return "i";
+        check_poll(m, &c->u.poll);
+        break;
     case IPC_POLL_DONE:
-        return "isiiis";
+        check_poll_done(m, &c->u.poll_done);
+        break;
     case IPC_LOG:
-        return "iss";
+        check_log(m, &c->u.log);
+        break;
     case IPC_BYE:
-        return "s";
+        check_bye(m, &c->u.bye);
+        break;
     default:
-        return "";
+        break;
     }
 }
 
 static void check_message(ipc_msg *m)
 {
-    const char *fields = layout(ipc_type_of(m));
-    unsigned char out[IPC_MAX_MESSAGE];
-    ipc_msg again;
-    ipc_begin(&again, out, sizeof out, (ipc_type)ipc_type_of(m));
-    for (const char *f = fields; *f; f++) {
-        if (*f == 'i') {
-            ipc_put_int(&again, ipc_get_int(m));
-        } else {
-            const char *s = ipc_get_str(m);
-            const char *end = (const char *)m->buf + m->len;
-            if (!m->bad) /* a string handed out lies, with its NUL, inside the message */
-                FUZZ_CHECK(s > (const char *)m->buf && s < end && s + strlen(s) < end);
-            ipc_put_str(&again, s);
-        }
+    channel_msg c;
+    if (!channel_decode(m, &c)) {
+        FUZZ_CHECK(m->pos <= m->len);
+        return;
     }
-    FUZZ_CHECK(m->pos <= m->len);
-    if (!m->bad && *fields) /* what was read is what the writer would have sent */
-        FUZZ_CHECK(again.len == m->pos && memcmp(out, m->buf, again.len) == 0);
+    check_strings(m, &c);
+    /* What was decoded is exactly what the encoder writes for it: the codec round-trips. */
+    static unsigned char out[IPC_MAX_MESSAGE];
+    ipc_msg again;
+    channel_encode(&c, out, sizeof out, &again);
+    FUZZ_CHECK(!again.bad && again.len == m->len && memcmp(out, m->buf, m->len) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

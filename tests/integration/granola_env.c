@@ -182,7 +182,8 @@ cJSON *task_with_reference(const char *out, const char *ref)
     return NULL;
 }
 
-/* Contract 3: a processed row never exists without its outbox row, nor the reverse. */
+/* Exactly once (docs/GRANOLA_PLUGIN.md, "A poll"): a processed row never exists without its outbox
+ * row, nor the reverse. */
 void assert_store_consistent(granola_ctx *c)
 {
     assert_int_equal(db_scalar(&c->env,

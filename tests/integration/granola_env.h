@@ -48,7 +48,8 @@ void write_config(granola_ctx *c, const char *extra);
 void run_polls(granola_ctx *c, int polls, host_result *r);
 /* The task line whose source_reference is ref (caller deletes); fails when there is none. */
 cJSON *task_with_reference(const char *out, const char *ref);
-/* Contract 3: a processed row never exists without its outbox row, nor the reverse. */
+/* Exactly once (docs/GRANOLA_PLUGIN.md, "A poll"): a processed row never exists without its outbox
+ * row, nor the reverse. */
 void assert_store_consistent(granola_ctx *c);
 /* One poll yields the standard fixture's 4 tasks. */
 void check_standard_run(granola_ctx *c);

@@ -404,6 +404,36 @@ static void test_isolation_none_runs_in_process(void **state)
     host_result_free(&r);
 }
 
+/*
+ * In process, a hung poll cannot be killed: it is given up at its deadline
+ * (a failed poll, backoff) and its thread left to itself, while the good
+ * instance goes on polling and SIGTERM still ends the host within its grace.
+ */
+static void test_isolation_none_gives_up_a_hung_poll(void **state)
+{
+    test_env *env = *state;
+    char bad[160];
+    snprintf(bad, sizeof bad, "\"does\": \"hang\", \"poll_timeout_seconds\": %d",
+             hang_timeout_seconds());
+    write_config(env,
+                 "\"isolation\": \"none\", \"backoff_cap_seconds\": 1, "
+                 "\"shutdown_grace_seconds\": 1, ",
+                 bad);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    usleep(getenv("PA_TEST_WRAPPER") ? 20000000 : 5000000);
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_survived(env, &r, 3);
+    char cause[96];
+    snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (in process) was left ",
+             hang_timeout_seconds());
+    assert_contains(r.err, cause);
+    assert_contains(r.err, "running on its thread (a plugin in process cannot be killed); it held "
+                           "no lease");
+    host_result_free(&r);
+}
+
 int main(void)
 {
     /* Let a crash be the signal it is, not a sanitizer's report and exit status. */
@@ -436,6 +466,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_config_survives_a_crashing_init, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_isolation_none_runs_in_process, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_isolation_none_gives_up_a_hung_poll, env_setup,
                                         env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

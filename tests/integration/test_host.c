@@ -614,6 +614,58 @@ static void test_failed_init_leaves_other_instances_running(void **state)
     host_result_free(&r);
 }
 
+/*
+ * docs/ABI.md, at pa_plugin_init: an init that fails after setting
+ * *instance_out gets shutdown on it; at log: a line is cut at 2047 bytes; at
+ * report_http: a report too short for its fields is ignored.
+ */
+static void test_failed_init_with_an_instance_gets_shutdown(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "init_fail");
+    env_write_config(env, "{\"plugins\": {\"init_fail\": {\"instances\": [{\"id\": \"left\", "
+                          "\"leave_instance\": true, \"log_chars\": 5000, "
+                          "\"short_report\": true}]}}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--verbose", NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 1); /* no instance could start */
+    assert_int_equal(count_lines_with(r.err, "info plugin init_fail/left: init_fail: shutdown "
+                                             "called on the instance init left"),
+                     1);
+    const char *x = strstr(r.err, "info plugin init_fail/left: x");
+    assert_non_null(x);
+    size_t run = strspn(strchr(x, 'x'), "x");
+    if (run < 1900 || run > 2047)
+        fail_msg("a 5000-character log line kept %zu characters", run);
+    assert_lacks(r.err, "http ? ?");
+    host_result_free(&r);
+}
+
+/* docs/ABI.md, at pa_plugin_init: an instance object over 130048 bytes is refused before init. */
+static void test_instance_object_over_the_limit_is_refused(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    size_t pad = 131000;
+    char *config = malloc(pad + 256);
+    assert_non_null(config);
+    int n = snprintf(config, 256,
+                     "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"big\", \"pad\": \"");
+    memset(config + n, 'p', pad);
+    strcpy(config + n + pad, "\"}, {\"id\": \"small\"}]}}}");
+    env_write_config(env, config);
+    free(config);
+    host_result r;
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "error plugin example/big: the instance object is too large for a "
+                           "worker (limit 130048 bytes); instance not started");
+    assert_contains(r.err, "info plugin example/small: started");
+    host_result_free(&r);
+}
+
 /* --check-config: the host's rules and each plugin's, without the database. */
 static void test_check_config(void **state)
 {
@@ -1129,6 +1181,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_is_capped_and_other_instances_keep_polling,
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_init_with_an_instance_gets_shutdown, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_instance_object_over_the_limit_is_refused, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stats_are_the_instances_with_workers, env_setup,
                                         env_teardown),

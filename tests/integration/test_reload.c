@@ -271,6 +271,12 @@ static int has_line(const char *text, const char *line, size_t len)
     return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_BUILD true
+#else
+#define ASAN_BUILD false
+#endif
+
 /* Prints the lines of after that before lacks: the mappings a failure added. */
 static void print_added_lines(const char *before, const char *after)
 {
@@ -298,6 +304,7 @@ static residue read_residue(test_env *env, pid_t pid, long reloads)
     char maps_path[64];
     snprintf(maps_path, sizeof maps_path, "/proc/%d/maps", (int)pid);
     r.maps_text = read_file(maps_path);
+
     r.maps = count_mappings(r.maps_text);
     assert_true(r.maps.named > 0);
     assert_int_equal(
@@ -308,9 +315,10 @@ static residue read_residue(test_env *env, pid_t pid, long reloads)
 }
 
 /*
- * isolation is "process" or "none". With workers, the supervisor never maps a
- * plugin, but it maps each worker's held-sites table; in process, every
- * reload is a dlopen and dlclose in host_stub itself.
+ * isolation is "process" or "none". With worker processes, the supervisor
+ * never maps a plugin, but it maps each worker's held-sites table; in
+ * process, every reload starts worker threads that dlopen and dlclose in
+ * host_stub itself, and each opens its own SQLite connection there.
  */
 static void reload_cycles_leave_no_residue(test_env *env, const char *isolation)
 {
@@ -340,9 +348,26 @@ static void reload_cycles_leave_no_residue(test_env *env, const char *isolation)
     residue after = read_residue(env, pid, warmup + cycles);
     free(v1);
     free(v2);
-    assert_int_equal(after.fds, before.fds);
-    /* A plugin left mapped would add several named mappings per reload (count_mappings). */
-    if (after.maps.named != before.maps.named || after.maps.anonymous > before.maps.anonymous + 2) {
+    bool threads = strcmp(isolation, "none") == 0;
+    /*
+     * In process, the worker threads' connections are this process's
+     * descriptors: SQLite defers closing one while another connection of the
+     * process holds a lock on the file (unixInodeInfo's unused list), and
+     * reuses it at the next open, so the count can stand one or two above.
+     * A descriptor leaked per reload would stand 200 above.
+     */
+    if (after.fds < before.fds || after.fds > before.fds + (threads ? 2 : 0))
+        fail_msg("open descriptors went from %ld to %ld over %d reloads", before.fds, after.fds,
+                 cycles);
+    /*
+     * A plugin left mapped would add several named mappings per reload
+     * (count_mappings). Under ASan, threads that come and go make its
+     * allocator map its size-class regions piecewise, so there the anonymous
+     * count of the thread case says nothing; its heap count (below) is exact.
+     */
+    bool anonymous_meaningful = !(threads && ASAN_BUILD);
+    if (after.maps.named != before.maps.named ||
+        (anonymous_meaningful && after.maps.anonymous > before.maps.anonymous + 2)) {
         print_added_lines(before.maps_text, after.maps_text);
         fail_msg("mappings grew from %ld named + %ld anonymous to %ld + %ld over %d reloads",
                  before.maps.named, before.maps.anonymous, after.maps.named, after.maps.anonymous,
@@ -351,9 +376,13 @@ static void reload_cycles_leave_no_residue(test_env *env, const char *isolation)
     /*
      * Under ASan the count is exact and stays flat. glibc's mallinfo2 drifts by
      * ~13-70 bytes per reload early on, then flattens (docs/PERFORMANCE.md);
-     * one leaked allocation per reload would exceed this by far.
+     * one leaked allocation per reload would exceed this by far. In process,
+     * the heap holds the running worker thread's too, and the reading may
+     * fall inside its first poll (its connection's page cache, statements:
+     * 110 KB seen once under ASan): 256 KB of slack, still under 1.3 KB a
+     * reload.
      */
-    if (after.heap > before.heap + 32768)
+    if (after.heap > before.heap + (threads ? 262144 : 32768))
         fail_msg("heap grew from %ld to %ld bytes over %d reloads", before.heap, after.heap,
                  cycles);
     free(before.maps_text);
