@@ -7,6 +7,8 @@ packages=(build-essential cmake pkg-config
           libsqlite3-dev libcurl4-openssl-dev libssl-dev libcjson-dev
           libcmocka-dev libmicrohttpd-dev valgrind python3 curl)
 [ "${PA_WITH_BENCH_DEPS:-0}" = 1 ] && packages+=(python3 python3-sqlalchemy)
+# CI's checks beyond the tests: clang-tidy (scripts/tidy.sh).
+[ "${PA_CI_TOOLS:-0}" = 1 ] && packages+=(clang-tidy)
 
 missing=()
 for p in "${packages[@]}"; do

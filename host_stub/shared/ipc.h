@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 /* Largest message either side sends; the instance object in INIT is the big one. */
-#define IPC_MAX_MESSAGE (128 * 1024)
+#define IPC_MAX_MESSAGE ((size_t)128 * 1024)
 /* Longest pool statistics text a worker sends (a few lines of counters). */
 #define WORKER_STATS_MAX 1500
 

@@ -673,66 +673,59 @@ static void reset_callbacks(const pool *p, sqlite3 *db)
  * connection if it is past its lifetime or hit a fatal error, and return it.
  * The caller owns s exclusively (it is leased) and does not hold the mutex.
  */
-static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming, pool_site site,
-                        char *err, size_t err_size)
+/* Resets and finalizes what the holder left prepared; host statements stay. */
+static void drop_holder_statements(const slot *s, unsigned *reset, unsigned *finalized)
 {
-    sqlite3 *db = s->db;
-    pool_owner *owner = s->owner;
-    pool_site borrowed = s->site;
-    int last_error = sqlite3_errcode(db);
-    int rc = PA_OK;
-    unsigned reset = 0, finalized = 0;
-    bool rolled_back_open = false;
-    stmt_cache_end_lease(&s->cache);
-
-    sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
+    sqlite3_stmt *stmt = sqlite3_next_stmt(s->db, NULL);
     while (stmt) {
-        sqlite3_stmt *next = sqlite3_next_stmt(db, stmt);
+        sqlite3_stmt *next = sqlite3_next_stmt(s->db, stmt);
         if (!is_host_stmt(s, stmt)) {
             if (sqlite3_stmt_busy(stmt)) {
                 sqlite3_reset(stmt);
-                reset++;
+                (*reset)++;
             }
             sqlite3_finalize(stmt);
-            finalized++;
+            (*finalized)++;
         }
         stmt = next;
     }
+}
 
-    bool in_transaction = !sqlite3_get_autocommit(db);
-    if (in_transaction && s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT && !reclaiming) {
-        int step = run_host_stmt(s->commit_stmt);
-        if (step != SQLITE_DONE) {
-            snprintf(err, err_size,
-                     "COMMIT failed for plugin '%s' instance '%s' (borrowed at %s:%d): %s; "
-                     "rolled back",
-                     owner->plugin, owner->instance, borrowed.file, borrowed.line,
-                     sqlite3_errmsg(db));
-            if (is_fatal_sqlite_error(step))
-                last_error = step;
-            if (!sqlite3_get_autocommit(db))
-                run_host_stmt(s->rollback_stmt);
-            rc = PA_ERR_DB;
-        }
-    } else if (in_transaction) {
+/*
+ * Commits a WRITE lease released with COMMIT, rolls back anything else still
+ * open. *last_error takes a fatal COMMIT error; *rolled_back_open tells of a
+ * READ lease left in a transaction. PA_OK, or PA_ERR_DB for a failed COMMIT.
+ */
+static int end_transaction(slot *s, pa_release_action action, bool reclaiming, int *last_error,
+                           bool *rolled_back_open, char *err, size_t err_size)
+{
+    if (sqlite3_get_autocommit(s->db))
+        return PA_OK;
+    if (s->mode != PA_LEASE_WRITE || action != PA_RELEASE_COMMIT || reclaiming) {
         run_host_stmt(s->rollback_stmt);
-        rolled_back_open = s->mode == PA_LEASE_READ && !reclaiming;
+        *rolled_back_open = s->mode == PA_LEASE_READ && !reclaiming;
+        return PA_OK;
     }
+    int step = run_host_stmt(s->commit_stmt);
+    if (step == SQLITE_DONE)
+        return PA_OK;
+    snprintf(err, err_size,
+             "COMMIT failed for plugin '%s' instance '%s' (borrowed at %s:%d): %s; rolled back",
+             s->owner->plugin, s->owner->instance, s->site.file, s->site.line,
+             sqlite3_errmsg(s->db));
+    if (is_fatal_sqlite_error(step))
+        *last_error = step;
+    if (!sqlite3_get_autocommit(s->db))
+        run_host_stmt(s->rollback_stmt);
+    return PA_ERR_DB;
+}
 
-    if (atomic_exchange_explicit(&s->exposed, false, memory_order_relaxed))
-        reset_callbacks(p, db);
-    bool fatal = is_fatal_sqlite_error(last_error);
-    bool expired = s->expires_ms && lifetime_now_ms(p) >= s->expires_ms;
-
-    pthread_mutex_lock(&p->mu);
-    p->st.statements_reset += reset;
-    p->st.statements_finalized += finalized;
-    if (rolled_back_open)
-        p->st.rollbacks_on_release++;
-    if (rc == PA_ERR_DB)
-        p->st.commit_failures++;
-    pthread_mutex_unlock(&p->mu);
-
+/* The log lines of what release cleaned up after the holder. */
+static void log_cleanup(const slot *s, unsigned reset, unsigned finalized, bool rolled_back_open,
+                        pool_site site)
+{
+    const pool_owner *owner = s->owner;
+    pool_site borrowed = s->site;
     if (reset || finalized)
         log_msg(PA_LOG_WARN, "pool",
                 "plugin '%s' instance '%s' released a lease (borrowed at %s:%d in %s()) with %u "
@@ -745,24 +738,54 @@ static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaim
                 "a transaction open at %s:%d; rolled back",
                 owner->plugin, owner->instance, borrowed.file, borrowed.line, borrowed.func,
                 site.file, site.line);
-    if (fatal) {
+}
+
+/* A connection past a fatal error, or past its lifetime, is closed (and later replaced). */
+static void retire_if_due(pool *p, slot *s, int last_error)
+{
+    if (is_fatal_sqlite_error(last_error)) {
         bool corrupt =
             (last_error & 0xff) == SQLITE_CORRUPT || (last_error & 0xff) == SQLITE_NOTADB;
         log_msg(corrupt ? PA_LOG_ERROR : PA_LOG_WARN, "pool",
                 "retiring connection #%d after fatal SQLite error %d (%s) under plugin '%s' "
                 "instance '%s'%s%s%s",
-                s->index + 1, last_error, sqlite3_errstr(last_error), owner->plugin,
-                owner->instance,
+                s->index + 1, last_error, sqlite3_errstr(last_error), s->owner->plugin,
+                s->owner->instance,
                 corrupt ? ": SQLITE_CORRUPT, the database file is damaged; stop the host and "
                           "recover it with sqlite3 "
                         : "",
                 corrupt ? p->path : "", corrupt ? " .recover" : "");
         retire_slot(p, s, true);
-    } else if (expired) {
+    } else if (s->expires_ms && lifetime_now_ms(p) >= s->expires_ms) {
         log_msg(PA_LOG_DEBUG, "pool", "retiring connection #%d: maximum lifetime reached",
                 s->index + 1);
         retire_slot(p, s, false);
     }
+}
+
+static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming, pool_site site,
+                        char *err, size_t err_size)
+{
+    int last_error = sqlite3_errcode(s->db);
+    unsigned reset = 0, finalized = 0;
+    bool rolled_back_open = false;
+    stmt_cache_end_lease(&s->cache);
+    drop_holder_statements(s, &reset, &finalized);
+    int rc = end_transaction(s, action, reclaiming, &last_error, &rolled_back_open, err, err_size);
+    if (atomic_exchange_explicit(&s->exposed, false, memory_order_relaxed))
+        reset_callbacks(p, s->db);
+
+    pthread_mutex_lock(&p->mu);
+    p->st.statements_reset += reset;
+    p->st.statements_finalized += finalized;
+    if (rolled_back_open)
+        p->st.rollbacks_on_release++;
+    if (rc == PA_ERR_DB)
+        p->st.commit_failures++;
+    pthread_mutex_unlock(&p->mu);
+
+    log_cleanup(s, reset, finalized, rolled_back_open, site);
+    retire_if_due(p, s, last_error);
     put_back(p, s);
     return rc;
 }

@@ -21,15 +21,15 @@ static const config_rule TOP_RULES[] = {
     CONFIG_STRING_RULE("isolation", "process"),
     CONFIG_INT_RULE("poll_timeout_seconds", 1, DAY, 300),
     CONFIG_INT_RULE("shutdown_grace_seconds", 0, 3600, 5),
-    CONFIG_INT_RULE("worker_memory_limit_mb", 0, 1024 * 1024, 2048),
+    CONFIG_INT_RULE("worker_memory_limit_mb", 0, 1024LL * 1024, 2048),
     CONFIG_OBJECT_RULE("pool"),
     CONFIG_OBJECT_RULE("plugins"),
     CONFIG_END,
 };
 static const config_rule POOL_RULES[] = {
     CONFIG_INT_RULE("size", 1, 256, 4),
-    CONFIG_INT_RULE("lease_timeout_ms", 0, 3600 * 1000, 5000),
-    CONFIG_INT_RULE("busy_timeout_ms", 0, 3600 * 1000, 5000),
+    CONFIG_INT_RULE("lease_timeout_ms", 0, 3600LL * 1000, 5000),
+    CONFIG_INT_RULE("busy_timeout_ms", 0, 3600LL * 1000, 5000),
     CONFIG_INT_RULE("max_lifetime_seconds", 0, 30 * DAY, 1800),
     CONFIG_END,
 };
@@ -113,8 +113,10 @@ static int parse_instances(const cJSON *list, plugin_config *pc, const char *ori
         if (config_check(inst, INSTANCE_RULES, true, origin, where, err, err_size) != PA_OK)
             return PA_ERR_CONFIG;
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(inst, "id");
+        if (!cJSON_IsString(id) || !id->valuestring) /* INSTANCE_RULES require it */
+            return fail(err, err_size, origin, path, "id: expected a string");
         for (size_t j = 0; j < pc->instance_count; j++) {
-            if (strcmp(pc->instances[j].id, id->valuestring) == 0) {
+            if (pc->instances[j].id && strcmp(pc->instances[j].id, id->valuestring) == 0) {
                 snprintf(path + strlen(path), sizeof path - strlen(path), ".id");
                 char what[300];
                 snprintf(what, sizeof what, "duplicate instance id '%s'", id->valuestring);

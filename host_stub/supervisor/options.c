@@ -40,6 +40,94 @@ static bool parse_long(const char *text, long min, long max, long *out)
     return true;
 }
 
+/* A number option within min..max into *out; false (said on stderr, with what) otherwise. */
+static bool number_option(const char *name, const char *arg, long min, long max,
+                          const char *expected, long *out)
+{
+    if (parse_long(arg, min, max, out))
+        return true;
+    fprintf(stderr, "host_stub: --%s: expected %s, got '%s'\n", name, expected, arg);
+    return false;
+}
+
+/* The options that take a value which must be checked. 0, or EXIT_CONFIG. */
+static int valued_option(int c, const char *arg, options *opt)
+{
+    long v;
+    switch (c) {
+    case 'n':
+        return number_option("polls", arg, 1, 1000000000L, "a positive integer", &opt->polls)
+                   ? 0
+                   : EXIT_CONFIG;
+    case 'i':
+        return number_option("interval", arg, 1, 30L * 24 * 3600, "seconds from 1 to 2592000",
+                             &opt->interval_seconds)
+                   ? 0
+                   : EXIT_CONFIG;
+    case 'f':
+        if (!number_option("fake-clock", arg, 0, 253402300799L, "seconds since the epoch", &v))
+            return EXIT_CONFIG;
+        opt->virtual_clock = true;
+        opt->virtual_start_ms = (int64_t)v * 1000;
+        return 0;
+    default: /* 'L' */
+        if (strcmp(arg, "text") != 0 && strcmp(arg, "journald") != 0) {
+            fprintf(stderr, "host_stub: --log-format: expected text or journald, got '%s'\n", arg);
+            return EXIT_CONFIG;
+        }
+        opt->journald = strcmp(arg, "journald") == 0;
+        return 0;
+    }
+}
+
+/* One option: 0 to go on, -1 when done (help, version), EXIT_CONFIG for a usage error. */
+static int apply_option(int c, const char *arg, options *opt)
+{
+    switch (c) {
+    case 'p':
+        opt->plugins_dir = arg;
+        return 0;
+    case 'c':
+        opt->config_path = arg;
+        return 0;
+    case 'd':
+        opt->db_path = arg;
+        return 0;
+    case 'w':
+        opt->watch = true;
+        return 0;
+    case 's':
+        opt->stats = true;
+        return 0;
+    case 'v':
+        opt->log_level = PA_LOG_DEBUG;
+        return 0;
+    case 'q':
+        opt->log_level = PA_LOG_WARN;
+        return 0;
+    case 'S':
+        opt->allow_shared_db = true;
+        return 0;
+    case 'C':
+        opt->check_config = true;
+        return 0;
+    case 'n':
+    case 'i':
+    case 'f':
+    case 'L':
+        return valued_option(c, arg, opt);
+    case 'h':
+        usage(stdout);
+        return -1;
+    case 'V':
+        version();
+        return -1;
+    default:
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+}
+
 int options_parse(int argc, char **argv, options *opt)
 {
     static const struct option longopts[] = {{"plugins", required_argument, NULL, 'p'},
@@ -62,83 +150,10 @@ int options_parse(int argc, char **argv, options *opt)
                      .config_path = "./host.json",
                      .db_path = "./agent.db",
                      .log_level = PA_LOG_INFO};
-    int c;
-    long v;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            opt->plugins_dir = optarg;
-            break;
-        case 'c':
-            opt->config_path = optarg;
-            break;
-        case 'd':
-            opt->db_path = optarg;
-            break;
-        case 'n':
-            if (!parse_long(optarg, 1, 1000000000L, &opt->polls)) {
-                fprintf(stderr, "host_stub: --polls: expected a positive integer, got '%s'\n",
-                        optarg);
-                return EXIT_CONFIG;
-            }
-            break;
-        case 'i':
-            if (!parse_long(optarg, 1, 30L * 24 * 3600, &opt->interval_seconds)) {
-                fprintf(stderr,
-                        "host_stub: --interval: expected seconds from 1 to 2592000, "
-                        "got '%s'\n",
-                        optarg);
-                return EXIT_CONFIG;
-            }
-            break;
-        case 'w':
-            opt->watch = true;
-            break;
-        case 's':
-            opt->stats = true;
-            break;
-        case 'v':
-            opt->log_level = PA_LOG_DEBUG;
-            break;
-        case 'q':
-            opt->log_level = PA_LOG_WARN;
-            break;
-        case 'f':
-            if (!parse_long(optarg, 0, 253402300799L, &v)) {
-                fprintf(stderr,
-                        "host_stub: --fake-clock: expected seconds since the epoch, "
-                        "got '%s'\n",
-                        optarg);
-                return EXIT_CONFIG;
-            }
-            opt->virtual_clock = true;
-            opt->virtual_start_ms = (int64_t)v * 1000;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        case 'V':
-            version();
-            return -1;
-        case 'S':
-            opt->allow_shared_db = true;
-            break;
-        case 'C':
-            opt->check_config = true;
-            break;
-        case 'L':
-            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "journald") != 0) {
-                fprintf(stderr, "host_stub: --log-format: expected text or journald, got '%s'\n",
-                        optarg);
-                return EXIT_CONFIG;
-            }
-            opt->journald = strcmp(optarg, "journald") == 0;
-            break;
-        default:
-            usage(stderr);
-            return EXIT_CONFIG;
-        }
-    }
+    int c, rc;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+        if ((rc = apply_option(c, optarg, opt)) != 0)
+            return rc;
     if (optind < argc) {
         fprintf(stderr, "host_stub: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);

@@ -23,10 +23,10 @@
 #include "task_store.h"
 
 /* How often a polling worker's resident memory is compared with its limit. */
-#define MEMORY_CHECK_MS 100
+#define MEMORY_CHECK_MS 100LL
 
 /* The longest a finished poll's items wait for a slower poll before becoming tasks. */
-#define OUTBOX_MAX_DELAY_MS 1000
+#define OUTBOX_MAX_DELAY_MS 1000LL
 
 /* Drains pending signals without blocking; SIGINT/SIGTERM request a stop. */
 static void handle_signals(host *h)

@@ -492,7 +492,7 @@ int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const inst
     if (rc == PA_OK && send_init(w, ws, pl, ic) != 0) {
         snprintf(err, err_size,
                  errno == EMSGSIZE
-                     ? "the instance object is too large for a worker (limit %d bytes)"
+                     ? "the instance object is too large for a worker (limit %zu bytes)"
                      : "cannot send INIT to the worker",
                  IPC_MAX_MESSAGE - 1024);
         char how[128];

@@ -70,7 +70,8 @@ static bool make_time(int year, int month, int day, int hour, int minute, int se
     if (!days_in_month_ok(year, month, day) || hour > 23 || minute > 59 || second > 60)
         return false;
     int64_t days = gr_days_from_civil(year, (unsigned)month, (unsigned)day);
-    int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    int64_t secs = days * 86400 + (int64_t)hour * 3600 + (int64_t)minute * 60 + second -
+                   (int64_t)offset_minutes * 60;
     *out = secs * 1000;
     return true;
 }

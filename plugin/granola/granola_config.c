@@ -56,6 +56,8 @@ bool granola_url_allowed(const char *url, char *why, size_t why_size)
 
 static char *expand_home(const char *path)
 {
+    if (!path)
+        return NULL;
     if (path[0] != '~' || (path[1] != '/' && path[1] != '\0'))
         return strdup(path);
     const char *home = getenv("HOME");

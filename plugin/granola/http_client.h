@@ -31,7 +31,7 @@
 
 #include "pa_plugin.h"
 
-#define HTTP_ERROR_BODY_MAX (16u * 1024)
+#define HTTP_ERROR_BODY_MAX ((size_t)16 * 1024)
 #define HTTP_DRAIN_MS       1000
 /* Retry-After values are clamped to 1 s .. 30 days (the largest backoff cap a host accepts). */
 #define HTTP_RETRY_AFTER_MAX_SECONDS (30LL * 24 * 3600)

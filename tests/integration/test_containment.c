@@ -138,20 +138,24 @@ static void test_crash_inside_the_lease_rolls_back(void **state)
  * poll_timeout_seconds, logged with the leases it held; meanwhile the good
  * instance polls every second.
  */
-static void check_hang(void **state, const char *does, const char *held)
+static void check_hang(void **state, const char *does, const char *isolation, const char *worker,
+                       const char *held)
 {
     test_env *env = *state;
-    char bad[160];
+    char bad[160], host[160];
     snprintf(bad, sizeof bad, "\"does\": \"%s\", \"poll_timeout_seconds\": %d", does,
              hang_timeout_seconds());
-    write_config(env, "\"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, ", bad);
+    snprintf(host, sizeof host,
+             "\"isolation\": \"%s\", \"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, ",
+             isolation);
+    write_config(env, host, bad);
     /*
      * Real clock, for a fixed time rather than a number of rounds (which
      * instance a round holds depends on timing). The bad instance hangs from
      * its second poll at t=1 s, is killed at 2 s, restarts at 3 s and hangs
      * again; the good one polls every second meanwhile: at 0, 1, 3 s at the
      * least, even when the bad one's WRITE lease makes it wait for the
-     * database. In process, the host would never poll again after 1 s.
+     * database.
      * valgrind makes every start take seconds (about 5 s before the first
      * poll, 2 s per restart, which the supervisor waits out): it gets 20 s.
      */
@@ -161,9 +165,9 @@ static void check_hang(void **state, const char *does, const char *held)
     host_result r;
     host_wait(env, pid, &r);
     assert_survived(env, &r, 3);
-    char cause[64];
-    snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (pid ",
-             hang_timeout_seconds());
+    char cause[96];
+    snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (%s",
+             hang_timeout_seconds(), worker);
     assert_contains(r.err, cause);
     assert_contains(r.err, held);
     host_result_free(&r);
@@ -171,12 +175,13 @@ static void check_hang(void **state, const char *does, const char *held)
 
 static void test_hang(void **state)
 {
-    check_hang(state, "hang", "killed by signal 9 (Killed); it held no lease");
+    check_hang(state, "hang", "process", "pid ", "killed by signal 9 (Killed); it held no lease");
 }
 
 static void test_hang_holding_a_write_lease(void **state)
 {
-    check_hang(state, "hang_write", "it held WRITE lease from tests/plugins/misbehave_plugin.c:");
+    check_hang(state, "hang_write", "process", "pid ",
+               "it held WRITE lease from tests/plugins/misbehave_plugin.c:");
 }
 
 /* A process the plugin started dies with its worker (the worker's process group). */
@@ -411,27 +416,8 @@ static void test_isolation_none_runs_in_process(void **state)
  */
 static void test_isolation_none_gives_up_a_hung_poll(void **state)
 {
-    test_env *env = *state;
-    char bad[160];
-    snprintf(bad, sizeof bad, "\"does\": \"hang\", \"poll_timeout_seconds\": %d",
-             hang_timeout_seconds());
-    write_config(env,
-                 "\"isolation\": \"none\", \"backoff_cap_seconds\": 1, "
-                 "\"shutdown_grace_seconds\": 1, ",
-                 bad);
-    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
-    usleep(getenv("PA_TEST_WRAPPER") ? 20000000 : 5000000);
-    kill(pid, SIGTERM);
-    host_result r;
-    host_wait(env, pid, &r);
-    assert_survived(env, &r, 3);
-    char cause[96];
-    snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (in process) was left ",
-             hang_timeout_seconds());
-    assert_contains(r.err, cause);
-    assert_contains(r.err, "running on its thread (a plugin in process cannot be killed); it held "
-                           "no lease");
-    host_result_free(&r);
+    check_hang(state, "hang", "none", "in process) was left ",
+               "running on its thread (a plugin in process cannot be killed); it held no lease");
 }
 
 int main(void)
