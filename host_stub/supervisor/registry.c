@@ -176,6 +176,8 @@ static void remove_plugin(registry *r, size_t index)
             stop_slot(r, r->slots[i]);
             stopped++;
         }
+        if (r->slots[i]->version == pl)
+            slot_retarget(r->slots[i], NULL); /* the version is closed below */
     }
     log_msg(PA_LOG_INFO, "reload", "plugin '%s' removed: %zu instance(s) shut down", pl->name,
             stopped);

@@ -65,7 +65,7 @@ instance_slot *slot_new(const plugin_config *pc, const instance_config *ic);
 bool slot_start(instance_slot *s, const slot_policy *p, const loaded_plugin *pl);
 /* Reload: s now runs on pl in w, a worker already started; its schedule starts anew. */
 void slot_adopt(instance_slot *s, const slot_policy *p, const loaded_plugin *pl, worker_proc *w);
-/* A crashed instance restarts on pl at its next poll (reload of a plugin it was running). */
+/* s now belongs to version pl (NULL: none, its file is gone); a crashed one restarts on it. */
 void slot_retarget(instance_slot *s, const loaded_plugin *pl);
 
 /* Stopping in two halves, so many workers shut down side by side until one deadline. */

@@ -207,6 +207,7 @@ static worker_proc *new_handle(const char *source)
         return NULL;
     w->pid = -1;
     w->channel = w->output = -1;
+    w->gone_why = "the worker ended";
     snprintf(w->source, sizeof w->source, "%s", source);
     return w;
 }
@@ -508,52 +509,6 @@ int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const inst
     return PA_OK;
 }
 
-int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
-                 const char *source, worker_proc **out, char *err, size_t err_size)
-{
-    *out = NULL;
-    worker_proc *w = NULL;
-    int rc = worker_launch(ws, pl, ic, source, &w, err, err_size);
-    if (rc == PA_OK)
-        rc = greet(ws, pl->path, w, NULL, err, err_size);
-    if (rc != PA_OK) {
-        worker_free(w);
-        return rc;
-    }
-    /* init has the instance's poll deadline, as a poll would. */
-    int64_t init_timeout_ms =
-        ic->poll_timeout_seconds ? ic->poll_timeout_seconds * 1000 : ws->start_timeout_ms;
-    channel_msg m;
-    const char *why = "";
-    int got = await(w, IPC_INIT_DONE, clock_mono_ns() + init_timeout_ms * 1000000, true, &m, &why);
-    if (got == 1) {
-        take_pool_figures(w, m.u.init_done.longest_hold_ns, m.u.init_done.pool_stats);
-        if (m.u.init_done.rc == PA_OK) {
-            w->stage = WORKER_READY;
-            *out = w;
-            return PA_OK;
-        }
-    }
-    char how[128] = "", reason[1200] = "";
-    bool refused = got == 1;
-    if (refused)
-        snprintf(reason, sizeof reason, "%s", m.u.init_done.message);
-    rc = refused ? (int)m.u.init_done.rc : PA_ERR_GENERIC;
-    worker_kill(w, how, sizeof how);
-    if (refused)
-        snprintf(err, err_size, "%s", reason); /* the plugin's own "init failed (...)" */
-    else if (got == -2)
-        snprintf(err, err_size, "init did not finish: %s; worker killed", STOPPING);
-    else if (got < 0)
-        snprintf(err, err_size, "init did not finish within %lld ms; worker killed",
-                 (long long)init_timeout_ms);
-    else
-        snprintf(err, err_size, "worker failed during init: %s (%s; last line: \"%s\")", why, how,
-                 w->last_line);
-    worker_free(w);
-    return rc;
-}
-
 int worker_send_poll(worker_proc *w)
 {
     channel_msg m = {.type = IPC_POLL, .u.poll = {clock_is_virtual() ? clock_wall_ms() : -1}};
@@ -602,22 +557,122 @@ worker_event worker_read(worker_proc *w, worker_poll_result *res)
     ipc_reader(&in, w->buf, sizeof w->buf);
     for (;;) {
         channel_msg m;
-        const char *why = "";
-        int got = receive(w, &in, &m, &why);
+        int got = receive(w, &in, &m, &w->gone_why);
         if (got == 0)
             return WORKER_NOTHING;
         if (got < 0)
             return WORKER_GONE;
         if (m.type == IPC_LOG)
             continue;
-        if (w->stage != WORKER_READY) {
-            worker_event ev = take_start_reply(w, &m, res);
-            if (ev == WORKER_NOTHING)
-                continue; /* HELLO: INIT_DONE comes next */
-            return ev;
-        }
-        return m.type == IPC_POLL_DONE ? take_poll_done(w, &m.u.poll_done, res) : WORKER_GONE;
+        worker_event ev = w->stage != WORKER_READY  ? take_start_reply(w, &m, res)
+                          : m.type == IPC_POLL_DONE ? take_poll_done(w, &m.u.poll_done, res)
+                                                    : WORKER_GONE;
+        if (ev == WORKER_NOTHING)
+            continue; /* HELLO: INIT_DONE comes next */
+        if (ev == WORKER_GONE)
+            w->gone_why = "the worker sent a message out of turn";
+        return ev;
     }
+}
+
+/* How a synchronous start that did not finish ended, said as the stage it reached. */
+static int start_not_finished(worker_proc *w, const char *path, int64_t timeout_ms, bool stopping,
+                              char *err, size_t err_size)
+{
+    bool hello = w->stage == WORKER_AWAITING_HELLO;
+    if (hello && stopping)
+        snprintf(err, err_size, "refusing plugin '%s' for now: %s", path, STOPPING);
+    else if (hello)
+        snprintf(err, err_size, "refusing plugin '%s': its worker did not start within %lld ms",
+                 path, (long long)timeout_ms);
+    else if (stopping)
+        snprintf(err, err_size, "init did not finish: %s; worker killed", STOPPING);
+    else
+        snprintf(err, err_size, "init did not finish within %lld ms; worker killed",
+                 (long long)timeout_ms);
+    return hello ? PA_ERR_INVALID : PA_ERR_GENERIC;
+}
+
+/* A synchronous start's worker that ended or broke, said as the stage it reached. */
+static int start_broke(worker_proc *w, const char *path, char *err, size_t err_size)
+{
+    char how[128];
+    bool hello = w->stage == WORKER_AWAITING_HELLO;
+    worker_kill(w, how, sizeof how);
+    if (hello)
+        snprintf(err, err_size, "refusing plugin '%s': %s (%s; last line: \"%s\")", path,
+                 w->gone_why, how, w->last_line);
+    else
+        snprintf(err, err_size, "worker failed during init: %s (%s; last line: \"%s\")",
+                 w->gone_why, how, w->last_line);
+    return hello ? PA_ERR_INVALID : PA_ERR_GENERIC;
+}
+
+/*
+ * The launched start's own state machine (worker_read), driven here until
+ * it ends: HELLO within start_timeout_ms, then INIT_DONE within init's
+ * deadline; a pending SIGTERM or SIGINT cuts either wait short. PA_OK, or an
+ * error with err said as the stage the start reached.
+ */
+static int finish_start(const worker_settings *ws, const char *path, int64_t init_timeout_ms,
+                        worker_proc *w, char *err, size_t err_size)
+{
+    int64_t timeout_ms = ws->start_timeout_ms;
+    int64_t deadline_ns = clock_mono_ns() + timeout_ms * 1000000;
+    for (;;) {
+        bool stopping = stop_pending();
+        int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
+        if (stopping || left_ms <= 0) {
+            int rc = start_not_finished(w, path, timeout_ms, stopping, err, err_size);
+            char how[128];
+            worker_kill(w, how, sizeof how);
+            return rc;
+        }
+        struct pollfd pfd[2] = {{.fd = w->channel, .events = POLLIN},
+                                {.fd = w->output, .events = POLLIN}};
+        if (poll(pfd, 2, left_ms > STOP_CHECK_MS ? STOP_CHECK_MS : (int)left_ms) < 0 &&
+            errno != EINTR)
+            continue;
+        if (pfd[1].revents)
+            worker_read_output(w);
+        if (!pfd[0].revents)
+            continue;
+        worker_stage before = w->stage;
+        worker_poll_result res;
+        worker_event ev = worker_read(w, &res);
+        if (before == WORKER_AWAITING_HELLO && w->stage == WORKER_AWAITING_INIT) {
+            timeout_ms = init_timeout_ms; /* init has the instance's poll deadline */
+            deadline_ns = clock_mono_ns() + timeout_ms * 1000000;
+        }
+        if (ev == WORKER_STARTED)
+            return PA_OK;
+        if (ev == WORKER_START_FAILED) { /* the loader's refusal, or the plugin's "init failed" */
+            snprintf(err, err_size, "%s", res.message);
+            char how[128];
+            worker_kill(w, how, sizeof how);
+            return res.rc;
+        }
+        if (ev == WORKER_GONE)
+            return start_broke(w, path, err, err_size);
+    }
+}
+
+int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
+                 const char *source, worker_proc **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    worker_proc *w = NULL;
+    int rc = worker_launch(ws, pl, ic, source, &w, err, err_size);
+    int64_t init_timeout_ms =
+        ic->poll_timeout_seconds ? ic->poll_timeout_seconds * 1000 : ws->start_timeout_ms;
+    if (rc == PA_OK)
+        rc = finish_start(ws, pl->path, init_timeout_ms, w, err, err_size);
+    if (rc != PA_OK) {
+        worker_free(w);
+        return rc;
+    }
+    *out = w;
+    return PA_OK;
 }
 
 int64_t worker_resident_bytes(const worker_proc *w)

@@ -48,12 +48,13 @@ typedef struct worker_proc {
     pid_t pid;             /* a process; -1 once reaped, or for a thread */
     worker_thread *thread; /* a thread ("isolation": "none"); NULL once reaped */
     worker_stage stage;
-    int channel;         /* -1 once closed */
-    int output;          /* the worker's stdout and stderr; -1 at end of file */
-    held_table *held;    /* shared borrow-site table */
-    char source[256];    /* log source of its lines, "plugin NAME/ID" */
-    char last_line[512]; /* the last line it logged or printed, for a death notice */
-    char partial[1024];  /* an output line still without its newline */
+    int channel;          /* -1 once closed */
+    int output;           /* the worker's stdout and stderr; -1 at end of file */
+    held_table *held;     /* shared borrow-site table */
+    char source[256];     /* log source of its lines, "plugin NAME/ID" */
+    char last_line[512];  /* the last line it logged or printed, for a death notice */
+    const char *gone_why; /* why worker_read said WORKER_GONE (static text) */
+    char partial[1024];   /* an output line still without its newline */
     size_t partial_len;
     char pool_stats[WORKER_STATS_MAX]; /* its pool's counters, as of its last reply */
     int64_t longest_hold_ns;           /* its instance's longest lease, as of its last reply */
@@ -72,9 +73,11 @@ int worker_describe(void *settings, const char *private_path, const char *path, 
                     plugin_description *out, char *err, size_t err_size);
 
 /*
- * Starts a worker for pl and brings instance ic up in it (HELLO, then INIT
- * and its reply). On failure err says why and *out is NULL; the process is
- * gone.
+ * Starts a worker for pl and brings instance ic up in it: worker_launch,
+ * then the same start steps worker_read takes, waited for here (HELLO
+ * within start_timeout_ms, INIT_DONE within the instance's poll timeout, a
+ * SIGTERM cutting either short). On failure err says why and *out is NULL;
+ * the worker is gone.
  */
 int worker_start(const worker_settings *ws, const loaded_plugin *pl, const instance_config *ic,
                  const char *source, worker_proc **out, char *err, size_t err_size);
