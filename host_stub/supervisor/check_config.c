@@ -31,6 +31,10 @@ int check_config(host *h, worker_entry_fn in_process)
     h->reg.grace_ms = h->cfg.shutdown_grace_seconds * 1000;
     registry_start_all(&h->reg);
     size_t problems = 0;
+    if (host_choose_database(h, err, sizeof err) != 0) {
+        printf("%s: %s\n", h->opt.config_path, err);
+        problems++;
+    }
     for (size_t i = 0; i < h->reg.slot_count; i++) {
         const instance_slot *s = h->reg.slots[i];
         if (s->running)

@@ -22,6 +22,7 @@ static const config_rule TOP_RULES[] = {
     CONFIG_INT_RULE("poll_timeout_seconds", 1, DAY, 300),
     CONFIG_INT_RULE("shutdown_grace_seconds", 0, 3600, 5),
     CONFIG_INT_RULE("worker_memory_limit_mb", 0, 1024LL * 1024, 2048),
+    CONFIG_STRING_RULE("database", NULL),
     CONFIG_OBJECT_RULE("pool"),
     CONFIG_OBJECT_RULE("plugins"),
     CONFIG_END,
@@ -179,6 +180,9 @@ static int parse_root(const cJSON *root, host_config *cfg, const char *origin, c
     if (strcmp(isolation, "process") != 0 && strcmp(isolation, "none") != 0)
         return fail(err, err_size, origin, "isolation", "expected \"process\" or \"none\"");
     read_settings(root, cfg);
+    const char *database = config_string(root, TOP_RULES, "database");
+    if (database && !(cfg->database = strdup(database)))
+        return fail(err, err_size, origin, "database", "out of memory");
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
     if (plugins)
         return parse_plugins(plugins, cfg, origin, err, err_size);
@@ -232,6 +236,8 @@ void config_free(host_config *cfg)
     free(cfg->plugins);
     cfg->plugins = NULL;
     cfg->plugin_count = 0;
+    free(cfg->database);
+    cfg->database = NULL;
 }
 
 const plugin_config *config_find_plugin(const host_config *cfg, const char *name)

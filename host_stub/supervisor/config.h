@@ -32,6 +32,7 @@ typedef struct host_config {
     int64_t poll_timeout_seconds;         /* a worker's poll past this is killed */
     int64_t shutdown_grace_seconds;       /* SIGTERM to exit, at most this (plus reaping) */
     int64_t worker_memory_limit_mb;       /* a worker resident past this is killed; 0: no limit */
+    char *database;                       /* "database": a URL or path (db_url.h); NULL: not set */
     plugin_config *plugins;
     size_t plugin_count;
 } host_config;

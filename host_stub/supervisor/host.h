@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "db_url.h"
 #include "loader.h"
 #include "options.h"
 #include "pool.h"
@@ -20,6 +21,7 @@
 typedef struct host {
     options opt;
     host_config cfg;
+    db_target db; /* the database served: --db, host.json, PA_DATABASE__URL, ./agent.db */
     loader *loader;
     watcher *watcher;
     registry reg;
@@ -38,6 +40,12 @@ typedef struct host {
     int64_t polls_ended_ns;  /* when the first poll since the last outbox round ended */
 } host;
 
+/*
+ * Chooses the database (db_url_choose) into h->db. 0, or EXIT_CONFIG with
+ * the reason in err: a malformed URL, an unknown scheme, or PostgreSQL,
+ * which this host does not serve yet.
+ */
+int host_choose_database(host *h, char *err, size_t err_size);
 /* The slot policy host.json and the command line give. */
 slot_policy host_policy(const host *h);
 /* How workers start, on db_path: processes of this binary, or threads running in_process. */

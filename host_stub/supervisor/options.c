@@ -9,11 +9,13 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: host_stub [--plugins DIR] [--config FILE] [--db FILE] [--polls N]\n"
+    fputs("usage: host_stub [--plugins DIR] [--config FILE] [--db URL|FILE] [--polls N]\n"
           "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
           "                 [--log-format text|journald] [--allow-shared-db]\n"
           "                 [--fake-clock EPOCH_SECONDS] [--check-config] [-h|--help] [--version]\n"
-          "defaults: --plugins " PA_DEFAULT_PLUGIN_DIR " --config ./host.json --db ./agent.db\n"
+          "defaults: --plugins " PA_DEFAULT_PLUGIN_DIR " --config ./host.json\n"
+          "--db: sqlite:///PATH or a path; without it host.json's \"database\", then\n"
+          "  PA_DATABASE__URL (the agent's), then ./agent.db.\n"
           "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
           "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
           "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
@@ -91,7 +93,7 @@ static int apply_option(int c, const char *arg, options *opt)
         opt->config_path = arg;
         return 0;
     case 'd':
-        opt->db_path = arg;
+        opt->db_arg = arg;
         return 0;
     case 'w':
         opt->watch = true;
@@ -148,7 +150,6 @@ int options_parse(int argc, char **argv, options *opt)
                                              {NULL, 0, NULL, 0}};
     *opt = (options){.plugins_dir = PA_DEFAULT_PLUGIN_DIR,
                      .config_path = "./host.json",
-                     .db_path = "./agent.db",
                      .log_level = PA_LOG_INFO};
     int c, rc;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)

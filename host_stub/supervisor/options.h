@@ -14,7 +14,7 @@
 typedef struct options {
     const char *plugins_dir;
     const char *config_path;
-    const char *db_path;
+    const char *db_arg;    /* --db as given; NULL: not given (db_url.h decides) */
     long polls;            /* 0: until signalled */
     long interval_seconds; /* 0: from config */
     bool watch;

@@ -109,8 +109,8 @@ static bool check_database_when_due(host *h, int64_t *due_ms)
         return true;
     *due_ms = now + every;
     char err[1200];
-    if (db_quick_check(h->pool, &h->self, h->opt.db_path, err, sizeof err) == PA_OK) {
-        log_msg(PA_LOG_DEBUG, "host", "database %s: quick_check ok", h->opt.db_path);
+    if (db_quick_check(h->pool, &h->self, h->db.path, err, sizeof err) == PA_OK) {
+        log_msg(PA_LOG_DEBUG, "host", "database %s: quick_check ok", h->db.path);
         return true;
     }
     log_msg(PA_LOG_ERROR, "host", "%s; stopping", err);

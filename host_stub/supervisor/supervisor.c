@@ -36,6 +36,20 @@ slot_policy host_policy(const host *h)
                          .shutdown_grace_seconds = h->cfg.shutdown_grace_seconds};
 }
 
+int host_choose_database(host *h, char *err, size_t err_size)
+{
+    if (db_url_choose(h->opt.db_arg, h->cfg.database, &h->db, err, err_size) != 0)
+        return EXIT_CONFIG;
+    if (h->db.kind == DB_POSTGRES) {
+        snprintf(err, err_size,
+                 "database from %s (%s): PostgreSQL is not served by this host_stub yet; it "
+                 "serves SQLite files (sqlite:///PATH or a path)",
+                 h->db.origin, h->db.shown);
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
 /*
  * Every configured plugin must have a file, checked before anything is
  * loaded; with --watch it may arrive later, and its instances start then.
@@ -90,7 +104,7 @@ int host_setup_workers(host *h, const char *db_path, worker_entry_fn in_process)
 static int lock_database(host *h)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s.lock", h->opt.db_path);
+    snprintf(path, sizeof path, "%s.lock", h->db.path);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         log_msg(PA_LOG_ERROR, "host", "cannot open the database lock %s: %s", path,
@@ -104,7 +118,7 @@ static int lock_database(host *h)
         log_msg(PA_LOG_ERROR, "host",
                 "another host_stub (pid %ld) is using the database %s (lock %s); run one host "
                 "per database, or pass --allow-shared-db to every host",
-                pid, h->opt.db_path, path);
+                pid, h->db.path, path);
         close(fd);
         return EXIT_CONFIG;
     }
@@ -174,14 +188,15 @@ static int open_plugins_and_lock(host *h)
 static int open_database(host *h)
 {
     char err[1200] = "";
-    pool_config pc = {.path = h->opt.db_path,
+    log_msg(PA_LOG_INFO, "host", "database: SQLite file %s (from %s)", h->db.path, h->db.origin);
+    pool_config pc = {.path = h->db.path,
                       .size = h->cfg.pool_size,
                       .lease_timeout_ms = h->cfg.lease_timeout_ms,
                       .busy_timeout_ms = h->cfg.busy_timeout_ms,
                       .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
                       .now_ms = clock_is_virtual() ? clock_wall_ms : NULL};
     if (pool_open(&pc, &h->pool, err, sizeof err) != PA_OK ||
-        db_quick_check(h->pool, &h->self, h->opt.db_path, err, sizeof err) != PA_OK ||
+        db_quick_check(h->pool, &h->self, h->db.path, err, sizeof err) != PA_OK ||
         task_store_migrate(h->pool, &h->self, err, sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         return EXIT_RUNTIME;
@@ -219,8 +234,12 @@ static int run(host *h, worker_entry_fn in_process)
     }
     if (h->opt.check_config)
         return check_config(h, in_process);
+    if (host_choose_database(h, err, sizeof err) != 0) {
+        log_msg(PA_LOG_ERROR, "host", "%s", err);
+        return EXIT_CONFIG;
+    }
     int rc;
-    if ((rc = host_setup_workers(h, h->opt.db_path, in_process)) != 0 ||
+    if ((rc = host_setup_workers(h, h->db.path, in_process)) != 0 ||
         (rc = open_plugins_and_lock(h)) != 0 || (rc = open_database(h)) != 0 ||
         (rc = start_instances(h)) != 0)
         return rc;

@@ -666,6 +666,77 @@ static void test_instance_object_over_the_limit_is_refused(void **state)
     host_result_free(&r);
 }
 
+/* host_stub without --db: the database comes from host.json or the agent's variable. */
+static void run_without_db_flag(test_env *env, host_result *r)
+{
+    const char *argv[] = {PA_HOST_STUB, "--plugins", env->plugins,   "--config", env->config,
+                          "--polls",    "1",         "--fake-clock", FAKE_CLOCK, NULL};
+    host_wait(env, spawn_wrapped(argv, env->out_path, env->err_path), r);
+}
+
+/* The agent's database, named as the agent names it (docs/OPERATIONS.md, "The database"). */
+static void test_database_named_as_the_agent_names_it(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    char url[256], other[256];
+    snprintf(url, sizeof url, "sqlite:///%s", env->db); /* env->db is absolute: four slashes */
+    snprintf(other, sizeof other, "sqlite:///%s/elsewhere.db", env->dir);
+    setenv("PA_DATABASE__URL", url, 1);
+    setenv("PA_DATABASE_URL", other, 1);
+    host_result r;
+    run_without_db_flag(env, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 1);
+    char line[512];
+    snprintf(line, sizeof line, "info host: database: SQLite file %s (from PA_DATABASE__URL)",
+             env->db);
+    assert_contains(r.err, line);
+    assert_contains(r.err, "warn host: PA_DATABASE_URL (");
+    assert_contains(r.err, ") differs from PA_DATABASE__URL; host_stub reads PA_DATABASE__URL");
+    host_result_free(&r);
+
+    /* A server URL is refused in one line, its password never shown. */
+    setenv("PA_DATABASE__URL", "postgresql+psycopg2://pauser:s3cret@db:5432/pa", 1);
+    unsetenv("PA_DATABASE_URL");
+    run_without_db_flag(env, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "error host: database from PA_DATABASE__URL "
+                           "(postgresql+psycopg2://pauser:***@db:5432/pa): PostgreSQL is not "
+                           "served by this host_stub yet");
+    assert_lacks(r.err, "s3cret");
+    host_result_free(&r);
+    setenv("PA_DATABASE__URL", "mysql://u@db/pa", 1);
+    run_without_db_flag(env, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "unknown scheme 'mysql'");
+    host_result_free(&r);
+
+    /* host.json's "database" comes before the variable; --db before both. */
+    char config[512];
+    snprintf(config, sizeof config,
+             "{\"database\": \"%s\", \"plugins\": {\"example\": {\"instances\": "
+             "[{\"id\": \"a\"}]}}}",
+             url);
+    env_write_config(env, config);
+    run_without_db_flag(env, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "(from host.json \"database\")");
+    host_result_free(&r);
+    snprintf(config, sizeof config,
+             "{\"database\": \"mysql://nowhere\", \"plugins\": {\"example\": "
+             "{\"instances\": [{\"id\": \"a\"}]}}}");
+    env_write_config(env, config);
+    const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
+    host_run(env, &r, args);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "(from --db)");
+    host_result_free(&r);
+    unsetenv("PA_DATABASE__URL");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 3);
+}
+
 /* --check-config: the host's rules and each plugin's, without the database. */
 static void test_check_config(void **state)
 {
@@ -967,7 +1038,8 @@ static void test_log_lines_carry_milliseconds_or_journald_priorities(void **stat
     const char *journald[] = {"--polls", "1", "--log-format", "journald", NULL};
     host_run(env, &r, journald);
     assert_int_equal(r.exit_code, 0);
-    assert_true(strncmp(r.err, "<6>loader: loaded plugin 'example'", 34) == 0);
+    assert_true(strncmp(r.err, "<6>host: database: SQLite file ", 31) == 0);
+    assert_contains(r.err, "\n<6>loader: loaded plugin 'example'");
     assert_contains(r.err, "\n<6>plugin example/a: started");
     host_result_free(&r);
 }
@@ -1181,6 +1253,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_is_capped_and_other_instances_keep_polling,
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_bad_configuration_exits_2_with_one_line, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_database_named_as_the_agent_names_it, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_failed_init_with_an_instance_gets_shutdown, env_setup,
                                         env_teardown),
