@@ -307,21 +307,15 @@ static int receive(worker_proc *w, ipc_msg *in, channel_msg *m, const char **why
 /*
  * Waits until deadline_ns for a message of type want (log lines and output
  * are handled meanwhile). 1: m holds it; 0: the worker closed or sent
- * something else (*why says which; m holds what it sent, if anything); -1:
- * the deadline passed; -2 (only when yields_to_stop) a SIGTERM or SIGINT is
- * pending, so a start is not worth finishing: the supervisor's loop reads the
- * signal once this returns.
+ * something else (*why says which); -1: the deadline passed.
  */
-static int await(worker_proc *w, int want, int64_t deadline_ns, bool yields_to_stop, channel_msg *m,
-                 const char **why)
+static int await(worker_proc *w, int want, int64_t deadline_ns, channel_msg *m, const char **why)
 {
     ipc_msg in;
     ipc_reader(&in, w->buf, sizeof w->buf);
-    int slice_ms = yields_to_stop ? STOP_CHECK_MS : 1000;
+    int slice_ms = 1000;
     m->type = 0;
     for (;;) {
-        if (yields_to_stop && stop_pending())
-            return -2;
         int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
         if (left_ms <= 0)
             return -1;
@@ -409,63 +403,6 @@ static void take_hello(const msg_hello *h, plugin_description *d)
     snprintf(d->description, sizeof d->description, "%s", h->description);
 }
 
-/* Waits for a spawned worker's HELLO, into *d (may be NULL); on failure the worker is gone. */
-static int greet(const worker_settings *ws, const char *path, worker_proc *w, plugin_description *d,
-                 char *err, size_t err_size)
-{
-    channel_msg m;
-    const char *why = "";
-    int got = await(w, IPC_HELLO, clock_mono_ns() + ws->start_timeout_ms * 1000000, true, &m, &why);
-    if (got == 1) {
-        if (d)
-            take_hello(&m.u.hello, d);
-        return PA_OK;
-    }
-    char how[128];
-    /* The refusal names the file as the supervisor's own checks would; copied before the kill. */
-    char refusal[1200] = "";
-    if (got == 0 && m.type == IPC_LOAD_FAILED)
-        snprintf(refusal, sizeof refusal, "%s", m.u.load_failed.reason);
-    worker_kill(w, how, sizeof how);
-    if (refusal[0])
-        snprintf(err, err_size, "%s", refusal);
-    else if (got == -2)
-        snprintf(err, err_size, "refusing plugin '%s' for now: %s", path, STOPPING);
-    else if (got < 0)
-        snprintf(err, err_size, "refusing plugin '%s': its worker did not start within %lld ms",
-                 path, (long long)ws->start_timeout_ms);
-    else
-        snprintf(err, err_size, "refusing plugin '%s': %s (%s; last line: \"%s\")", path, why, how,
-                 w->last_line);
-    return PA_ERR_INVALID;
-}
-
-int worker_describe(void *settings, const char *private_path, const char *path, const char *name,
-                    plugin_description *out, char *err, size_t err_size)
-{
-    const worker_settings *ws = settings;
-    worker_proc *w = new_handle("loader");
-    if (!w) {
-        snprintf(err, err_size, "refusing plugin '%s': out of memory", path);
-        return PA_ERR_NOMEM;
-    }
-    int rc = spawn(ws, private_path, path, name, w, err, err_size);
-    if (rc == PA_OK)
-        rc = greet(ws, path, w, out, err, err_size);
-    /* Closing the channel before it got INIT ends the worker; reap it. */
-    close_fd(&w->channel);
-    if (rc == PA_OK && w->pid > 0) {
-        int status;
-        while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        w->pid = -1;
-    }
-    if (rc == PA_OK && w->thread)
-        thread_reap(w, clock_mono_ns() + ws->start_timeout_ms * 1000000);
-    worker_free(w);
-    return rc;
-}
-
 static int send_init(worker_proc *w, const worker_settings *ws, const loaded_plugin *pl,
                      const instance_config *ic)
 {
@@ -519,6 +456,7 @@ int worker_send_poll(worker_proc *w)
 static worker_event take_start_reply(worker_proc *w, const channel_msg *m, worker_poll_result *res)
 {
     if (w->stage == WORKER_AWAITING_HELLO && m->type == IPC_HELLO) {
+        take_hello(&m->u.hello, &w->hello);
         w->stage = WORKER_AWAITING_INIT;
         return WORKER_NOTHING;
     }
@@ -610,12 +548,13 @@ static int start_broke(worker_proc *w, const char *path, char *err, size_t err_s
 
 /*
  * The launched start's own state machine (worker_read), driven here until
- * it ends: HELLO within start_timeout_ms, then INIT_DONE within init's
- * deadline; a pending SIGTERM or SIGINT cuts either wait short. PA_OK, or an
- * error with err said as the stage the start reached.
+ * it reaches until (WORKER_READY for a start; WORKER_AWAITING_INIT, HELLO
+ * received, for a describe): HELLO within start_timeout_ms, then INIT_DONE
+ * within init's deadline; a pending SIGTERM or SIGINT cuts either wait
+ * short. PA_OK, or an error with err said as the stage the start reached.
  */
 static int finish_start(const worker_settings *ws, const char *path, int64_t init_timeout_ms,
-                        worker_proc *w, char *err, size_t err_size)
+                        worker_stage until, worker_proc *w, char *err, size_t err_size)
 {
     int64_t timeout_ms = ws->start_timeout_ms;
     int64_t deadline_ns = clock_mono_ns() + timeout_ms * 1000000;
@@ -644,7 +583,7 @@ static int finish_start(const worker_settings *ws, const char *path, int64_t ini
             timeout_ms = init_timeout_ms; /* init has the instance's poll deadline */
             deadline_ns = clock_mono_ns() + timeout_ms * 1000000;
         }
-        if (ev == WORKER_STARTED)
+        if (ev == WORKER_STARTED || (until == WORKER_AWAITING_INIT && w->stage == until))
             return PA_OK;
         if (ev == WORKER_START_FAILED) { /* the loader's refusal, or the plugin's "init failed" */
             snprintf(err, err_size, "%s", res.message);
@@ -666,13 +605,41 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
     int64_t init_timeout_ms =
         ic->poll_timeout_seconds ? ic->poll_timeout_seconds * 1000 : ws->start_timeout_ms;
     if (rc == PA_OK)
-        rc = finish_start(ws, pl->path, init_timeout_ms, w, err, err_size);
+        rc = finish_start(ws, pl->path, init_timeout_ms, WORKER_READY, w, err, err_size);
     if (rc != PA_OK) {
         worker_free(w);
         return rc;
     }
     *out = w;
     return PA_OK;
+}
+
+int worker_describe(void *settings, const char *private_path, const char *path, const char *name,
+                    plugin_description *out, char *err, size_t err_size)
+{
+    const worker_settings *ws = settings;
+    worker_proc *w = new_handle("loader");
+    if (!w) {
+        snprintf(err, err_size, "refusing plugin '%s': out of memory", path);
+        return PA_ERR_NOMEM;
+    }
+    int rc = spawn(ws, private_path, path, name, w, err, err_size);
+    if (rc == PA_OK)
+        rc = finish_start(ws, path, 0, WORKER_AWAITING_INIT, w, err, err_size);
+    if (rc == PA_OK)
+        *out = w->hello;
+    /* Closing the channel before it got INIT ends the worker; reap it. */
+    close_fd(&w->channel);
+    if (rc == PA_OK && w->pid > 0) {
+        int status;
+        while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        w->pid = -1;
+    }
+    if (rc == PA_OK && w->thread)
+        thread_reap(w, clock_mono_ns() + ws->start_timeout_ms * 1000000);
+    worker_free(w);
+    return rc;
 }
 
 int64_t worker_resident_bytes(const worker_proc *w)
@@ -723,7 +690,7 @@ void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
         return;
     channel_msg m;
     const char *why = "";
-    int got = w->channel >= 0 ? await(w, IPC_BYE, deadline_ns, false, &m, &why) : 0;
+    int got = w->channel >= 0 ? await(w, IPC_BYE, deadline_ns, &m, &why) : 0;
     if (got == 1)
         take_pool_figures(w, m.u.bye.longest_hold_ns, m.u.bye.pool_stats);
     /* BYE or end of file: it is exiting; give it until the deadline to be gone. */

@@ -48,13 +48,14 @@ typedef struct worker_proc {
     pid_t pid;             /* a process; -1 once reaped, or for a thread */
     worker_thread *thread; /* a thread ("isolation": "none"); NULL once reaped */
     worker_stage stage;
-    int channel;          /* -1 once closed */
-    int output;           /* the worker's stdout and stderr; -1 at end of file */
-    held_table *held;     /* shared borrow-site table */
-    char source[256];     /* log source of its lines, "plugin NAME/ID" */
-    char last_line[512];  /* the last line it logged or printed, for a death notice */
-    const char *gone_why; /* why worker_read said WORKER_GONE (static text) */
-    char partial[1024];   /* an output line still without its newline */
+    int channel;              /* -1 once closed */
+    int output;               /* the worker's stdout and stderr; -1 at end of file */
+    held_table *held;         /* shared borrow-site table */
+    char source[256];         /* log source of its lines, "plugin NAME/ID" */
+    char last_line[512];      /* the last line it logged or printed, for a death notice */
+    const char *gone_why;     /* why worker_read said WORKER_GONE (static text) */
+    plugin_description hello; /* what its HELLO said */
+    char partial[1024];       /* an output line still without its newline */
     size_t partial_len;
     char pool_stats[WORKER_STATS_MAX]; /* its pool's counters, as of its last reply */
     int64_t longest_hold_ns;           /* its instance's longest lease, as of its last reply */
