@@ -79,7 +79,10 @@ for round in $(seq 1 "$rounds"); do
     done
     sleep "0.$((RANDOM % 10 + 2))"
     if [ $((round % 2)) -eq 1 ]; then
-        victim=$(pgrep -f -- "--worker .*$work/plugins/granola.so" | shuf -n 1 || true)
+        # Children of this round's supervisors only: under ASan an exiting
+        # worker's leak checker clones a tracer with the same command line.
+        victim=$(pgrep -P "$(IFS=,; echo "${pids[*]}")" -f -- "--worker .*$work/plugins/granola.so" |
+            shuf -n 1 || true)
         [ -n "$victim" ] && kill -9 "$victim" && worker_kills=$((worker_kills + 1))
     else
         victim=${pids[$((RANDOM % hosts))]}

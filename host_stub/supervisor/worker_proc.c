@@ -614,6 +614,31 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
     return PA_OK;
 }
 
+/*
+ * A process that said BYE (or whose channel closed) is given until deadline_ns
+ * to exit: its exit runs the plugin's destructors, which may hang like any
+ * plugin code. false: still there at the deadline.
+ */
+static bool reap_process_by(worker_proc *w, int64_t deadline_ns, const char *phase)
+{
+    int status = 0;
+    bool reaped = false;
+    while (!reaped && w->pid > 0) {
+        reaped = waitpid(w->pid, &status, WNOHANG) == w->pid;
+        if (!reaped && clock_mono_ns() >= deadline_ns)
+            return false;
+        if (!reaped)
+            usleep(1000);
+    }
+    w->pid = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char how[128];
+        describe_status(status, how, sizeof how);
+        log_msg(PA_LOG_WARN, w->source, "worker %s %s", how, phase);
+    }
+    return true;
+}
+
 int worker_describe(void *settings, const char *private_path, const char *path, const char *name,
                     plugin_description *out, char *err, size_t err_size)
 {
@@ -630,14 +655,16 @@ int worker_describe(void *settings, const char *private_path, const char *path, 
         *out = w->hello;
     /* Closing the channel before it got INIT ends the worker; reap it. */
     close_fd(&w->channel);
-    if (rc == PA_OK && w->pid > 0) {
-        int status;
-        while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        w->pid = -1;
+    int64_t deadline_ns = clock_mono_ns() + ws->start_timeout_ms * 1000000LL;
+    if (rc == PA_OK && w->pid > 0 && !reap_process_by(w, deadline_ns, "after describing itself")) {
+        char how[128];
+        worker_kill(w, how, sizeof how);
+        log_msg(PA_LOG_WARN, w->source,
+                "worker for '%s' was still exiting %lld ms after describing itself; %s", path,
+                (long long)ws->start_timeout_ms, how);
     }
     if (rc == PA_OK && w->thread)
-        thread_reap(w, clock_mono_ns() + ws->start_timeout_ms * 1000000);
+        thread_reap(w, deadline_ns);
     worker_free(w);
     return rc;
 }
@@ -663,27 +690,6 @@ void worker_stop_begin(worker_proc *w)
         channel_send(w->channel, &m);
 }
 
-/* A process that said BYE (or closed its channel) is given until deadline_ns to exit. */
-static bool reap_process_by(worker_proc *w, int64_t deadline_ns)
-{
-    int status = 0;
-    bool reaped = false;
-    while (!reaped && w->pid > 0) {
-        reaped = waitpid(w->pid, &status, WNOHANG) == w->pid;
-        if (!reaped && clock_mono_ns() >= deadline_ns)
-            return false;
-        if (!reaped)
-            usleep(1000);
-    }
-    w->pid = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char how[128];
-        describe_status(status, how, sizeof how);
-        log_msg(PA_LOG_WARN, w->source, "worker %s during shutdown", how);
-    }
-    return true;
-}
-
 void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
 {
     if (!w)
@@ -703,7 +709,7 @@ void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
                     "running on its thread (a plugin in process cannot be killed)");
         return;
     }
-    if (got >= 0 && w->pid > 0 && reap_process_by(w, deadline_ns))
+    if (got >= 0 && w->pid > 0 && reap_process_by(w, deadline_ns, "during shutdown"))
         return;
     if (w->pid <= 0)
         return;

@@ -420,6 +420,36 @@ static void test_isolation_none_gives_up_a_hung_poll(void **state)
                "running on its thread (a plugin in process cannot be killed); it held no lease");
 }
 
+/*
+ * A worker's exit runs plugin code (destructors): one that never ends is
+ * killed at a deadline, both after describing itself and at shutdown, and the
+ * other instance polls on.
+ */
+static void test_a_worker_that_hangs_at_exit_is_killed(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_add_plugin(env, "exit_hangs");
+    char config[320];
+    snprintf(config, sizeof config,
+             "{\"poll_timeout_seconds\": %d, \"shutdown_grace_seconds\": 1, \"plugins\": "
+             "{\"example\": {\"instances\": [{\"id\": \"good\"}]}, "
+             "\"exit_hangs\": {\"instances\": [{\"id\": \"bad\"}]}}}",
+             hang_timeout_seconds());
+    env_write_config(env, config);
+    const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
+    host_result r;
+    host_run(env, &r, args);
+    if (r.exit_code != 0)
+        fail_msg("host exited %d\n%s", r.exit_code, r.err);
+    assert_int_equal(count_lines_with(r.out, "\"source\":\"example\""), 2);
+    assert_contains(r.err, "exit_hangs.so' was still exiting ");
+    assert_contains(r.err, " ms after describing itself; killed by signal 9");
+    assert_contains(r.err, "plugin exit_hangs/bad: worker (pid ");
+    assert_contains(r.err, ") was still shutting down at the deadline; killed by signal 9");
+    host_result_free(&r);
+}
+
 int main(void)
 {
     /* Let a crash be the signal it is, not a sanitizer's report and exit status. */
@@ -450,6 +480,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_during_a_hung_init, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_check_config_survives_a_crashing_init, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_worker_that_hangs_at_exit_is_killed, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_isolation_none_runs_in_process, env_setup,
                                         env_teardown),
