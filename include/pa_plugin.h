@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define PA_ABI_VERSION_MAJOR 1u
-#define PA_ABI_VERSION_MINOR 3u
+#define PA_ABI_VERSION_MINOR 4u
 #define PA_ABI_VERSION       ((PA_ABI_VERSION_MAJOR << 16) | PA_ABI_VERSION_MINOR)
 #define PA_ABI_MAJOR(v)      ((uint32_t)(v) >> 16)
 #define PA_ABI_MINOR(v)      ((uint32_t)(v)&0xffffu)
@@ -74,24 +74,37 @@ typedef enum pa_status {
     PA_ERR_NOMEM = 3,       /* allocation failed */
     PA_ERR_TIMEOUT = 4,     /* lease wait ran out: pool exhausted */
     PA_ERR_STALE_LEASE = 5, /* lease already released or reclaimed */
-    PA_ERR_DB = 6,          /* SQLite error; the message carries sqlite3_errmsg */
+    PA_ERR_DB = 6,          /* the database refused; last_error and stmt_error_code say why */
     PA_ERR_CONFIG = 7,      /* instance configuration rejected (init only) */
     PA_ERR_NETWORK = 8,     /* transport failure talking to a remote service */
     PA_ERR_REMOTE = 9,      /* remote service answered with an error */
-    PA_ERR_AUTH = 10        /* credentials missing, unreadable or rejected */
+    PA_ERR_AUTH = 10,       /* credentials missing, unreadable or rejected */
+    /* ABI 1.4 */
+    PA_ERR_CONSTRAINT = 11, /* a UNIQUE, NOT NULL, CHECK or foreign key constraint, either engine */
+    PA_ERR_UNSUPPORTED = 12 /* not on this host's database engine (lease_db on PostgreSQL) */
 } pa_status;
 
 /*
  * The name of a status ("PA_ERR_AUTH"), or "PA_UNKNOWN_STATUS" for a value
  * outside the enum. The string is static: valid forever, from any thread.
- * ABI 1.3 (a header function: plugins built against 1.3 have it on any host).
+ * ABI 1.3 (a header function: plugins built against 1.3 have it on any host;
+ * the names of 1.4's statuses come with 1.4's header).
  */
 static inline const char *pa_status_name(int status)
 {
-    static const char *const names[] = {"PA_OK",         "PA_ERR_GENERIC", "PA_ERR_INVALID",
-                                        "PA_ERR_NOMEM",  "PA_ERR_TIMEOUT", "PA_ERR_STALE_LEASE",
-                                        "PA_ERR_DB",     "PA_ERR_CONFIG",  "PA_ERR_NETWORK",
-                                        "PA_ERR_REMOTE", "PA_ERR_AUTH"};
+    static const char *const names[] = {"PA_OK",
+                                        "PA_ERR_GENERIC",
+                                        "PA_ERR_INVALID",
+                                        "PA_ERR_NOMEM",
+                                        "PA_ERR_TIMEOUT",
+                                        "PA_ERR_STALE_LEASE",
+                                        "PA_ERR_DB",
+                                        "PA_ERR_CONFIG",
+                                        "PA_ERR_NETWORK",
+                                        "PA_ERR_REMOTE",
+                                        "PA_ERR_AUTH",
+                                        "PA_ERR_CONSTRAINT",
+                                        "PA_ERR_UNSUPPORTED"};
     return status >= 0 && (size_t)status < sizeof names / sizeof names[0] ? names[status]
                                                                           : "PA_UNKNOWN_STATUS";
 }
@@ -127,6 +140,27 @@ typedef struct pa_lease {
 
 /* Opaque: identifies the calling plugin instance to the host. */
 typedef struct pa_host_ctx pa_host_ctx;
+
+/*
+ * ABI 1.4: a statement of the engine-neutral API, owned by the host (see
+ * stmt_prepare). Opaque.
+ */
+typedef struct pa_stmt pa_stmt;
+
+/* ABI 1.4: the host's database engine (db_backend). */
+typedef enum pa_db_backend { PA_DB_SQLITE = 1, PA_DB_POSTGRESQL = 2 } pa_db_backend;
+
+/* ABI 1.4: what a column of the current row holds (stmt_column_type). */
+typedef enum pa_value_type {
+    PA_VALUE_NULL = 0,
+    PA_VALUE_INTEGER = 1,
+    PA_VALUE_FLOAT = 2,
+    PA_VALUE_TEXT = 3,
+    PA_VALUE_BLOB = 4
+} pa_value_type;
+
+/* libpq's connection (PGconn), for lease_pg: declared, so libpq-fe.h is not needed. */
+struct pg_conn;
 
 /*
  * An actionable item handed to the host. Strings are UTF-8 and borrowed for
@@ -275,6 +309,91 @@ typedef struct pa_host_api {
      * until the lease ends. Thread: the one that holds the lease.
      */
     sqlite3_stmt *(*prepare_cached)(pa_host_ctx *ctx, pa_lease lease, const char *sql);
+
+    /*
+     * Added in ABI 1.4 (check with PA_HOST_HAS): one API over both engines.
+     * A plugin that uses only these (and emit) runs unchanged on SQLite and
+     * PostgreSQL; docs/ABI.md, "SQL on both engines", lists the SQL that
+     * does. On PostgreSQL, lease_db and prepare_cached return NULL
+     * (last_error says why: the status is PA_ERR_UNSUPPORTED).
+     */
+
+    /* The host's engine. Any thread. */
+    pa_db_backend (*db_backend)(pa_host_ctx *ctx);
+
+    /*
+     * The statement for sql on the lease's connection, prepared the first
+     * time any lease on that connection asks ('?' or '?N' placeholders, N
+     * from 1, on both engines) and kept by the host: never free it; use it
+     * only during this lease, on its thread. At most 16 distinct statements
+     * per lease. NULL on failure (last_error, stmt_error_code): a stale
+     * lease, the 17th statement, SQL the engine refuses. Thread: the one
+     * that holds the lease.
+     */
+    pa_stmt *(*stmt_prepare)(pa_host_ctx *ctx, pa_lease lease, const char *sql);
+
+    /*
+     * Binds a value to parameter index (from 1); a value stays bound until
+     * rebound or the lease ends. Text and blobs are copied during the call;
+     * len < 0 for text means up to its NUL. bind_time takes microseconds
+     * since the epoch, UTC, and stores the engine's own time: on SQLite
+     * SQLAlchemy's text "YYYY-MM-DD HH:MM:SS.ffffff", on PostgreSQL a
+     * timestamptz. Errors: PA_ERR_INVALID (a statement not of a live lease
+     * of this instance, index out of range), PA_ERR_NOMEM.
+     */
+    int (*stmt_bind_null)(pa_host_ctx *ctx, pa_stmt *stmt, int index);
+    int (*stmt_bind_int64)(pa_host_ctx *ctx, pa_stmt *stmt, int index, int64_t value);
+    int (*stmt_bind_double)(pa_host_ctx *ctx, pa_stmt *stmt, int index, double value);
+    int (*stmt_bind_text)(pa_host_ctx *ctx, pa_stmt *stmt, int index, const char *text,
+                          int64_t len);
+    int (*stmt_bind_blob)(pa_host_ctx *ctx, pa_stmt *stmt, int index, const void *data, size_t len);
+    int (*stmt_bind_time)(pa_host_ctx *ctx, pa_stmt *stmt, int index, int64_t utc_us);
+
+    /*
+     * Runs the statement, or moves to its next row: PA_OK with *has_row 1
+     * while there is a row to read, then PA_OK with *has_row 0. Stepping
+     * again after that runs it again with the same bindings. Errors:
+     * PA_ERR_CONSTRAINT (a constraint, on either engine), PA_ERR_TIMEOUT
+     * (PostgreSQL's statement_timeout), PA_ERR_DB, PA_ERR_INVALID (not a
+     * statement of a live lease of this instance). After an error inside a
+     * WRITE lease, release it with PA_RELEASE_ROLLBACK: PostgreSQL refuses
+     * every further statement of that transaction. Thread: the holder's.
+     */
+    int (*stmt_step)(pa_host_ctx *ctx, pa_stmt *stmt, int *has_row);
+
+    /*
+     * The current row's columns, index from 0; an index out of range, or no
+     * current row, reads as NULL (0, 0.0, NULL). Text and blob pointers live
+     * until the next step, bind or the end of the lease. stmt_column_time:
+     * PA_OK with *utc_us for a time (either engine's format, as bind_time
+     * writes it, or ISO 8601 text with an offset), PA_ERR_INVALID otherwise.
+     */
+    int (*stmt_column_count)(pa_host_ctx *ctx, pa_stmt *stmt);
+    pa_value_type (*stmt_column_type)(pa_host_ctx *ctx, pa_stmt *stmt, int i);
+    int64_t (*stmt_column_int64)(pa_host_ctx *ctx, pa_stmt *stmt, int i);
+    double (*stmt_column_double)(pa_host_ctx *ctx, pa_stmt *stmt, int i);
+    const char *(*stmt_column_text)(pa_host_ctx *ctx, pa_stmt *stmt, int i, size_t *len);
+    const void *(*stmt_column_blob)(pa_host_ctx *ctx, pa_stmt *stmt, int i, size_t *len);
+    int (*stmt_column_time)(pa_host_ctx *ctx, pa_stmt *stmt, int i, int64_t *utc_us);
+
+    /* Rows the statement's last run inserted, updated or deleted (-1: not a usable statement). */
+    int64_t (*stmt_changes)(pa_host_ctx *ctx, pa_stmt *stmt);
+
+    /*
+     * The engine's code for the last failed database call with this ctx:
+     * a SQLSTATE on PostgreSQL ("23505"), SQLite's extended result code in
+     * decimal ("2067"); "" after a success. Lives like last_error.
+     */
+    const char *(*db_error_code)(pa_host_ctx *ctx);
+
+    /*
+     * The PostgreSQL connection behind a live lease (libpq's PGconn *), the
+     * escape hatch lease_db is on SQLite; NULL on SQLite or for a stale
+     * lease. Valid until release; the lease's transaction is the host's
+     * (never COMMIT, ROLLBACK or close it), and a plugin using it links
+     * libpq itself. Thread: the holder's.
+     */
+    struct pg_conn *(*lease_pg)(pa_host_ctx *ctx, pa_lease lease);
 } pa_host_api;
 
 /*

@@ -9,12 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "clock.h"
 #include "log.h"
-#include "stmt_cache.h"
 
 enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
 
@@ -24,18 +22,8 @@ enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
 typedef struct slot {
     pool *pool;
     int index;
-    sqlite3 *db; /* NULL until first needed (lazy) or after retirement */
-    sqlite3_stmt *begin_stmt;
-    sqlite3_stmt *commit_stmt;
-    sqlite3_stmt *rollback_stmt;
-    stmt_cache cache;   /* prepare_cached's statements on db */
+    db_conn *conn;      /* NULL until first needed (lazy) or after retirement */
     int64_t expires_ms; /* 0: no lifetime limit */
-    /*
-     * The holder has had the handle, from lease_db or through a statement of
-     * prepare_cached (sqlite3_db_handle): it may have set callbacks on it.
-     * Atomic: a reclaim may run on another thread than the holder's.
-     */
-    atomic_bool exposed;
     /* Read by the authorizer on the borrower's thread, hence atomic. */
     atomic_int state;
     _Atomic(const pool_owner *) holder;   /* the owner of the current lease */
@@ -59,6 +47,7 @@ typedef struct waiter {
 struct pool {
     pool_config cfg;
     char *path;
+    char *application_name;
     pthread_mutex_t mu;
     pthread_condattr_t condattr;
     slot *slots;
@@ -90,28 +79,6 @@ static uint64_t next_random(pool *p)
     return x;
 }
 
-static bool is_fatal_sqlite_error(int code)
-{
-    switch (code & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_NOMEM:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* Step a host statement once and reset it; returns the step result. */
-static int run_host_stmt(sqlite3_stmt *stmt)
-{
-    int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    return rc;
-}
-
 /* Whose code runs on this thread (pool_run_as); NULL: the host's own. */
 static _Thread_local const pool_owner *running_owner;
 
@@ -137,13 +104,15 @@ static bool used_by_holder(const slot *s)
            (!running_owner || running_owner == holder);
 }
 
-static int deny_when_idle(void *userdata, int action, const char *a, const char *b, const char *c,
-                          const char *d)
+static bool slot_allows(void *arg)
 {
-    (void)action, (void)a, (void)b, (void)c, (void)d;
-    slot *s = userdata;
-    if (used_by_holder(s))
-        return SQLITE_OK;
+    return used_by_holder(arg);
+}
+
+/* A statement prepared on a lent SQLite handle by other than the holder. */
+static void slot_denied(void *arg)
+{
+    slot *s = arg;
     pool *p = s->pool;
     pthread_mutex_lock(&p->mu);
     p->st.stale_uses++;
@@ -156,118 +125,27 @@ static int deny_when_idle(void *userdata, int action, const char *a, const char 
             "after release; the connection was last borrowed by plugin '%s' instance '%s' at "
             "%s:%d in %s()); denied",
             s->index + 1, plugin, instance, site.file, site.line, site.func);
-    return SQLITE_DENY;
 }
 
 static void close_slot(slot *s)
 {
-    sqlite3_finalize(s->begin_stmt);
-    sqlite3_finalize(s->commit_stmt);
-    sqlite3_finalize(s->rollback_stmt);
-    s->begin_stmt = s->commit_stmt = s->rollback_stmt = NULL;
-    stmt_cache_clear(&s->cache);
-    sqlite3_close_v2(s->db);
-    s->db = NULL;
+    db_close(s->conn);
+    s->conn = NULL;
     s->expires_ms = 0;
-}
-
-/*
- * Runs sql, retrying while the database is busy or locked, up to timeout_ms.
- * Switching a new file to WAL needs a moment alone with it, and SQLite does
- * not always call the busy handler for that: several hosts starting together
- * on a new file failed with "database is locked" without this.
- */
-static int exec_waiting(sqlite3 *db, const char *sql, int timeout_ms)
-{
-    int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
-    useconds_t delay = 1000;
-    int rc;
-    while (((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) & 0xff) == SQLITE_BUSY ||
-           (rc & 0xff) == SQLITE_LOCKED) {
-        if (clock_mono_ns() >= deadline)
-            break;
-        usleep(delay);
-        delay = delay < 50000 ? delay * 2 : 50000;
-    }
-    return rc;
-}
-
-/*
- * The -wal and -shm files take the database file's mode: one left by a run
- * against a read-only database (0444) would otherwise keep every later
- * writer out after the database itself was made writable again.
- */
-static void match_side_files_mode(const char *path)
-{
-    struct stat db_st, st;
-    if (stat(path, &db_st) != 0)
-        return;
-    const char *suffixes[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < 2; i++) {
-        char side[4200];
-        snprintf(side, sizeof side, "%s%s", path, suffixes[i]);
-        if (stat(side, &st) == 0 && (st.st_mode & 0777) != (db_st.st_mode & 0777) &&
-            chmod(side, db_st.st_mode & 0777) != 0)
-            log_msg(PA_LOG_WARN, "pool", "cannot give %s the database's mode %04o: %s", side,
-                    (unsigned)(db_st.st_mode & 0777), strerror(errno));
-    }
-}
-
-/* Why a database opened read-only: often a -shm left read-only by an earlier run. */
-static void explain_readonly(const char *path, char *hint, size_t hint_size)
-{
-    char shm[4200];
-    struct stat st;
-    snprintf(shm, sizeof shm, "%s-shm", path);
-    if (stat(shm, &st) == 0 && !(st.st_mode & S_IWUSR))
-        snprintf(
-            hint, hint_size,
-            " (%.200s is read-only, mode %04o, left by a run against a read-only database; make "
-            "it writable with chmod u+w, or remove it while nothing uses the database)",
-            shm, (unsigned)(st.st_mode & 0777));
-    else
-        snprintf(hint, hint_size,
-                 " (the database file or its folder is not writable by this user)");
 }
 
 static int open_slot(pool *p, slot *s, char *err, size_t err_size)
 {
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(
-        p->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, err_size, "cannot open database '%s': %s", p->path,
-                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close_v2(db);
-        return PA_ERR_DB;
-    }
-    sqlite3_busy_timeout(db, p->cfg.busy_timeout_ms);
-    s->db = db;
-    rc = exec_waiting(db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                      "PRAGMA foreign_keys=ON;",
-                      p->cfg.busy_timeout_ms);
-    if (rc == SQLITE_OK)
-        match_side_files_mode(p->path);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT,
-                                &s->begin_stmt, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &s->commit_stmt, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(db, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &s->rollback_stmt,
-                                NULL);
-    if (rc != SQLITE_OK) {
-        char hint[400] = "";
-        if ((rc & 0xff) == SQLITE_READONLY)
-            explain_readonly(p->path, hint, sizeof hint);
-        snprintf(err, err_size, "cannot set up connection to '%s': %s%s", p->path,
-                 sqlite3_errmsg(db), hint);
-        close_slot(s);
-        return PA_ERR_DB;
-    }
-    sqlite3_set_authorizer(db, deny_when_idle, s);
-
+    db_settings settings = {.kind = p->cfg.kind ? p->cfg.kind : DB_SQLITE,
+                            .location = p->path,
+                            .application_name = p->application_name,
+                            .busy_timeout_ms = p->cfg.busy_timeout_ms,
+                            .connect_timeout_s = p->cfg.connect_timeout_s,
+                            .statement_timeout_ms = p->cfg.statement_timeout_ms,
+                            .guard = {slot_allows, slot_denied, s}};
+    int rc = db_open(&settings, &s->conn, err, err_size);
+    if (rc != PA_OK)
+        return rc;
     pthread_mutex_lock(&p->mu);
     p->st.connections_opened++;
     p->st.open_connections++;
@@ -357,14 +235,17 @@ int pool_open(const pool_config *config, pool **out, char *err, size_t err_size)
     pool *p = calloc(1, sizeof *p);
     slot *slots = calloc((size_t)config->size, sizeof *slots);
     char *path = strdup(config->path);
-    if (!p || !slots || !path) {
-        free(p), free(slots), free(path);
+    char *name = config->application_name ? strdup(config->application_name) : NULL;
+    if (!p || !slots || !path || (config->application_name && !name)) {
+        free(p), free(slots), free(path), free(name);
         snprintf(err, err_size, "out of memory creating the pool");
         return PA_ERR_NOMEM;
     }
     p->cfg = *config;
     p->path = path;
     p->cfg.path = path;
+    p->application_name = name;
+    p->cfg.application_name = name;
     p->slots = slots;
     p->st.size = config->size;
     p->rng = (uint64_t)clock_mono_ns() | 1;
@@ -507,15 +388,21 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
     grant_locked(p, s, owner, mode, site);
     pthread_mutex_unlock(&p->mu);
 
-    if (s->db && s->expires_ms && lifetime_now_ms(p) >= s->expires_ms)
+    if (s->conn && s->expires_ms && lifetime_now_ms(p) >= s->expires_ms)
         retire_slot(p, s, false);
-    if (!s->db && open_slot(p, s, err, err_size) != PA_OK) {
+    if (!s->conn && open_slot(p, s, err, err_size) != PA_OK) {
         put_back(p, s);
         return PA_ERR_DB;
     }
-    if (mode == PA_LEASE_WRITE && run_host_stmt(s->begin_stmt) != SQLITE_DONE) {
-        snprintf(err, err_size, "BEGIN IMMEDIATE failed for plugin '%s' instance '%s' at %s:%d: %s",
-                 owner->plugin, owner->instance, site.file, site.line, sqlite3_errmsg(s->db));
+    char why[512];
+    if (db_lease_begin(s->conn, mode, why, sizeof why) != PA_OK) {
+        snprintf(err, err_size, "%s lease failed for plugin '%s' instance '%s' at %s:%d: %s",
+                 mode_name(mode), owner->plugin, owner->instance, site.file, site.line, why);
+        char end_err[64];
+        db_cleanup cleanup;
+        db_lease_end(s->conn, false, &cleanup, end_err, sizeof end_err);
+        if (db_conn_unusable(s->conn, why, sizeof why))
+            retire_slot(p, s, true);
         put_back(p, s);
         return PA_ERR_DB;
     }
@@ -567,22 +454,41 @@ static int report_stale_locked(pool *p, pool_owner *owner, pa_lease lease, const
     return PA_ERR_STALE_LEASE;
 }
 
-sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site)
+/* The live slot for lease, or NULL with the stale use reported and logged. */
+static slot *live_or_report(pool *p, pool_owner *owner, pa_lease lease, pool_site site)
 {
     const char *why = NULL;
     pthread_mutex_lock(&p->mu);
     slot *s = find_live_locked(p, owner, lease, &why);
     if (s) {
-        sqlite3 *db = s->db;
-        atomic_store_explicit(&s->exposed, true, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
-        return db;
+        return s;
     }
     char err[1024];
     report_stale_locked(p, owner, lease, "use", why, site, err, sizeof err);
     pthread_mutex_unlock(&p->mu);
     log_msg(PA_LOG_ERROR, "pool", "%s", err);
     return NULL;
+}
+
+sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site)
+{
+    slot *s = live_or_report(p, owner, lease, site);
+    if (!s)
+        return NULL;
+    db_mark_exposed(s->conn);
+    return db_sqlite_handle(s->conn);
+}
+
+struct pg_conn *pool_lease_pg(pool *p, pool_owner *owner, pa_lease lease, pool_site site)
+{
+    slot *s = live_or_report(p, owner, lease, site);
+    return s ? db_pg_handle(s->conn) : NULL;
+}
+
+db_kind pool_kind(const pool *p)
+{
+    return p->cfg.kind ? p->cfg.kind : DB_SQLITE;
 }
 
 pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease)
@@ -595,20 +501,8 @@ pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease)
     return mode;
 }
 
-static bool is_host_stmt(const slot *s, const sqlite3_stmt *stmt)
-{
-    return stmt == s->begin_stmt || stmt == s->commit_stmt || stmt == s->rollback_stmt ||
-           stmt_cache_holds(&s->cache, stmt);
-}
-
-/*
- * The cached statement for sql on a live lease of owner's, in mode need (0:
- * any). exposed: the caller hands it to plugin code, so release must undo
- * what that code may set on the handle.
- */
-static sqlite3_stmt *cached_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
-                                 bool expose, const char *sql, int *status, char *err,
-                                 size_t err_size)
+db_stmt *pool_prepare(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
+                      const char *sql, int *status, char *err, size_t err_size)
 {
     const char *why = NULL;
     pthread_mutex_lock(&p->mu);
@@ -625,11 +519,21 @@ static sqlite3_stmt *cached_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_
         snprintf(err, err_size, "got a %s lease", mode_name(mode));
         return NULL;
     }
-    /* The lease gives this thread the slot, so its cache needs no lock. */
-    if (expose)
-        atomic_store_explicit(&s->exposed, true, memory_order_relaxed);
-    *status = PA_ERR_DB;
-    return stmt_cache_get(&s->cache, s->db, sql, err, err_size);
+    /* The lease gives this thread the slot, so its connection needs no lock. */
+    return db_prepare(s->conn, sql, status, err, err_size);
+}
+
+bool pool_stmt_usable(pool *p, const pool_owner *owner, const db_stmt *st)
+{
+    bool usable = false;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->st.size && !usable; i++) {
+        slot *s = &p->slots[i];
+        /* Compared, never followed: st may be a pointer kept from a closed connection. */
+        usable = s->owner == owner && s->conn && db_cache_holds(s->conn, st) && used_by_holder(s);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return usable;
 }
 
 sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
@@ -637,87 +541,19 @@ sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const
 {
     int status;
     char why[900];
-    sqlite3_stmt *stmt = cached_stmt(p, owner, lease, 0, true, sql, &status, why, sizeof why);
-    if (!stmt)
+    if (pool_kind(p) != DB_SQLITE) {
+        snprintf(err, err_size,
+                 "prepare_cached: the database is PostgreSQL; prepare_cached returns SQLite "
+                 "statements: use stmt_prepare (ABI 1.4)");
+        return NULL;
+    }
+    db_stmt *st = pool_prepare(p, owner, lease, 0, sql, &status, why, sizeof why);
+    if (!st) {
         snprintf(err, err_size, "prepare_cached: %s", why);
-    return stmt;
-}
-
-sqlite3_stmt *pool_host_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
-                             const char *sql, int *status, char *err, size_t err_size)
-{
-    return cached_stmt(p, owner, lease, need, false, sql, status, err, err_size);
-}
-
-/*
- * Callbacks a holder may have set on the handle point into its code: they
- * must not fire in the next holder's lease (another instance, or any lease
- * after the plugin is unloaded). The busy handler goes back to the pool's
- * busy timeout. The authorizer is the host's (deny_when_idle) and is left
- * alone, since setting one expires every prepared statement; docs/ABI.md
- * says what a plugin must not change. Six calls, about 75 ns in all
- * (docs/PERFORMANCE.md), so only for a lease whose handle was exposed.
- */
-static void reset_callbacks(const pool *p, sqlite3 *db)
-{
-    sqlite3_progress_handler(db, 0, NULL, NULL);
-    sqlite3_commit_hook(db, NULL, NULL);
-    sqlite3_rollback_hook(db, NULL, NULL);
-    sqlite3_update_hook(db, NULL, NULL);
-    sqlite3_trace_v2(db, 0, NULL, NULL);
-    sqlite3_busy_timeout(db, p->cfg.busy_timeout_ms);
-}
-
-/*
- * End the lease on s: clean up statements, end the transaction, retire the
- * connection if it is past its lifetime or hit a fatal error, and return it.
- * The caller owns s exclusively (it is leased) and does not hold the mutex.
- */
-/* Resets and finalizes what the holder left prepared; host statements stay. */
-static void drop_holder_statements(const slot *s, unsigned *reset, unsigned *finalized)
-{
-    sqlite3_stmt *stmt = sqlite3_next_stmt(s->db, NULL);
-    while (stmt) {
-        sqlite3_stmt *next = sqlite3_next_stmt(s->db, stmt);
-        if (!is_host_stmt(s, stmt)) {
-            if (sqlite3_stmt_busy(stmt)) {
-                sqlite3_reset(stmt);
-                (*reset)++;
-            }
-            sqlite3_finalize(stmt);
-            (*finalized)++;
-        }
-        stmt = next;
+        return NULL;
     }
-}
-
-/*
- * Commits a WRITE lease released with COMMIT, rolls back anything else still
- * open. *last_error takes a fatal COMMIT error; *rolled_back_open tells of a
- * READ lease left in a transaction. PA_OK, or PA_ERR_DB for a failed COMMIT.
- */
-static int end_transaction(slot *s, pa_release_action action, bool reclaiming, int *last_error,
-                           bool *rolled_back_open, char *err, size_t err_size)
-{
-    if (sqlite3_get_autocommit(s->db))
-        return PA_OK;
-    if (s->mode != PA_LEASE_WRITE || action != PA_RELEASE_COMMIT || reclaiming) {
-        run_host_stmt(s->rollback_stmt);
-        *rolled_back_open = s->mode == PA_LEASE_READ && !reclaiming;
-        return PA_OK;
-    }
-    int step = run_host_stmt(s->commit_stmt);
-    if (step == SQLITE_DONE)
-        return PA_OK;
-    snprintf(err, err_size,
-             "COMMIT failed for plugin '%s' instance '%s' (borrowed at %s:%d): %s; rolled back",
-             s->owner->plugin, s->owner->instance, s->site.file, s->site.line,
-             sqlite3_errmsg(s->db));
-    if (is_fatal_sqlite_error(step))
-        *last_error = step;
-    if (!sqlite3_get_autocommit(s->db))
-        run_host_stmt(s->rollback_stmt);
-    return PA_ERR_DB;
+    db_mark_exposed(db_stmt_conn(st));
+    return db_stmt_sqlite(st);
 }
 
 /* The log lines of what release cleaned up after the holder. */
@@ -741,20 +577,14 @@ static void log_cleanup(const slot *s, unsigned reset, unsigned finalized, bool 
 }
 
 /* A connection past a fatal error, or past its lifetime, is closed (and later replaced). */
-static void retire_if_due(pool *p, slot *s, int last_error)
+static void retire_if_due(pool *p, slot *s)
 {
-    if (is_fatal_sqlite_error(last_error)) {
-        bool corrupt =
-            (last_error & 0xff) == SQLITE_CORRUPT || (last_error & 0xff) == SQLITE_NOTADB;
+    char why[700];
+    if (db_conn_unusable(s->conn, why, sizeof why)) {
+        bool corrupt = strstr(why, "SQLITE_CORRUPT") != NULL;
         log_msg(corrupt ? PA_LOG_ERROR : PA_LOG_WARN, "pool",
-                "retiring connection #%d after fatal SQLite error %d (%s) under plugin '%s' "
-                "instance '%s'%s%s%s",
-                s->index + 1, last_error, sqlite3_errstr(last_error), s->owner->plugin,
-                s->owner->instance,
-                corrupt ? ": SQLITE_CORRUPT, the database file is damaged; stop the host and "
-                          "recover it with sqlite3 "
-                        : "",
-                corrupt ? p->path : "", corrupt ? " .recover" : "");
+                "retiring connection #%d after %s under plugin '%s' instance '%s'", s->index + 1,
+                why, s->owner->plugin, s->owner->instance);
         retire_slot(p, s, true);
     } else if (s->expires_ms && lifetime_now_ms(p) >= s->expires_ms) {
         log_msg(PA_LOG_DEBUG, "pool", "retiring connection #%d: maximum lifetime reached",
@@ -763,29 +593,35 @@ static void retire_if_due(pool *p, slot *s, int last_error)
     }
 }
 
+/*
+ * End the lease on s: clean up statements, end the transaction, retire the
+ * connection if it is past its lifetime or hit a fatal error, and return it.
+ * The caller owns s exclusively (it is leased) and does not hold the mutex.
+ */
 static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming, pool_site site,
                         char *err, size_t err_size)
 {
-    int last_error = sqlite3_errcode(s->db);
-    unsigned reset = 0, finalized = 0;
-    bool rolled_back_open = false;
-    stmt_cache_end_lease(&s->cache);
-    drop_holder_statements(s, &reset, &finalized);
-    int rc = end_transaction(s, action, reclaiming, &last_error, &rolled_back_open, err, err_size);
-    if (atomic_exchange_explicit(&s->exposed, false, memory_order_relaxed))
-        reset_callbacks(p, s->db);
+    bool commit = s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT && !reclaiming;
+    db_cleanup cleanup;
+    char why[700] = "";
+    int rc = db_lease_end(s->conn, commit, &cleanup, why, sizeof why);
+    if (rc != PA_OK)
+        snprintf(err, err_size,
+                 "COMMIT failed for plugin '%s' instance '%s' (borrowed at %s:%d): %s",
+                 s->owner->plugin, s->owner->instance, s->site.file, s->site.line, why);
+    bool rolled_back_open = cleanup.rolled_back_open && s->mode == PA_LEASE_READ && !reclaiming;
 
     pthread_mutex_lock(&p->mu);
-    p->st.statements_reset += reset;
-    p->st.statements_finalized += finalized;
+    p->st.statements_reset += cleanup.statements_reset;
+    p->st.statements_finalized += cleanup.statements_finalized;
     if (rolled_back_open)
         p->st.rollbacks_on_release++;
-    if (rc == PA_ERR_DB)
+    if (rc != PA_OK)
         p->st.commit_failures++;
     pthread_mutex_unlock(&p->mu);
 
-    log_cleanup(s, reset, finalized, rolled_back_open, site);
-    retire_if_due(p, s, last_error);
+    log_cleanup(s, cleanup.statements_reset, cleanup.statements_finalized, rolled_back_open, site);
+    retire_if_due(p, s);
     put_back(p, s);
     return rc;
 }
@@ -848,13 +684,14 @@ void pool_close(pool *p)
         slot *s = &p->slots[i];
         if (atomic_load(&s->state) == SLOT_LEASED && s->owner)
             pool_reclaim(p, s->owner, "pool close");
-        if (s->db)
+        if (s->conn)
             close_slot(s);
     }
     pthread_condattr_destroy(&p->condattr);
     pthread_mutex_destroy(&p->mu);
     free(p->slots);
     free(p->path);
+    free(p->application_name);
     free(p);
 }
 

@@ -1,6 +1,7 @@
 /*
- * The lease pool (docs/ABI.md, "Leases"): a bounded set of sqlite3
- * connections to one database file, lent out for one operation at a time.
+ * The lease pool (docs/ABI.md, "Leases"): a bounded set of connections to
+ * one database (SQLite or PostgreSQL, through db.h), lent out for one
+ * operation at a time.
  * Both sides have one: each worker lends to its plugin, the supervisor
  * borrows for its own work (schema, outbox moves, health checks).
  *
@@ -9,9 +10,13 @@
 #ifndef SHARED_POOL_H
 #define SHARED_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include <sqlite3.h>
+
+#include "db.h"
 #include "pa_plugin.h"
 
 typedef struct pool pool;
@@ -32,12 +37,16 @@ typedef struct pool_site {
 #define POOL_HERE ((pool_site){__FILE__, __LINE__, __func__})
 
 typedef struct pool_config {
-    const char *path;        /* database file */
-    int size;                /* max connections, >= 1 */
-    int lease_timeout_ms;    /* used for PA_LEASE_DEFAULT_TIMEOUT */
-    int busy_timeout_ms;     /* sqlite3_busy_timeout */
-    int64_t max_lifetime_ms; /* 0 = unlimited; up to 10% jitter below */
-    int64_t (*now_ms)(void); /* clock for lifetimes; NULL = monotonic */
+    db_kind kind;                 /* 0: SQLite */
+    const char *path;             /* SQLite: the file; PostgreSQL: the libpq URI or conninfo */
+    const char *application_name; /* PostgreSQL: host_stub/<plugin>/<instance>; may be NULL */
+    int connect_timeout_s;        /* PostgreSQL */
+    int statement_timeout_ms;     /* PostgreSQL; 0: the server's */
+    int size;                     /* max connections, >= 1 */
+    int lease_timeout_ms;         /* used for PA_LEASE_DEFAULT_TIMEOUT */
+    int busy_timeout_ms;          /* sqlite3_busy_timeout */
+    int64_t max_lifetime_ms;      /* 0 = unlimited; up to 10% jitter below */
+    int64_t (*now_ms)(void);      /* clock for lifetimes; NULL = monotonic */
 } pool_config;
 
 typedef struct pool_stats {
@@ -83,24 +92,34 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
  */
 const pool_owner *pool_run_as(const pool_owner *owner);
 
-/* NULL (logged at site) when the lease is not live for this owner. */
-sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
 /*
- * The cached statement for sql on a live lease's connection (stmt_cache.h:
- * prepared once per connection, reset when the lease ends, never finalized
- * by the caller); NULL with err set on failure.
+ * The raw handle of a live lease: NULL (logged at site) when the lease is not
+ * live for this owner, or NULL unlogged when the database is the other engine.
+ */
+sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
+struct pg_conn *pool_lease_pg(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
+db_kind pool_kind(const pool *p);
+
+/*
+ * The cached statement for sql on a live lease's connection, in mode need (0:
+ * any). NULL with *status set: PA_ERR_STALE_LEASE (not live), PA_ERR_INVALID
+ * (another mode: err says "got a READ lease"; no SQL; the 17th statement),
+ * PA_ERR_DB (the engine refused the SQL).
+ */
+db_stmt *pool_prepare(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
+                      const char *sql, int *status, char *err, size_t err_size);
+/*
+ * True when st is a statement of a connection that owner holds a lease on,
+ * and this thread is the holder's: a plugin's statement pointer is checked
+ * here before it is followed.
+ */
+bool pool_stmt_usable(pool *p, const pool_owner *owner, const db_stmt *st);
+/*
+ * prepare_cached (ABI 1.2): the SQLite statement of pool_prepare, the handle
+ * marked exposed. NULL with err set; always NULL on PostgreSQL.
  */
 sqlite3_stmt *pool_cached_stmt(pool *p, pool_owner *owner, pa_lease lease, const char *sql,
                                char *err, size_t err_size);
-
-/*
- * The host's own cached statement on a live lease in mode need (0: any),
- * never handed to plugin code (emit's INSERT). NULL with *status set:
- * PA_ERR_STALE_LEASE (not live), PA_ERR_INVALID (another mode, or no SQL:
- * err says "got a READ lease"), PA_ERR_DB (SQLite refused the SQL).
- */
-sqlite3_stmt *pool_host_stmt(pool *p, pool_owner *owner, pa_lease lease, pa_lease_mode need,
-                             const char *sql, int *status, char *err, size_t err_size);
 
 /* The mode of a live lease, or 0. */
 pa_lease_mode pool_lease_mode(pool *p, pool_owner *owner, pa_lease lease);

@@ -12,7 +12,8 @@
 
 #include <stddef.h>
 
-typedef enum db_kind { DB_SQLITE, DB_POSTGRES } db_kind;
+#include "db.h"
+
 
 typedef struct db_target {
     db_kind kind;

@@ -2,10 +2,11 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "db.h"
 
 static void usage(FILE *out)
 {
@@ -27,8 +28,10 @@ static void usage(FILE *out)
 
 static void version(void)
 {
-    printf("host_stub %s\nplugin ABI %u.%u\nSQLite %s (built with %s)\n", PA_VERSION,
-           PA_ABI_VERSION_MAJOR, PA_ABI_VERSION_MINOR, sqlite3_libversion(), SQLITE_VERSION);
+    char engines[256];
+    db_engine_versions(engines, sizeof engines);
+    printf("host_stub %s\nplugin ABI %u.%u\n%s", PA_VERSION, PA_ABI_VERSION_MAJOR,
+           PA_ABI_VERSION_MINOR, engines);
 }
 
 static bool parse_long(const char *text, long min, long max, long *out)

@@ -129,8 +129,8 @@ int emit_item(pool *p, pool_owner *owner, pa_lease lease, const char *plugin, co
     /* The lease is checked here, once: live, this owner's, WRITE. */
     int status;
     char why[900];
-    sqlite3_stmt *stmt =
-        pool_host_stmt(p, owner, lease, PA_LEASE_WRITE, INSERT_SQL, &status, why, sizeof why);
+    db_stmt *stmt =
+        pool_prepare(p, owner, lease, PA_LEASE_WRITE, INSERT_SQL, &status, why, sizeof why);
     if (!stmt) {
         if (status == PA_ERR_DB)
             snprintf(err, err_size, "emit: cannot write outbox row: %s", why);
@@ -144,16 +144,18 @@ int emit_item(pool *p, pool_owner *owner, pa_lease lease, const char *plugin, co
         return PA_ERR_INVALID;
     char stamp[32];
     clock_format_iso8601(now_ms, stamp, sizeof stamp);
-    sqlite3_bind_text(stmt, 1, plugin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, instance, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 4, stamp, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        snprintf(err, err_size, "emit: cannot write outbox row: %s",
-                 sqlite3_errmsg(sqlite3_db_handle(stmt)));
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
+    bool row;
+    int rc = db_bind_text(stmt, 1, plugin, -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(stmt, 2, instance, -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(stmt, 3, json, -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(stmt, 4, stamp, -1);
+    if (rc == PA_OK)
+        rc = db_step(stmt, &row, why, sizeof why);
+    if (rc != PA_OK)
+        snprintf(err, err_size, "emit: cannot write outbox row: %s", why);
     cJSON_free(json);
-    return rc == SQLITE_DONE ? PA_OK : PA_ERR_DB;
+    return rc == PA_OK ? PA_OK : PA_ERR_DB;
 }

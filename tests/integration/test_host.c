@@ -81,7 +81,7 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 4);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
     assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM pa_tasks"), 4);
-    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.3)");
+    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.4)");
     assert_contains(r.err, "plugin example/a: shut down");
     host_result_free(&r);
 
@@ -541,7 +541,7 @@ static void test_refused_plugins_do_not_stop_the_others(void **state)
     char line[512];
     snprintf(line, sizeof line,
              "error loader: refusing plugin '%s/wrong_abi.so': built for ABI 99.0, host ABI is "
-             "1.3 (major versions differ)",
+             "1.4 (major versions differ)",
              env->plugins);
     assert_int_equal(count_lines_with(r.err, line), 1);
     snprintf(line, sizeof line,
@@ -1008,7 +1008,8 @@ static void test_command_line_conventions(void **state)
     const char *version[] = {"--version", NULL};
     host_run(env, &r, version);
     assert_int_equal(r.exit_code, 0);
-    assert_contains(r.out, "host_stub 0.1.0\nplugin ABI 1.3\nSQLite 3.");
+    assert_contains(r.out, "host_stub 0.1.0\nplugin ABI 1.4\nSQLite 3.");
+    assert_contains(r.out, ")\nlibpq ");
     host_result_free(&r);
     const char *bad[][3] = {
         {"--no-such-flag", NULL, NULL}, {"--log-format", "xml", NULL}, {"--polls", "0", NULL}};

@@ -16,8 +16,10 @@ static void test_status_names(void **state)
     assert_string_equal(pa_status_name(PA_ERR_STALE_LEASE), "PA_ERR_STALE_LEASE");
     assert_string_equal(pa_status_name(PA_ERR_AUTH), "PA_ERR_AUTH");
     assert_string_equal(pa_status_name(-1), "PA_UNKNOWN_STATUS");
-    assert_string_equal(pa_status_name(PA_ERR_AUTH + 1), "PA_UNKNOWN_STATUS");
-    for (int s = PA_OK; s <= PA_ERR_AUTH; s++)
+    assert_string_equal(pa_status_name(PA_ERR_CONSTRAINT), "PA_ERR_CONSTRAINT");
+    assert_string_equal(pa_status_name(PA_ERR_UNSUPPORTED), "PA_ERR_UNSUPPORTED");
+    assert_string_equal(pa_status_name(PA_ERR_UNSUPPORTED + 1), "PA_UNKNOWN_STATUS");
+    for (int s = PA_OK; s <= PA_ERR_UNSUPPORTED; s++)
         assert_true(strncmp(pa_status_name(s), "PA_", 3) == 0);
 }
 

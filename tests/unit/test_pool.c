@@ -17,7 +17,7 @@
 #include "clock.h"
 #include "log.h"
 #include "pool.h"
-#include "stmt_cache.h"
+#include "db_driver.h"
 
 #define MAX_LINES 64
 
@@ -766,7 +766,7 @@ static void test_cached_statements_survive_leases_and_are_reset(void **state)
                                  sizeof err));
     assert_non_null(strstr(err, "prepare_cached: no such table: nowhere"));
     /* More distinct statements than the cache holds within one lease: refused, not evicted. */
-    for (int i = 0; i < STMT_CACHE_SIZE - 1; i++) { /* the untouched INSERT makes room */
+    for (int i = 0; i < DB_CACHE_SIZE - 1; i++) { /* the untouched INSERT makes room */
         char sql[64];
         snprintf(sql, sizeof sql, "SELECT %d", i);
         assert_non_null(pool_cached_stmt(f->pool, &f->owner, lease, sql, err, sizeof err));
