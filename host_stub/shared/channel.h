@@ -54,7 +54,10 @@
     X(INT, pool_size)                                                                              \
     X(INT, lease_timeout_ms)                                                                       \
     X(INT, busy_timeout_ms)                                                                        \
-    X(INT, max_lifetime_ms) X(INT, virtual_ms)
+    X(INT, max_lifetime_ms)                                                                        \
+    X(INT, virtual_ms)                                                                             \
+    X(INT, db_kind)                                                                                \
+    X(INT, connect_timeout_s) X(INT, statement_timeout_ms)
 #define CHANNEL_INIT_DONE_FIELDS(X)                                                                \
     X(INT, rc) X(STR, message) X(INT, longest_hold_ns) X(STR, pool_stats)
 #define CHANNEL_POLL_FIELDS(X) X(INT, virtual_ms)

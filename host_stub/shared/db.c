@@ -107,6 +107,11 @@ bool db_conn_unusable(db_conn *c, char *why, size_t why_size)
     return c->driver->unusable(c, why, why_size);
 }
 
+int db_check(db_conn *c, char *err, size_t err_size)
+{
+    return c->driver->check(c, err, err_size);
+}
+
 int db_exec(db_conn *c, const char *sql, char *err, size_t err_size)
 {
     return c->driver->exec(c, sql, err, err_size);

@@ -102,6 +102,12 @@ int db_lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, size_t
  */
 bool db_conn_unusable(db_conn *c, char *why, size_t why_size);
 
+/*
+ * Is the database sound enough to use? SQLite: PRAGMA quick_check (a damaged
+ * file is refused, err says how to recover it); PostgreSQL: a round trip.
+ */
+int db_check(db_conn *c, char *err, size_t err_size);
+
 /* Runs sql (one or more statements, no parameters). PA_OK or a status with err set. */
 int db_exec(db_conn *c, const char *sql, char *err, size_t err_size);
 

@@ -31,6 +31,7 @@ typedef struct db_driver {
     int (*lease_end)(db_conn *c, bool commit, db_cleanup *cleanup, char *err, size_t err_size);
     bool (*unusable)(db_conn *c, char *why, size_t why_size);
     int (*exec)(db_conn *c, const char *sql, char *err, size_t err_size);
+    int (*check)(db_conn *c, char *err, size_t err_size);
     /* A new statement (db.c caches it); NULL with *status and err set. */
     db_stmt *(*prepare)(db_conn *c, const char *sql, int *status, char *err, size_t err_size);
     void (*reset)(db_stmt *st); /* back to unrun, bindings cleared */

@@ -152,19 +152,23 @@ static int open_conn(const db_settings *settings, db_conn **out, char *err, size
     snprintf(timeout, sizeof timeout, "%d",
              settings->connect_timeout_s >= 2 ? settings->connect_timeout_s : 2);
     /*
-     * Keywords before dbname are defaults the URL may override (keepalives);
-     * those after it are the host's (application_name, connect_timeout).
+     * Keywords before dbname are defaults the URL may override (keepalives;
+     * no GSSAPI encryption unless asked for, which saves a round trip and
+     * Kerberos' per-thread state); those after it are the host's
+     * (application_name, connect_timeout).
      */
     const char *keys[] = {"keepalives",
                           "keepalives_idle",
                           "keepalives_interval",
                           "keepalives_count",
+                          "gssencmode",
                           "dbname",
                           "connect_timeout",
                           settings->application_name ? "application_name" : NULL,
                           NULL};
     const char *values[] = {
-        "1", "10", "5", "3", settings->location, timeout, settings->application_name, NULL};
+        "1", "10", "5", "3", "disable", settings->location, timeout, settings->application_name,
+        NULL};
     s->pg = PQconnectdbParams(keys, values, 1);
     int rc = PA_OK;
     if (!s->pg || PQstatus(s->pg) != CONNECTION_OK) {
@@ -272,6 +276,15 @@ static int exec_sql(db_conn *c, const char *sql, char *err, size_t err_size)
         rc = command(s, sql, err, err_size);
     if (rc == PA_OK)
         s->lease_did_work = true;
+    return rc;
+}
+
+static int check(db_conn *c, char *err, size_t err_size)
+{
+    pg_state *s = state_of(c);
+    int rc = command(s, "SELECT 1", err, err_size);
+    if (rc != PA_OK && may_retry(s) && reconnect(s, err, err_size) == PA_OK)
+        rc = command(s, "SELECT 1", err, err_size);
     return rc;
 }
 
@@ -647,6 +660,7 @@ const db_driver db_pg_driver = {
     .lease_end = lease_end,
     .unusable = unusable,
     .exec = exec_sql,
+    .check = check,
     .prepare = prepare,
     .reset = reset,
     .finalize = finalize,

@@ -334,6 +334,42 @@ static int exec_sql(db_conn *c, const char *sql, char *err, size_t err_size)
     return note_result(s, rc);
 }
 
+static int damaged(const char *path, const char *findings, char *err, size_t err_size)
+{
+    snprintf(err, err_size,
+             "database %s is damaged (SQLITE_CORRUPT; quick_check: %.300s); host_stub will not "
+             "use it. Stop everything that uses it and recover it: sqlite3 %s .recover | sqlite3 "
+             "%s.recovered, then start with --db %s.recovered",
+             path, findings, path, path, path);
+    return PA_ERR_DB;
+}
+
+static int check(db_conn *c, char *err, size_t err_size)
+{
+    sqlite_conn *s = conn_of(c);
+    sqlite3_stmt *stmt = NULL;
+    char findings[512] = "";
+    bool ok = false;
+    /* At most three findings: enough to name the damage, quick to stop. */
+    int sr = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(3)", -1, &stmt, NULL);
+    while (sr == SQLITE_OK && (sr = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(stmt, 0);
+        ok = ok || (line && strcmp(line, "ok") == 0);
+        size_t used = strlen(findings);
+        snprintf(findings + used, sizeof findings - used, "%s%s", used ? "; " : "",
+                 line ? line : "?");
+        sr = SQLITE_OK;
+    }
+    int code = sqlite3_errcode(s->db);
+    sqlite3_finalize(stmt);
+    if (ok && sr == SQLITE_DONE)
+        return PA_OK;
+    if (sr == SQLITE_DONE || (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
+        return damaged(s->path, findings[0] ? findings : sqlite3_errstr(code), err, err_size);
+    snprintf(err, err_size, "cannot check database %s: %s", s->path, sqlite3_errstr(code));
+    return PA_ERR_DB;
+}
+
 static db_stmt *prepare(db_conn *c, const char *sql, int *status, char *err, size_t err_size)
 {
     sqlite_conn *s = conn_of(c);
@@ -497,6 +533,7 @@ const db_driver db_sqlite_driver = {
     .lease_end = lease_end,
     .unusable = unusable,
     .exec = exec_sql,
+    .check = check,
     .prepare = prepare,
     .reset = reset,
     .finalize = finalize,

@@ -486,6 +486,15 @@ struct pg_conn *pool_lease_pg(pool *p, pool_owner *owner, pa_lease lease, pool_s
     return s ? db_pg_handle(s->conn) : NULL;
 }
 
+db_conn *pool_conn(pool *p, pool_owner *owner, pa_lease lease)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&p->mu);
+    slot *s = find_live_locked(p, owner, lease, &why);
+    pthread_mutex_unlock(&p->mu);
+    return s ? s->conn : NULL;
+}
+
 db_kind pool_kind(const pool *p)
 {
     return p->cfg.kind ? p->cfg.kind : DB_SQLITE;

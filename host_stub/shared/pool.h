@@ -99,6 +99,8 @@ const pool_owner *pool_run_as(const pool_owner *owner);
 sqlite3 *pool_lease_db(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
 struct pg_conn *pool_lease_pg(pool *p, pool_owner *owner, pa_lease lease, pool_site site);
 db_kind pool_kind(const pool *p);
+/* The connection of a live lease of owner's (the host's own work), or NULL. */
+db_conn *pool_conn(pool *p, pool_owner *owner, pa_lease lease);
 
 /*
  * The cached statement for sql on a live lease's connection, in mode need (0:

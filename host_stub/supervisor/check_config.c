@@ -14,7 +14,7 @@ int check_config(host *h, worker_entry_fn in_process)
 {
     char err[1200] = "";
     int rc = host_check_plugins_exist(h);
-    bool loaded = rc == 0 && host_setup_workers(h, ":memory:", in_process) == 0;
+    bool loaded = rc == 0 && host_setup_workers(h, DB_SQLITE, ":memory:", in_process) == 0;
     /* Every connection to :memory: is a database of its own: one per worker. */
     h->workers.pool_size = 1;
     slot_policy policy = host_policy(h);

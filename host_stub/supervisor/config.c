@@ -32,6 +32,9 @@ static const config_rule POOL_RULES[] = {
     CONFIG_INT_RULE("lease_timeout_ms", 0, 3600LL * 1000, 5000),
     CONFIG_INT_RULE("busy_timeout_ms", 0, 3600LL * 1000, 5000),
     CONFIG_INT_RULE("max_lifetime_seconds", 0, 30 * DAY, 1800),
+    /* PostgreSQL: bounded, so no database call waits on the network for ever. */
+    CONFIG_INT_RULE("connect_timeout_seconds", 2, 300, 5),
+    CONFIG_INT_RULE("statement_timeout_ms", 1, 3600LL * 1000, 30000),
     CONFIG_END,
 };
 static const config_rule PLUGIN_RULES[] = {
@@ -67,6 +70,8 @@ static void read_settings(const cJSON *root, host_config *cfg)
     cfg->lease_timeout_ms = (int)config_int(pool, POOL_RULES, "lease_timeout_ms");
     cfg->busy_timeout_ms = (int)config_int(pool, POOL_RULES, "busy_timeout_ms");
     cfg->max_lifetime_seconds = config_int(pool, POOL_RULES, "max_lifetime_seconds");
+    cfg->connect_timeout_seconds = (int)config_int(pool, POOL_RULES, "connect_timeout_seconds");
+    cfg->statement_timeout_ms = (int)config_int(pool, POOL_RULES, "statement_timeout_ms");
 }
 
 void config_defaults(host_config *cfg)

@@ -27,6 +27,8 @@ typedef struct host_config {
     int lease_timeout_ms;
     int busy_timeout_ms;
     int64_t max_lifetime_seconds;
+    int connect_timeout_seconds;          /* PostgreSQL */
+    int statement_timeout_ms;             /* PostgreSQL */
     int64_t quick_check_interval_seconds; /* 0: only at start */
     bool isolated;                        /* "isolation": "process" (default) or "none" */
     int64_t poll_timeout_seconds;         /* a worker's poll past this is killed */

@@ -14,7 +14,6 @@
 
 #include "db.h"
 
-
 typedef struct db_target {
     db_kind kind;
     char path[4096];    /* SQLite: the file; PostgreSQL: the libpq URI, driver suffix dropped */

@@ -49,7 +49,7 @@ int host_choose_database(host *h, char *err, size_t err_size);
 /* The slot policy host.json and the command line give. */
 slot_policy host_policy(const host *h);
 /* How workers start, on db_path: processes of this binary, or threads running in_process. */
-int host_setup_workers(host *h, const char *db_path, worker_entry_fn in_process);
+int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_fn in_process);
 /* Logs each configured plugin without a file; EXIT_CONFIG unless --watch. */
 int host_check_plugins_exist(host *h);
 

@@ -40,13 +40,6 @@ int host_choose_database(host *h, char *err, size_t err_size)
 {
     if (db_url_choose(h->opt.db_arg, h->cfg.database, &h->db, err, err_size) != 0)
         return EXIT_CONFIG;
-    if (h->db.kind == DB_POSTGRES) {
-        snprintf(err, err_size,
-                 "database from %s (%s): PostgreSQL is not served by this host_stub yet; it "
-                 "serves SQLite files (sqlite:///PATH or a path)",
-                 h->db.origin, h->db.shown);
-        return EXIT_CONFIG;
-    }
     return 0;
 }
 
@@ -76,7 +69,7 @@ int host_check_plugins_exist(host *h)
     return 0;
 }
 
-int host_setup_workers(host *h, const char *db_path, worker_entry_fn in_process)
+int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_fn in_process)
 {
     ssize_t n = h->cfg.isolated ? readlink("/proc/self/exe", h->exe, sizeof h->exe - 1) : 0;
     if (n < 0 || (size_t)n >= sizeof h->exe - 1) {
@@ -86,7 +79,10 @@ int host_setup_workers(host *h, const char *db_path, worker_entry_fn in_process)
     }
     h->exe[n] = '\0';
     h->workers = (worker_settings){.exe = h->exe,
+                                   .db_kind = kind,
                                    .db_path = db_path,
+                                   .connect_timeout_s = h->cfg.connect_timeout_seconds,
+                                   .statement_timeout_ms = h->cfg.statement_timeout_ms,
                                    .pool_size = h->cfg.pool_size,
                                    .lease_timeout_ms = h->cfg.lease_timeout_ms,
                                    .busy_timeout_ms = h->cfg.busy_timeout_ms,
@@ -181,15 +177,25 @@ static int open_plugins_and_lock(host *h)
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         return EXIT_RUNTIME;
     }
-    return h->opt.allow_shared_db ? 0 : lock_database(h);
+    /*
+     * The lock file keeps a second host off one SQLite file; hosts sharing a
+     * PostgreSQL database need none (the outbox move takes disjoint rows).
+     */
+    return h->opt.allow_shared_db || h->db.kind == DB_POSTGRES ? 0 : lock_database(h);
 }
 
 /* The supervisor's own pool; a damaged file is refused before anything writes to it. */
 static int open_database(host *h)
 {
     char err[1200] = "";
-    log_msg(PA_LOG_INFO, "host", "database: SQLite file %s (from %s)", h->db.path, h->db.origin);
-    pool_config pc = {.path = h->db.path,
+    log_msg(PA_LOG_INFO, "host", "database: %s %s%s (from %s)", db_kind_name(h->db.kind),
+            h->db.kind == DB_SQLITE ? "file " : "",
+            h->db.kind == DB_SQLITE ? h->db.path : h->db.shown, h->db.origin);
+    pool_config pc = {.kind = h->db.kind,
+                      .path = h->db.path,
+                      .application_name = "host_stub/supervisor",
+                      .connect_timeout_s = h->cfg.connect_timeout_seconds,
+                      .statement_timeout_ms = h->cfg.statement_timeout_ms,
                       .size = h->cfg.pool_size,
                       .lease_timeout_ms = h->cfg.lease_timeout_ms,
                       .busy_timeout_ms = h->cfg.busy_timeout_ms,
@@ -239,7 +245,7 @@ static int run(host *h, worker_entry_fn in_process)
         return EXIT_CONFIG;
     }
     int rc;
-    if ((rc = host_setup_workers(h, h->db.path, in_process)) != 0 ||
+    if ((rc = host_setup_workers(h, h->db.kind, h->db.path, in_process)) != 0 ||
         (rc = open_plugins_and_lock(h)) != 0 || (rc = open_database(h)) != 0 ||
         (rc = start_instances(h)) != 0)
         return rc;

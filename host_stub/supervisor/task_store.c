@@ -1,6 +1,13 @@
 /*
  * The supervisor's half of the outbox: the host's tables and their
- * migrations, and the move of emitted items into pa_tasks.
+ * migrations, and the move of emitted items into pa_tasks, over db.h. The
+ * SQL comes in two dialects (SQLite's JSON1, PostgreSQL's json operators,
+ * an identity column each); everything else is one code path.
+ *
+ * Exactly once across hosts: on SQLite, BEGIN IMMEDIATE gives one host the
+ * outbox at a time; on PostgreSQL the move locks the rows it takes (FOR
+ * UPDATE SKIP LOCKED), so concurrent hosts take disjoint rows, and the
+ * UNIQUE outbox_id refuses a second task for one item whatever happens.
  */
 #include "task_store.h"
 
@@ -9,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "db.h"
 
 #include "clock.h"
 #include "log.h"
@@ -21,55 +30,126 @@
 #define HOST_SCHEMA_VERSION 1
 
 /* SQL generated from the one field list (task_fields.h). */
-#define COLUMN_DEF(name, def, kind, value)  ", " #name " " def
-#define COLUMN_NAME(name, def, kind, value) ", " #name
-#define OLD_COLUMN(name, def, kind, value)  ", t." #name
-#define EXTRACT(name, def, kind, value)     ", json_extract(item_json, '$." #name "')"
-#define PAIR_TEXT(name)                     ", '" #name "', " #name
-#define PAIR_JSON(name)                     ", '" #name "', json(" #name ")"
-#define JSON_PAIR(name, def, kind, value)   PAIR_##kind(name)
+#define COLUMN_DEF(name, def, kind, value)   ", " #name " " def
+#define COLUMN_NAME(name, def, kind, value)  ", " #name
+#define OLD_COLUMN(name, def, kind, value)   ", t." #name
+#define EXTRACT(name, def, kind, value)      ", json_extract(item_json, '$." #name "')"
+#define PG_EXTRACT(name, def, kind, value)   ", item_json::json->>'" #name "'"
+#define PAIR_TEXT(name)                      ", '" #name "', " #name
+#define PAIR_JSON(name)                      ", '" #name "', json(" #name ")"
+#define PG_PAIR_TEXT(name)                   ", '" #name "', " #name
+#define PG_PAIR_JSON(name)                   ", '" #name "', " #name "::json"
+#define JSON_PAIR(name, def, kind, value)    PAIR_##kind(name)
+#define PG_JSON_PAIR(name, def, kind, value) PG_PAIR_##kind(name)
+#define STRINGIFY_(x)                        #x
+#define STRINGIFY(x)                         STRINGIFY_(x)
+
+/* What differs between the engines: SQL only. */
+typedef struct task_sql {
+    const char *schema_table;
+    const char *schema;         /* the host tables, IF NOT EXISTS */
+    const char *migration_lock; /* serialises migrations across hosts; NULL: BEGIN does */
+    /* ?1 the time, ?2 the batch size; returns the task lines when lines is NULL */
+    const char *move;
+    const char *mark;           /* ?1 the time */
+    const char *lines;          /* ?1 the highest task id before the move */
+    const char *notify;         /* ?1 the number of new tasks; NULL: none */
+    const char *record_version; /* ?1 the version, ?2 the time */
+    bool adopts_old_tables;
+} task_sql;
 
 // clang-format off
 /* The SQL reads as SQL, one clause per line. */
-static const char SCHEMA_V1[] =
-    "CREATE TABLE IF NOT EXISTS pa_outbox ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " plugin TEXT NOT NULL,"
-    " instance_id TEXT NOT NULL,"
-    " item_json TEXT NOT NULL,"
-    " created_at TEXT NOT NULL,"
-    " consumed_at TEXT);"
-    "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"
-    "CREATE TABLE IF NOT EXISTS pa_tasks ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " outbox_id INTEGER NOT NULL UNIQUE REFERENCES pa_outbox(id),"
-    " plugin TEXT NOT NULL,"
-    " instance TEXT NOT NULL"
-    PA_TASK_FIELDS(COLUMN_DEF) ","
-    " created_at TEXT NOT NULL,"
-    " delivered_at TEXT);"
-    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;";
+static const task_sql SQLITE_SQL = {
+    .schema_table =
+        "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
+        " version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
+    .schema =
+        "CREATE TABLE IF NOT EXISTS pa_outbox ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " plugin TEXT NOT NULL,"
+        " instance_id TEXT NOT NULL,"
+        " item_json TEXT NOT NULL,"
+        " created_at TEXT NOT NULL,"
+        " consumed_at TEXT);"
+        "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"
+        "CREATE TABLE IF NOT EXISTS pa_tasks ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " outbox_id INTEGER NOT NULL UNIQUE REFERENCES pa_outbox(id),"
+        " plugin TEXT NOT NULL,"
+        " instance TEXT NOT NULL"
+        PA_TASK_FIELDS(COLUMN_DEF) ","
+        " created_at TEXT NOT NULL,"
+        " delivered_at TEXT);"
+        "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;",
+    /* Moving pending outbox rows into tasks is one statement: the item is never rebuilt in C. */
+    .move =
+        "INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
+        " SELECT id, plugin, instance_id" PA_TASK_FIELDS(EXTRACT) ", ?1"
+        " FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT ?2",
+    .mark =
+        "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
+        " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)",
+    /* The task line (docs/TASKS.md): the row as JSON, tags and metadata as JSON values. */
+    .lines =
+        "SELECT json_object('schema_version', " STRINGIFY(PA_TASKS_SCHEMA_VERSION) ", 'id', id"
+        PA_TASK_FIELDS(JSON_PAIR)
+        ", 'created_at', created_at, 'plugin', plugin, 'instance', instance)"
+        " FROM pa_tasks WHERE id > ?1 ORDER BY id",
+    .record_version =
+        "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', ?1, ?2)"
+        " ON CONFLICT(component) DO UPDATE"
+        " SET version = excluded.version, applied_at = excluded.applied_at",
+    .adopts_old_tables = true,
+};
 
-/* Moving pending outbox rows into tasks is one statement: the item is never rebuilt in C. */
-static const char MOVE_SQL[] =
-    "INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
-    " SELECT id, plugin, instance_id" PA_TASK_FIELDS(EXTRACT) ", ?1"
-    " FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT ?2";
+static const task_sql POSTGRES_SQL = {
+    .schema_table =
+        "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
+        " version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
+    .schema =
+        "CREATE TABLE IF NOT EXISTS pa_outbox ("
+        " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+        " plugin TEXT NOT NULL,"
+        " instance_id TEXT NOT NULL,"
+        " item_json TEXT NOT NULL,"
+        " created_at TEXT NOT NULL,"
+        " consumed_at TEXT);"
+        "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"
+        "CREATE TABLE IF NOT EXISTS pa_tasks ("
+        " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+        " outbox_id BIGINT NOT NULL UNIQUE REFERENCES pa_outbox(id),"
+        " plugin TEXT NOT NULL,"
+        " instance TEXT NOT NULL"
+        PA_TASK_FIELDS(COLUMN_DEF) ","
+        " created_at TEXT NOT NULL,"
+        " delivered_at TEXT);"
+        "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;",
+    /* Two hosts creating the tables at once would collide in the catalog: one at a time. */
+    .migration_lock = "SELECT pg_advisory_xact_lock(7361746173)",
+    /* Rows another host is moving are skipped, not waited for; the lines come back in order. */
+    .move =
+        "WITH taken AS (SELECT id, plugin, instance_id, item_json FROM pa_outbox"
+        " WHERE consumed_at IS NULL ORDER BY id LIMIT ?2 FOR UPDATE SKIP LOCKED),"
+        " moved AS (INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
+        " SELECT id, plugin, instance_id" PA_TASK_FIELDS(PG_EXTRACT) ", ?1 FROM taken ORDER BY id"
+        " RETURNING *)"
+        " SELECT json_build_object('schema_version', " STRINGIFY(PA_TASKS_SCHEMA_VERSION) ", 'id', id"
+        PA_TASK_FIELDS(PG_JSON_PAIR)
+        ", 'created_at', created_at, 'plugin', plugin, 'instance', instance)::text"
+        " FROM moved ORDER BY id",
+    .mark =
+        "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
+        " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)",
+    /* Delivered at COMMIT, so a listener never hears of a task it cannot read (docs/TASKS.md). */
+    .notify = "SELECT pg_notify('pa_tasks', ?1)",
+    .record_version =
+        "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', ?1, ?2)"
+        " ON CONFLICT(component) DO UPDATE"
+        " SET version = excluded.version, applied_at = excluded.applied_at",
+};
 
-static const char MARK_SQL[] =
-    "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
-    " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)";
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x)  STRINGIFY_(x)
-/* The task line (docs/TASKS.md): the row as JSON, tags and metadata as JSON values. */
-static const char LINES_SQL[] =
-    "SELECT json_object('schema_version', " STRINGIFY(PA_TASKS_SCHEMA_VERSION) ", 'id', id"
-    PA_TASK_FIELDS(JSON_PAIR)
-    ", 'created_at', created_at, 'plugin', plugin, 'instance', instance)"
-    " FROM pa_tasks WHERE id > ?1 ORDER BY id";
-
-/* Earlier host versions' own tables, recognised by their columns, moved once. */
+/* Earlier host versions' own tables (SQLite only), recognised by their columns, moved once. */
 static const char ADOPT_OUTBOX_SQL[] =
     "INSERT INTO pa_outbox(id, plugin, instance_id, item_json, created_at, consumed_at)"
     " SELECT id, plugin, instance_id, item_json, created_at, consumed_at FROM outbox";
@@ -79,178 +159,247 @@ static const char ADOPT_TASKS_SQL[] =
     " FROM tasks t JOIN outbox o ON o.id = t.outbox_id";
 // clang-format on
 
-static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t err_size)
+static const task_sql *sql_for(pool *p)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-        return PA_OK;
-    snprintf(err, err_size, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
-    sqlite3_free(msg);
-    return PA_ERR_DB;
+    return pool_kind(p) == DB_POSTGRES ? &POSTGRES_SQL : &SQLITE_SQL;
 }
 
-static long long scalar(sqlite3 *db, const char *sql, const char *arg)
+/* One lease's statements, for the host's own work. */
+typedef struct host_lease {
+    pool *pool;
+    pool_owner *owner;
+    pa_lease lease;
+    char *err;
+    size_t err_size;
+} host_lease;
+
+static db_stmt *prepare(host_lease *l, const char *sql, const char *what)
 {
-    sqlite3_stmt *stmt = NULL;
-    long long v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
-        if (arg)
-            sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            v = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
+    int status;
+    char why[900];
+    db_stmt *st = pool_prepare(l->pool, l->owner, l->lease, 0, sql, &status, why, sizeof why);
+    if (!st)
+        snprintf(l->err, l->err_size, "%s: %s", what, why);
+    return st;
+}
+
+/* Runs a statement to its end (rows dropped); binds: ?1 text (or NULL), ?2 integer (or < 0). */
+static int run(host_lease *l, const char *sql, const char *text, int64_t number, const char *what)
+{
+    db_stmt *st = prepare(l, sql, what);
+    if (!st)
+        return PA_ERR_DB;
+    int rc = PA_OK;
+    if (text)
+        rc = db_bind_text(st, 1, text, -1);
+    if (rc == PA_OK && number >= 0)
+        rc = db_bind_int64(st, text ? 2 : 1, number);
+    bool row = true;
+    char why[900] = "";
+    while (rc == PA_OK && row)
+        rc = db_step(st, &row, why, sizeof why);
+    if (rc != PA_OK)
+        snprintf(l->err, l->err_size, "%s: %s", what, why[0] ? why : "cannot bind");
+    return rc;
+}
+
+static int exec(host_lease *l, const char *sql, const char *what)
+{
+    char why[900] = "the lease is not live";
+    db_conn *c = pool_conn(l->pool, l->owner, l->lease);
+    int rc = c ? db_exec(c, sql, why, sizeof why) : PA_ERR_STALE_LEASE;
+    if (rc != PA_OK)
+        snprintf(l->err, l->err_size, "%s: %s", what, why);
+    return rc;
+}
+
+/* The first column of the first row as an integer, or -1. */
+static int64_t scalar(host_lease *l, const char *sql, const char *arg)
+{
+    db_stmt *st = prepare(l, sql, "reading the host tables");
+    bool row = false;
+    char why[900];
+    if (!st || (arg && db_bind_text(st, 1, arg, -1) != PA_OK) ||
+        db_step(st, &row, why, sizeof why) != PA_OK || !row)
+        return -1;
+    int64_t v = db_column_int64(st, 0);
+    while (row && db_step(st, &row, why, sizeof why) == PA_OK)
+        ;
     return v;
 }
 
 /* True when table has every column in the SQL list columns ("'a','b'"), count of them. */
-static bool has_columns(sqlite3 *db, const char *table, const char *columns, int count)
+static bool has_columns(host_lease *l, const char *table, const char *columns, int count)
 {
     char sql[512];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info(?1) WHERE name IN (%s)",
              columns);
-    return scalar(db, sql, table) == count;
+    return scalar(l, sql, table) == count;
 }
 
 /*
  * Version 1: the pa_ tables. An outbox and tasks table that an earlier host
- * wrote (its exact columns) are moved into them and dropped; a tasks table
- * of anyone else (the agent's own) is left exactly as it is.
+ * wrote on SQLite (its exact columns) are moved into them and dropped; a
+ * tasks table of anyone else (the agent's own) is left exactly as it is.
  */
-static int migrate_to_1(sqlite3 *db, char *err, size_t err_size)
+static int migrate_to_1(host_lease *l, const task_sql *q)
 {
-    int rc = exec(db, SCHEMA_V1, "creating the host tables", err, err_size);
+    int rc = exec(l, q->schema, "creating the host tables");
     bool old_outbox =
-        rc == PA_OK &&
-        has_columns(db, "outbox", "'plugin','instance_id','item_json','created_at','consumed_at'",
+        rc == PA_OK && q->adopts_old_tables &&
+        has_columns(l, "outbox", "'plugin','instance_id','item_json','created_at','consumed_at'",
                     5);
-    bool old_tasks = old_outbox && has_columns(db, "tasks",
+    bool old_tasks = old_outbox && has_columns(l, "tasks",
                                                "'outbox_id','type','tags','metadata',"
                                                "'source_reference','created_at'",
                                                6);
     if (old_outbox)
-        rc = exec(db, ADOPT_OUTBOX_SQL, "moving outbox into pa_outbox", err, err_size);
+        rc = run(l, ADOPT_OUTBOX_SQL, NULL, -1, "moving outbox into pa_outbox");
+    int64_t moved_tasks = 0;
+    if (rc == PA_OK && old_tasks) {
+        db_stmt *st = prepare(l, ADOPT_TASKS_SQL, "moving tasks into pa_tasks");
+        rc = run(l, ADOPT_TASKS_SQL, NULL, -1, "moving tasks into pa_tasks");
+        moved_tasks = st ? db_changes(st) : 0;
+    }
     if (rc == PA_OK && old_tasks)
-        rc = exec(db, ADOPT_TASKS_SQL, "moving tasks into pa_tasks", err, err_size);
-    long long moved_tasks = old_tasks ? sqlite3_changes(db) : 0;
-    if (rc == PA_OK && old_tasks)
-        rc = exec(db, "DROP TABLE tasks", "dropping the old tasks table", err, err_size);
+        rc = exec(l, "DROP TABLE tasks", "dropping the old tasks table");
     if (rc == PA_OK && old_outbox)
-        rc = exec(db, "DROP TABLE outbox", "dropping the old outbox table", err, err_size);
+        rc = exec(l, "DROP TABLE outbox", "dropping the old outbox table");
     if (rc == PA_OK && old_outbox)
         log_msg(PA_LOG_INFO, "host",
                 "schema: moved this host's earlier outbox%s into pa_outbox%s (%lld task(s))",
                 old_tasks ? " and tasks tables" : " table", old_tasks ? " and pa_tasks" : "",
-                moved_tasks);
+                (long long)moved_tasks);
     return rc;
 }
 
-typedef int (*migration_fn)(sqlite3 *db, char *err, size_t err_size);
+typedef int (*migration_fn)(host_lease *l, const task_sql *q);
 static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1};
 
-/* Brings the host's tables to HOST_SCHEMA_VERSION inside the caller's transaction. */
-static int migrate(sqlite3 *db, char *err, size_t err_size)
+/* Brings the host's tables to HOST_SCHEMA_VERSION inside the lease's transaction. */
+static int migrate(host_lease *l, const task_sql *q)
 {
-    int rc = exec(db,
-                  "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
-                  " version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
-                  "creating pa_schema", err, err_size);
+    int rc =
+        q->migration_lock ? run(l, q->migration_lock, NULL, -1, "locking the host tables") : PA_OK;
+    if (rc == PA_OK)
+        rc = exec(l, q->schema_table, "creating pa_schema");
     if (rc != PA_OK)
         return rc;
-    long long version =
-        scalar(db, "SELECT coalesce(max(version), 0) FROM pa_schema WHERE component = ?1", "host");
+    int64_t version =
+        scalar(l, "SELECT coalesce(max(version), 0) FROM pa_schema WHERE component = ?1", "host");
     if (version < 0) { /* unreadable, or a row someone wrote by hand: never index by it */
-        snprintf(err, err_size,
+        snprintf(l->err, l->err_size,
                  "pa_schema holds no valid schema version for the host (read %lld); the host "
                  "tables are left as they are",
-                 version);
+                 (long long)version);
         return PA_ERR_DB;
     }
     if (version > HOST_SCHEMA_VERSION) {
-        snprintf(err, err_size,
+        snprintf(l->err, l->err_size,
                  "the database's host tables are at schema version %lld, newer than this "
                  "host_stub's %d; use a newer host_stub",
-                 version, HOST_SCHEMA_VERSION);
+                 (long long)version, HOST_SCHEMA_VERSION);
         return PA_ERR_DB;
     }
-    for (long long v = version; v < HOST_SCHEMA_VERSION && rc == PA_OK; v++)
-        rc = MIGRATIONS[v](db, err, err_size);
+    for (int64_t v = version; v < HOST_SCHEMA_VERSION && rc == PA_OK; v++)
+        rc = MIGRATIONS[v](l, q);
     /* Up to date: a table someone dropped comes back (IF NOT EXISTS costs nothing). */
     if (rc == PA_OK && version == HOST_SCHEMA_VERSION)
-        rc = exec(db, SCHEMA_V1, "creating the host tables", err, err_size);
+        rc = exec(l, q->schema, "creating the host tables");
     if (rc == PA_OK && version < HOST_SCHEMA_VERSION) {
-        char sql[256];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', %d,"
-                 " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now')) ON CONFLICT(component) DO UPDATE"
-                 " SET version = excluded.version, applied_at = excluded.applied_at",
-                 HOST_SCHEMA_VERSION);
-        rc = exec(db, sql, "recording the schema version", err, err_size);
+        db_stmt *st = prepare(l, q->record_version, "recording the schema version");
+        char stamp[32];
+        clock_format_iso8601(clock_wall_ms(), stamp, sizeof stamp);
+        bool row = false;
+        char why[900];
+        rc = st ? db_bind_int64(st, 1, HOST_SCHEMA_VERSION) : PA_ERR_DB;
+        if (rc == PA_OK)
+            rc = db_bind_text(st, 2, stamp, -1);
+        if (rc == PA_OK && (rc = db_step(st, &row, why, sizeof why)) != PA_OK)
+            snprintf(l->err, l->err_size, "recording the schema version: %s", why);
+    }
+    return rc;
+}
+
+/* Releases l's lease, committing when rc is PA_OK; returns rc, or the failed COMMIT's status. */
+static int release(host_lease *l, int rc)
+{
+    char release_err[512];
+    int release_rc = pool_release(l->pool, l->owner, l->lease,
+                                  rc == PA_OK ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK, POOL_HERE,
+                                  release_err, sizeof release_err);
+    if (rc == PA_OK && release_rc != PA_OK) {
+        snprintf(l->err, l->err_size, "%s", release_err);
+        rc = release_rc;
     }
     return rc;
 }
 
 int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size)
 {
-    pa_lease lease;
-    int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &lease, err, err_size);
+    host_lease l = {p, host, {0}, err, err_size};
+    int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &l.lease, err, err_size);
     if (rc != PA_OK)
         return rc;
     /* One transaction: a migration happens whole or not at all, and once across hosts. */
-    rc = migrate(pool_lease_db(p, host, lease, POOL_HERE), err, err_size);
-    char release_err[512];
-    int release_rc =
-        pool_release(p, host, lease, rc == PA_OK ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK,
-                     POOL_HERE, release_err, sizeof release_err);
-    if (rc == PA_OK && release_rc != PA_OK) {
-        snprintf(err, err_size, "%s", release_err);
-        rc = release_rc;
+    return release(&l, migrate(&l, sql_for(p)));
+}
+
+/* Collects the first column of every row of st into lines (up to CONSUME_BATCH). */
+static int collect_lines(host_lease *l, db_stmt *st, char **lines, size_t *count)
+{
+    bool row = true;
+    char why[900] = "";
+    int rc = PA_OK;
+    while (rc == PA_OK && (rc = db_step(st, &row, why, sizeof why)) == PA_OK && row) {
+        const char *line = db_column_text(st, 0, NULL);
+        if (*count >= CONSUME_BATCH || !line || !(lines[*count] = strdup(line))) {
+            snprintf(why, sizeof why, "%s",
+                     *count >= CONSUME_BATCH ? "too many rows" : "out of memory");
+            rc = PA_ERR_NOMEM;
+            break;
+        }
+        (*count)++;
     }
+    if (rc != PA_OK)
+        snprintf(l->err, l->err_size, "outbox consumer: %s", why);
     return rc;
 }
 
-/* Runs a prepared statement to its end; SQLITE_DONE on success. */
-static int run(sqlite3 *db, const char *sql, const char *stamp, int limit)
+static int bind_move(db_stmt *st, const char *stamp)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, stamp, -1, SQLITE_STATIC);
-        if (limit)
-            sqlite3_bind_int(stmt, 2, limit);
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-            ;
-    }
-    sqlite3_finalize(stmt);
-    return rc;
+    int rc = db_bind_text(st, 1, stamp, -1);
+    return rc == PA_OK ? db_bind_int64(st, 2, CONSUME_BATCH) : rc;
 }
 
 /* Moves up to CONSUME_BATCH pending items into pa_tasks; collects their JSON lines. */
-static int consume_batch(sqlite3 *db, const char *stamp, char **lines, size_t *count, char *err,
-                         size_t err_size)
+static int consume_batch(host_lease *l, const task_sql *q, const char *stamp, char **lines,
+                         size_t *count)
 {
-    long long before = scalar(db, "SELECT coalesce(max(id), 0) FROM pa_tasks", NULL);
-    int rc = before < 0 ? SQLITE_ERROR : run(db, MOVE_SQL, stamp, CONSUME_BATCH);
-    if (rc == SQLITE_DONE)
-        rc = run(db, MARK_SQL, stamp, 0);
-    sqlite3_stmt *select = NULL;
-    if (rc == SQLITE_DONE &&
-        (rc = sqlite3_prepare_v2(db, LINES_SQL, -1, &select, NULL)) == SQLITE_OK) {
-        sqlite3_bind_int64(select, 1, before);
-        while ((rc = sqlite3_step(select)) == SQLITE_ROW && *count < CONSUME_BATCH) {
-            const char *line = (const char *)sqlite3_column_text(select, 0);
-            if (!line || !(lines[*count] = strdup(line))) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            (*count)++;
-        }
+    int64_t before = q->lines ? scalar(l, "SELECT coalesce(max(id), 0) FROM pa_tasks", NULL) : 0;
+    int rc = before >= 0 ? PA_OK : PA_ERR_DB;
+    if (rc == PA_OK && q->lines) {
+        rc = run(l, q->move, stamp, CONSUME_BATCH, "outbox consumer");
+    } else if (rc == PA_OK) { /* the move returns the lines */
+        db_stmt *move = prepare(l, q->move, "outbox consumer");
+        rc = move ? bind_move(move, stamp) : PA_ERR_DB;
+        if (rc == PA_OK)
+            rc = collect_lines(l, move, lines, count);
     }
-    sqlite3_finalize(select);
-    if (rc == SQLITE_DONE)
-        return PA_OK;
-    snprintf(err, err_size, "outbox consumer: %s", sqlite3_errmsg(db));
-    return PA_ERR_DB;
+    if (rc == PA_OK)
+        rc = run(l, q->mark, stamp, -1, "outbox consumer");
+    if (rc == PA_OK && q->lines) {
+        db_stmt *select = prepare(l, q->lines, "outbox consumer");
+        rc = select ? db_bind_int64(select, 1, before) : PA_ERR_DB;
+        if (rc == PA_OK)
+            rc = collect_lines(l, select, lines, count);
+    }
+    if (rc == PA_OK && q->notify && *count) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", *count);
+        rc = run(l, q->notify, n, -1, "announcing new tasks");
+    }
+    return rc;
 }
 
 int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
@@ -259,24 +408,16 @@ int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, siz
     *consumed = 0;
     char stamp[32];
     clock_format_iso8601(now_ms, stamp, sizeof stamp);
+    const task_sql *q = sql_for(p);
     for (;;) {
         char *lines[CONSUME_BATCH];
         size_t count = 0;
-        pa_lease lease;
+        host_lease l = {p, host, {0}, err, err_size};
         err[0] = '\0';
-        int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &lease, err, err_size);
+        int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &l.lease, err, err_size);
         if (rc != PA_OK)
             return rc;
-        sqlite3 *db = pool_lease_db(p, host, lease, POOL_HERE);
-        rc = consume_batch(db, stamp, lines, &count, err, err_size);
-        char release_err[512];
-        int release_rc =
-            pool_release(p, host, lease, rc == PA_OK ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK,
-                         POOL_HERE, release_err, sizeof release_err);
-        if (rc == PA_OK && release_rc != PA_OK) {
-            rc = release_rc;
-            snprintf(err, err_size, "%s", release_err);
-        }
+        rc = release(&l, consume_batch(&l, q, stamp, lines, &count));
         /* Print only what committed: a task is announced once it exists. */
         for (size_t i = 0; i < count; i++) {
             if (rc == PA_OK && out)

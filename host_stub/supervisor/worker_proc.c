@@ -407,9 +407,18 @@ static int send_init(worker_proc *w, const worker_settings *ws, const loaded_plu
                      const instance_config *ic)
 {
     channel_msg m = {.type = IPC_INIT,
-                     .u.init = {pl->name, ic->id, ic->json, ws->db_path, ws->pool_size,
-                                ws->lease_timeout_ms, ws->busy_timeout_ms, ws->max_lifetime_ms,
-                                clock_is_virtual() ? clock_wall_ms() : -1}};
+                     .u.init = {.plugin = pl->name,
+                                .instance_id = ic->id,
+                                .instance_json = ic->json,
+                                .db_path = ws->db_path,
+                                .pool_size = ws->pool_size,
+                                .lease_timeout_ms = ws->lease_timeout_ms,
+                                .busy_timeout_ms = ws->busy_timeout_ms,
+                                .max_lifetime_ms = ws->max_lifetime_ms,
+                                .virtual_ms = clock_is_virtual() ? clock_wall_ms() : -1,
+                                .db_kind = ws->db_kind,
+                                .connect_timeout_s = ws->connect_timeout_s,
+                                .statement_timeout_ms = ws->statement_timeout_ms}};
     return channel_send(w->channel, &m);
 }
 

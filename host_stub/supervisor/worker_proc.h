@@ -22,13 +22,16 @@
 #include "config.h"
 #include "held_sites.h"
 #include "ipc.h"
+#include "db.h"
 #include "loader.h"
 #include "worker_args.h"
 
 typedef struct worker_settings {
     const char *exe; /* this host_stub binary, by its real path */
+    db_kind db_kind;
     const char *db_path;
     int pool_size, lease_timeout_ms, busy_timeout_ms;
+    int connect_timeout_s, statement_timeout_ms; /* PostgreSQL */
     int64_t max_lifetime_ms;
     int64_t start_timeout_ms; /* HELLO and INIT_DONE must come within this */
     worker_entry_fn

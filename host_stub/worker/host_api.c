@@ -7,6 +7,7 @@
 #include "instance.h"
 #include "log.h"
 #include "emit.h"
+#include "stmt_api.h"
 
 static void set_error(host_instance *in, const char *msg)
 {
@@ -46,7 +47,13 @@ static sqlite3 *api_lease_db(pa_host_ctx *ctx, pa_lease lease)
 {
     if (!ctx)
         return NULL;
-    return pool_lease_db(ctx->pool, &ctx->owner, lease, (pool_site){"?", 0, "lease_db"});
+    sqlite3 *db = pool_lease_db(ctx->pool, &ctx->owner, lease, (pool_site){"?", 0, "lease_db"});
+    if (!db && pool_kind(ctx->pool) != DB_SQLITE) {
+        set_error(ctx, "lease_db (PA_ERR_UNSUPPORTED): the database is PostgreSQL; lease_db "
+                       "returns SQLite handles: use the statement API (ABI 1.4) or lease_pg");
+        log_msg(PA_LOG_ERROR, ctx->log_source, "%s", ctx->last_error);
+    }
+    return db;
 }
 
 static int api_release(pa_host_ctx *ctx, pa_lease lease, pa_release_action action, const char *file,
@@ -133,6 +140,25 @@ static const pa_host_api API = {
     .last_error = api_last_error,
     .defer_next_poll = api_defer_next_poll,
     .prepare_cached = api_prepare_cached,
+    .db_backend = stmt_api_backend,
+    .stmt_prepare = stmt_api_prepare,
+    .stmt_bind_null = stmt_api_bind_null,
+    .stmt_bind_int64 = stmt_api_bind_int64,
+    .stmt_bind_double = stmt_api_bind_double,
+    .stmt_bind_text = stmt_api_bind_text,
+    .stmt_bind_blob = stmt_api_bind_blob,
+    .stmt_bind_time = stmt_api_bind_time,
+    .stmt_step = stmt_api_step,
+    .stmt_column_count = stmt_api_column_count,
+    .stmt_column_type = stmt_api_column_type,
+    .stmt_column_int64 = stmt_api_column_int64,
+    .stmt_column_double = stmt_api_column_double,
+    .stmt_column_text = stmt_api_column_text,
+    .stmt_column_blob = stmt_api_column_blob,
+    .stmt_column_time = stmt_api_column_time,
+    .stmt_changes = stmt_api_changes,
+    .db_error_code = stmt_api_error_code,
+    .lease_pg = stmt_api_lease_pg,
 };
 
 const pa_host_api *host_api_table(void)

@@ -26,6 +26,7 @@ struct pa_host_ctx {
     void *state; /* the plugin's instance pointer */
     bool running;
     char last_error[1024];
+    char db_code[16];      /* db_error_code: the engine's code of the last failed call */
     int64_t not_before_ms; /* from defer_next_poll during the last poll; 0 if none */
     uint64_t items_emitted;
     uint64_t http_requests;

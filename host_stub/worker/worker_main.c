@@ -107,7 +107,13 @@ static int serve_init(worker *w, const msg_init *init)
         return -1;
     }
     follow_clock(w, init->virtual_ms);
-    pool_config pc = {.path = init->db_path,
+    char application[512];
+    snprintf(application, sizeof application, "host_stub/%s/%s", init->plugin, init->instance_id);
+    pool_config pc = {.kind = (db_kind)init->db_kind,
+                      .path = init->db_path,
+                      .application_name = application,
+                      .connect_timeout_s = (int)init->connect_timeout_s,
+                      .statement_timeout_ms = (int)init->statement_timeout_ms,
                       .size = (int)init->pool_size,
                       .lease_timeout_ms = (int)init->lease_timeout_ms,
                       .busy_timeout_ms = (int)init->busy_timeout_ms,
