@@ -35,14 +35,9 @@
 #define OLD_COLUMN(name, def, kind, value)   ", t." #name
 #define EXTRACT(name, def, kind, value)      ", json_extract(item_json, '$." #name "')"
 #define PG_EXTRACT(name, def, kind, value)   ", item_json::json->>'" #name "'"
-#define PAIR_TEXT(name)                      ", '" #name "', " #name
-#define PAIR_JSON(name)                      ", '" #name "', json(" #name ")"
-#define PG_PAIR_TEXT(name)                   ", '" #name "', " #name
-#define PG_PAIR_JSON(name)                   ", '" #name "', " #name "::json"
-#define JSON_PAIR(name, def, kind, value)    PAIR_##kind(name)
-#define PG_JSON_PAIR(name, def, kind, value) PG_PAIR_##kind(name)
-#define STRINGIFY_(x)                        #x
-#define STRINGIFY(x)                         STRINGIFY_(x)
+
+/* A task line's columns, in its order (task_line). */
+#define LINE_COLUMNS "id" PA_TASK_FIELDS(COLUMN_NAME) ", created_at, plugin, instance"
 
 /* What differs between the engines: SQL only. */
 typedef struct task_sql {
@@ -90,12 +85,7 @@ static const task_sql SQLITE_SQL = {
     .mark =
         "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
         " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)",
-    /* The task line (docs/TASKS.md): the row as JSON, tags and metadata as JSON values. */
-    .lines =
-        "SELECT json_object('schema_version', " STRINGIFY(PA_TASKS_SCHEMA_VERSION) ", 'id', id"
-        PA_TASK_FIELDS(JSON_PAIR)
-        ", 'created_at', created_at, 'plugin', plugin, 'instance', instance)"
-        " FROM pa_tasks WHERE id > ?1 ORDER BY id",
+    .lines = "SELECT " LINE_COLUMNS " FROM pa_tasks WHERE id > ?1 ORDER BY id",
     .record_version =
         "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', ?1, ?2)"
         " ON CONFLICT(component) DO UPDATE"
@@ -134,10 +124,7 @@ static const task_sql POSTGRES_SQL = {
         " moved AS (INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
         " SELECT id, plugin, instance_id" PA_TASK_FIELDS(PG_EXTRACT) ", ?1 FROM taken ORDER BY id"
         " RETURNING *)"
-        " SELECT json_build_object('schema_version', " STRINGIFY(PA_TASKS_SCHEMA_VERSION) ", 'id', id"
-        PA_TASK_FIELDS(PG_JSON_PAIR)
-        ", 'created_at', created_at, 'plugin', plugin, 'instance', instance)::text"
-        " FROM moved ORDER BY id",
+        " SELECT " LINE_COLUMNS " FROM moved ORDER BY id",
     .mark =
         "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
         " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)",
@@ -345,15 +332,100 @@ int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size)
     return release(&l, migrate(&l, sql_for(p)));
 }
 
-/* Collects the first column of every row of st into lines (up to CONSUME_BATCH). */
+/* A growing line; failed once an allocation failed. */
+typedef struct line_buf {
+    char *text;
+    size_t len, cap;
+    bool failed;
+} line_buf;
+
+static void put(line_buf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *grown = realloc(b->text, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->text = grown;
+        b->cap = cap;
+    }
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+    b->text[b->len] = '\0';
+}
+
+static void put_key(line_buf *b, const char *name)
+{
+    put(b, ",\"", 2);
+    put(b, name, strlen(name));
+    put(b, "\":", 2);
+}
+
+/* A text column as a JSON string (cJSON's escaping), or null. */
+static void put_TEXT(line_buf *b, const char *name, const db_stmt *st, int i)
+{
+    put_key(b, name);
+    const char *v = db_column_text(st, i, NULL);
+    cJSON *s = v ? cJSON_CreateString(v) : NULL;
+    char *quoted = s ? cJSON_PrintUnformatted(s) : NULL;
+    if (v && !quoted)
+        b->failed = true;
+    else if (quoted)
+        put(b, quoted, strlen(quoted));
+    else
+        put(b, "null", 4);
+    cJSON_free(quoted);
+    cJSON_Delete(s);
+}
+
+/* A column holding JSON (written compact by emit) as that JSON, or null. */
+static void put_JSON(line_buf *b, const char *name, const db_stmt *st, int i)
+{
+    put_key(b, name);
+    size_t n;
+    const char *v = db_column_text(st, i, &n);
+    put(b, v ? v : "null", v ? n : 4);
+}
+
+#define PUT_FIELD(name, def, kind, value) put_##kind(&b, #name, st, column++);
+
+/*
+ * The task line (docs/TASKS.md) of the current row of LINE_COLUMNS, the same
+ * bytes on both engines: the row as compact JSON, tags and metadata as JSON
+ * values. NULL when out of memory.
+ */
+static char *task_line(const db_stmt *st)
+{
+    line_buf b = {0};
+    char head[64];
+    snprintf(head, sizeof head, "{\"schema_version\":%d,\"id\":%lld", PA_TASKS_SCHEMA_VERSION,
+             (long long)db_column_int64(st, 0));
+    put(&b, head, strlen(head));
+    int column = 1;
+    PA_TASK_FIELDS(PUT_FIELD)
+    put_TEXT(&b, "created_at", st, column++);
+    put_TEXT(&b, "plugin", st, column++);
+    put_TEXT(&b, "instance", st, column);
+    put(&b, "}", 1);
+    if (b.failed) {
+        free(b.text);
+        return NULL;
+    }
+    return b.text;
+}
+
+/* Collects the line of every row of st (LINE_COLUMNS) into lines (up to CONSUME_BATCH). */
 static int collect_lines(host_lease *l, db_stmt *st, char **lines, size_t *count)
 {
     bool row = true;
     char why[900] = "";
     int rc = PA_OK;
     while (rc == PA_OK && (rc = db_step(st, &row, why, sizeof why)) == PA_OK && row) {
-        const char *line = db_column_text(st, 0, NULL);
-        if (*count >= CONSUME_BATCH || !line || !(lines[*count] = strdup(line))) {
+        if (*count >= CONSUME_BATCH || !(lines[*count] = task_line(st))) {
             snprintf(why, sizeof why, "%s",
                      *count >= CONSUME_BATCH ? "too many rows" : "out of memory");
             rc = PA_ERR_NOMEM;

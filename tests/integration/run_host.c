@@ -1,4 +1,5 @@
 #include "run_host.h"
+#include "pg_env.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +26,10 @@ void env_create(test_env *env)
     assert_int_equal(chmod(env->dir, 0755), 0);
     snprintf(env->plugins, sizeof env->plugins, "%s/plugins", env->dir);
     snprintf(env->config, sizeof env->config, "%s/host.json", env->dir);
-    snprintf(env->db, sizeof env->db, "%s/agent.db", env->dir);
+    if (pg_backend_selected())
+        pg_db_create(env->db, sizeof env->db, env->pg_name, sizeof env->pg_name);
+    else
+        snprintf(env->db, sizeof env->db, "%s/agent.db", env->dir);
     snprintf(env->out_path, sizeof env->out_path, "%s/stdout", env->dir);
     snprintf(env->err_path, sizeof env->err_path, "%s/stderr", env->dir);
     assert_int_equal(mkdir(env->plugins, 0755), 0);
@@ -57,6 +61,8 @@ void env_destroy(test_env *env)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", env->dir);
     assert_int_equal(system(cmd), 0);
+    if (env->pg_name[0])
+        pg_db_drop(env->pg_name);
 }
 
 void env_add_plugin(test_env *env, const char *name)
@@ -185,6 +191,8 @@ void host_result_free(host_result *result)
 
 long db_scalar(test_env *env, const char *sql)
 {
+    if (env->pg_name[0])
+        return pg_scalar(env->db, sql);
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(env->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *stmt;

@@ -14,7 +14,8 @@ typedef struct test_env {
     char dir[64];
     char plugins[128];
     char config[128];
-    char db[128];
+    char db[128];      /* the --db: a SQLite file, or a PostgreSQL URL (PA_TEST_BACKEND) */
+    char pg_name[64];  /* the PostgreSQL database made for this test, or "" */
     char out_path[128];
     char err_path[128];
     pid_t pid; /* a host_stub started and not yet waited for: killed by env_destroy */
@@ -51,7 +52,7 @@ void host_wait(test_env *env, pid_t pid, host_result *result);
 void host_result_free(host_result *result);
 
 char *read_file(const char *path);
-/* Runs a query returning one integer on the env's database. */
+/* Runs a query returning one integer on the env's database (either engine). */
 long db_scalar(test_env *env, const char *sql);
 /* Number of lines in text containing needle. */
 int count_lines_with(const char *text, const char *needle);

@@ -37,13 +37,7 @@ static long committed_items(tp_instance *t)
     pa_lease lease;
     if (PA_LEASE(t->api, t->ctx, PA_LEASE_READ, PA_LEASE_DEFAULT_TIMEOUT, &lease) != PA_OK)
         return -1;
-    sqlite3_stmt *st = NULL;
-    long n = -1;
-    if (sqlite3_prepare_v2(t->api->lease_db(t->ctx, lease), "SELECT count(*) FROM misbehave_done",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    long n = tp_count(t, lease, "misbehave_done");
     PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
     return n;
 }
@@ -124,17 +118,11 @@ static void go_wrong(const tp_instance *t, const char *does)
 /* The item numbered one past the rows already counted, and its row; in the caller's lease. */
 static int emit_next(tp_instance *t, pa_lease lease, long *number)
 {
-    sqlite3 *db = t->api->lease_db(t->ctx, lease);
-    sqlite3_stmt *st = NULL;
-    *number = 0;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM misbehave_done", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        *number = sqlite3_column_int(st, 0) + 1;
-    sqlite3_finalize(st);
+    *number = tp_count(t, lease, "misbehave_done") + 1;
     char ref[64], title[64];
     snprintf(ref, sizeof ref, "%s-%ld", t->id, *number);
     snprintf(title, sizeof title, "Misbehave item %ld", *number);
-    if (*number == 0 || tp_exec(t, lease, "INSERT INTO misbehave_done VALUES ('x')") != SQLITE_OK)
+    if (*number == 0 || tp_exec(t, lease, "INSERT INTO misbehave_done VALUES ('x')") != PA_OK)
         return PA_ERR_DB;
     pa_item item = {.abi_version = PA_ABI_VERSION,
                     .struct_size = sizeof item,

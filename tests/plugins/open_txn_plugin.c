@@ -33,7 +33,7 @@ int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
         snprintf(errbuf, errbuf_size, "lease failed: %s", t->api->last_error(t->ctx));
         return rc;
     }
-    if (tp_exec(t, lease, "BEGIN; INSERT INTO open_txn_probe VALUES ('uncommitted')") !=
+    if (tp_exec_sqlite(t, lease, "BEGIN; INSERT INTO open_txn_probe VALUES ('uncommitted')") !=
         SQLITE_OK) {
         snprintf(errbuf, errbuf_size, "could not open the transaction");
         PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);

@@ -63,6 +63,26 @@ bool tp_bool(const tp_instance *t, const char *key, bool fallback)
 
 int tp_exec(const tp_instance *t, pa_lease lease, const char *sql)
 {
+    pa_stmt *st = t->api->stmt_prepare(t->ctx, lease, sql);
+    int row = 1, rc = st ? PA_OK : PA_ERR_DB;
+    while (rc == PA_OK && row)
+        rc = t->api->stmt_step(t->ctx, st, &row);
+    return rc;
+}
+
+long tp_count(const tp_instance *t, pa_lease lease, const char *table)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    pa_stmt *st = t->api->stmt_prepare(t->ctx, lease, sql);
+    int row = 0;
+    if (!st || t->api->stmt_step(t->ctx, st, &row) != PA_OK || !row)
+        return -1;
+    return (long)t->api->stmt_column_int64(t->ctx, st, 0);
+}
+
+int tp_exec_sqlite(const tp_instance *t, pa_lease lease, const char *sql)
+{
     sqlite3 *db = t->api->lease_db(t->ctx, lease);
     return db ? sqlite3_exec(db, sql, NULL, NULL, NULL) : SQLITE_MISUSE;
 }
@@ -77,7 +97,7 @@ int tp_create_probe(const tp_instance *t, const char *table, char *errbuf, size_
     }
     char sql[256];
     snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS %s(v TEXT)", table);
-    if (tp_exec(t, lease, sql) != SQLITE_OK) {
+    if (tp_exec(t, lease, sql) != PA_OK) {
         snprintf(errbuf, errbuf_size, "cannot create %s", table);
         PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_ROLLBACK);
         return PA_ERR_DB;

@@ -39,8 +39,12 @@ void tp_free(tp_instance *t);
 long tp_int(const tp_instance *t, const char *key, long fallback);
 const char *tp_str(const tp_instance *t, const char *key, const char *fallback);
 bool tp_bool(const tp_instance *t, const char *key, bool fallback);
-/* Runs sql on the lease's connection; SQLite result code. */
+/* Runs one statement on the lease through the engine-neutral API (ABI 1.4); a pa_status. */
 int tp_exec(const tp_instance *t, pa_lease lease, const char *sql);
+/* SELECT count(*) FROM table on the lease, or -1. */
+long tp_count(const tp_instance *t, pa_lease lease, const char *table);
+/* sqlite3_exec on the raw handle, for the SQLite-only misuse plugins; SQLite's code. */
+int tp_exec_sqlite(const tp_instance *t, pa_lease lease, const char *sql);
 /* Creates table with one TEXT column in its own committed WRITE lease. */
 int tp_create_probe(const tp_instance *t, const char *table, char *errbuf, size_t errbuf_size);
 
