@@ -5,6 +5,7 @@
 #
 #   scripts/pg_cluster.sh start DIR   starts it; writes DIR/url (a libpq URI)
 #   scripts/pg_cluster.sh stop DIR    stops it (immediate) and removes DIR
+#   scripts/pg_cluster.sh restart DIR stops it (fast) and starts it again, same port
 #
 # Debian's server binaries (/usr/lib/postgresql/N/bin) or the PATH's
 # (Homebrew). A server that cannot start is an error naming its log.
@@ -45,6 +46,9 @@ start)
     tail -n 5 "$dir/server.log" >&2 || true
     exit 1
     ;;
+restart)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 restart >/dev/null
+    ;;
 stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
         as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null || true
@@ -52,7 +56,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: pg_cluster.sh start|stop DIR" >&2
+    echo "usage: pg_cluster.sh start|stop|restart DIR" >&2
     exit 2
     ;;
 esac

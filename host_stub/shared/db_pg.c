@@ -44,10 +44,11 @@ typedef struct pg_state {
     db_conn base;
     PGconn *pg;
     int statement_timeout_ms;
-    unsigned generation; /* bumped at each reconnect: statements must be prepared again */
-    unsigned next_name;  /* pa_N */
-    pa_lease_mode mode;  /* of the current lease */
-    bool lease_did_work; /* a statement of this lease succeeded: no retry after this */
+    unsigned generation;   /* bumped at each reconnect: statements must be prepared again */
+    unsigned next_name;    /* pa_N */
+    pa_lease_mode mode;    /* of the current lease */
+    bool lease_did_work;   /* a statement of this lease succeeded: no retry after this */
+    bool server_read_only; /* the database or role has default_transaction_read_only on */
 } pg_state;
 
 typedef struct pg_stmt {
@@ -123,6 +124,11 @@ static int command(pg_state *s, const char *sql, char *err, size_t err_size)
 static int set_up_session(pg_state *s, char *err, size_t err_size)
 {
     PQsetNoticeProcessor(s->pg, drop_notice, NULL);
+    /* An operator's read-only database stays read-only: WRITE leases are refused on it. */
+    PGresult *res = PQexec(s->pg, "SHOW default_transaction_read_only");
+    s->server_read_only = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                          strcmp(PQgetvalue(res, 0, 0), "on") == 0;
+    PQclear(res);
     char sql[256];
     snprintf(sql, sizeof sql,
              "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601';"
@@ -225,6 +231,13 @@ static int lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_siz
         return PA_ERR_DB;
     if (mode != PA_LEASE_WRITE)
         return PA_OK;
+    if (s->server_read_only) {
+        snprintf(err, err_size,
+                 "the database is read-only (default_transaction_read_only is on for it or for "
+                 "this role); WRITE leases are refused");
+        db_set_code(&s->base, "25006"); /* read_only_sql_transaction */
+        return PA_ERR_DB;
+    }
     int rc = command(s, "BEGIN READ WRITE", err, err_size);
     if (rc != PA_OK && may_retry(s))
         rc = reconnect(s, err, err_size); /* begins the transaction itself */
@@ -237,7 +250,15 @@ static int lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, si
     PGTransactionStatusType ts = PQtransactionStatus(s->pg);
     int rc = PA_OK;
     char ignored[256];
-    if ((ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) && commit) {
+    if (commit && PQstatus(s->pg) == CONNECTION_BAD) {
+        /* The server rolled the transaction back when the connection went. */
+        snprintf(err, err_size,
+                 "the connection to PostgreSQL broke during the lease; its "
+                 "transaction was lost (rolled back by the server)");
+        db_set_code(&s->base, "08006");
+        cleanup->commit_failed = true;
+        rc = PA_ERR_DB;
+    } else if ((ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) && commit) {
         PGresult *res = PQexec(s->pg, "COMMIT");
         /* COMMIT of a failed transaction "succeeds" as ROLLBACK. */
         if (PQresultStatus(res) != PGRES_COMMAND_OK)

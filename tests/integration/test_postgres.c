@@ -1,0 +1,474 @@
+/*
+ * Leases on PostgreSQL keep their meaning (docs/ABI.md, docs/OPERATIONS.md),
+ * against a real server (the pg_server fixture): the pool on its own, then
+ * host_stub whole. What the server does to a connection (terminate, restart,
+ * refuse, time out, read-only) is done to it for real, from an admin
+ * connection of the test's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pg_env.h"
+#include "pool.h"
+#include "run_host.h"
+
+#define MAX_LINES 64
+
+typedef struct fixture {
+    char url[256];
+    char name[64];
+    char app[96]; /* the pool's application_name, to find its connections */
+    pool *pool;
+    pool_owner owner;
+    char *lines[MAX_LINES];
+    int line_count;
+} fixture;
+
+static void capture(void *userdata, pa_log_level level, const char *line)
+{
+    (void)level;
+    fixture *f = userdata;
+    if (f->line_count < MAX_LINES)
+        f->lines[f->line_count++] = strdup(line);
+}
+
+static bool logged(const fixture *f, const char *needle)
+{
+    for (int i = 0; i < f->line_count; i++) {
+        if (strstr(f->lines[i], needle))
+            return true;
+    }
+    return false;
+}
+
+static void open_pool(fixture *f, int size, int statement_timeout_ms)
+{
+    pool_config cfg = {.kind = DB_POSTGRES,
+                       .path = f->url,
+                       .application_name = f->app,
+                       .size = size,
+                       .lease_timeout_ms = 2000,
+                       .connect_timeout_s = 5,
+                       .statement_timeout_ms = statement_timeout_ms};
+    char err[512];
+    if (pool_open(&cfg, &f->pool, err, sizeof err) != PA_OK)
+        fail_msg("pool_open: %s", err);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    pg_db_create(f->url, sizeof f->url, f->name, sizeof f->name);
+    snprintf(f->app, sizeof f->app, "pa_test/%s", f->name);
+    f->owner = (pool_owner){.plugin = "tester", .instance = "one"};
+    pg_exec(f->url, "CREATE TABLE t (v INTEGER UNIQUE)");
+    log_set_sink(capture, f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    log_set_sink(NULL, NULL);
+    pool_close(f->pool);
+    pg_db_drop(f->name);
+    for (int i = 0; i < f->line_count; i++)
+        free(f->lines[i]);
+    free(f);
+    return 0;
+}
+
+static pa_lease lease(fixture *f, pa_lease_mode mode)
+{
+    pa_lease l;
+    char err[1024];
+    if (pool_lease(f->pool, &f->owner, mode, -1, POOL_HERE, &l, err, sizeof err) != PA_OK)
+        fail_msg("lease: %s", err);
+    return l;
+}
+
+static int release(fixture *f, pa_lease l, pa_release_action action)
+{
+    char err[1024];
+    return pool_release(f->pool, &f->owner, l, action, POOL_HERE, err, sizeof err);
+}
+
+/* Runs sql with ?1 = v (when v >= 0) to its end; the status, the engine's code in code. */
+static int run(fixture *f, pa_lease l, const char *sql, long v, char *code)
+{
+    int status;
+    char err[1024];
+    db_stmt *st = pool_prepare(f->pool, &f->owner, l, 0, sql, &status, err, sizeof err);
+    if (!st)
+        return status;
+    int rc = v >= 0 ? db_bind_int64(st, 1, v) : PA_OK;
+    bool row = true;
+    while (rc == PA_OK && row)
+        rc = db_step(st, &row, err, sizeof err);
+    if (code)
+        snprintf(code, 16, "%s", db_error_code(db_stmt_conn(st)));
+    return rc;
+}
+
+static long count_rows(fixture *f)
+{
+    return pg_scalar(f->url, "SELECT count(*) FROM t");
+}
+
+/* Connections of this pool's in pg_stat_activity, in state (NULL: any). */
+static long connections(fixture *f, const char *state)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'%s%s%s", f->app,
+             state ? " AND state = '" : "", state ? state : "", state ? "'" : "");
+    return pg_scalar(pg_admin_url(), sql);
+}
+
+static void terminate_connections(const char *application_like)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE application_name LIKE '%s'",
+             application_like);
+    pg_scalar(pg_admin_url(), sql);
+}
+
+static void test_write_commits_rollback_and_reclaim_discard(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 2, 5000);
+    pa_lease l = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, l, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    assert_int_equal(count_rows(f), 0); /* not committed yet: another session sees nothing */
+    assert_int_equal(release(f, l, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(count_rows(f), 1);
+
+    l = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, l, "INSERT INTO t VALUES (?1)", 2, NULL), PA_OK);
+    assert_int_equal(release(f, l, PA_RELEASE_ROLLBACK), PA_OK);
+    assert_int_equal(count_rows(f), 1);
+
+    l = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, l, "INSERT INTO t VALUES (?1)", 3, NULL), PA_OK);
+    assert_int_equal(pool_reclaim(f->pool, &f->owner, "poll"), 1);
+    assert_int_equal(count_rows(f), 1);
+    assert_true(logged(f, "reclaimed unreleased WRITE lease from plugin 'tester' instance 'one', "
+                          "borrowed at tests/integration/test_postgres.c:"));
+    assert_int_equal(release(f, l, PA_RELEASE_COMMIT), PA_ERR_STALE_LEASE);
+}
+
+/* Between leases no connection of the pool is left in a transaction; during one, it is. */
+static void test_no_connection_is_idle_in_transaction_between_leases(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 2, 5000);
+    pa_lease w = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    assert_int_equal(connections(f, "idle in transaction"), 1); /* the measure can see one */
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_OK);
+    pa_lease r = lease(f, PA_LEASE_READ);
+    assert_int_equal(run(f, r, "SELECT v FROM t", -1, NULL), PA_OK);
+    assert_int_equal(connections(f, "idle in transaction"), 0); /* READ: autocommit */
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(connections(f, "idle in transaction"), 0);
+    assert_int_equal(connections(f, NULL), 1); /* opened lazily, reused: one */
+}
+
+static void test_a_read_lease_cannot_write(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 1, 5000);
+    pa_lease r = lease(f, PA_LEASE_READ);
+    char code[16];
+    assert_int_equal(run(f, r, "INSERT INTO t VALUES (?1)", 1, code), PA_ERR_DB);
+    assert_string_equal(code, "25006"); /* read_only_sql_transaction */
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(count_rows(f), 0);
+}
+
+static void test_a_constraint_is_pa_err_constraint(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 1, 5000);
+    pa_lease w = lease(f, PA_LEASE_WRITE);
+    char code[16];
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 7, NULL), PA_OK);
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 7, code), PA_ERR_CONSTRAINT);
+    assert_string_equal(code, "23505");
+    /* The transaction failed: COMMIT is refused and rolled back, as docs/ABI.md says. */
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_ERR_DB);
+    assert_int_equal(count_rows(f), 0);
+}
+
+/* A connection the server ended while idle is replaced at the next lease; nothing fails. */
+static void test_a_terminated_idle_connection_is_replaced(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 1, 5000);
+    pa_lease r = lease(f, PA_LEASE_READ);
+    assert_int_equal(run(f, r, "SELECT 1", -1, NULL), PA_OK);
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+    terminate_connections(f->app);
+    r = lease(f, PA_LEASE_READ); /* READ: found broken at its first statement */
+    assert_int_equal(run(f, r, "SELECT count(*) FROM t", -1, NULL), PA_OK);
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+    terminate_connections(f->app);
+    pa_lease w = lease(f, PA_LEASE_WRITE); /* WRITE: found broken at BEGIN */
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(count_rows(f), 1);
+    assert_true(logged(f, "a broken PostgreSQL connection was replaced before use"));
+}
+
+/* A lease that already did work is never replayed: it fails, and the next lease works. */
+static void test_a_connection_lost_after_work_fails_cleanly(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 1, 5000);
+    pa_lease w = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    terminate_connections(f->app);
+    char code[16];
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 2, code), PA_ERR_DB);
+    assert_true(strncmp(code, "57P01", 5) == 0 || strncmp(code, "08", 2) == 0);
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_ERR_DB);
+    assert_int_equal(count_rows(f), 0); /* neither insert happened, none twice */
+    pool_stats st;
+    pool_get_stats(f->pool, &st);
+    assert_int_equal(st.retired_fatal, 1);
+    w = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 3, NULL), PA_OK);
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(count_rows(f), 1);
+}
+
+static void test_a_statement_timeout_is_pa_err_timeout(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 1, 200);
+    pa_lease r = lease(f, PA_LEASE_READ);
+    char code[16];
+    assert_int_equal(run(f, r, "SELECT pg_sleep(5)", -1, code), PA_ERR_TIMEOUT);
+    assert_string_equal(code, "57014");                       /* query_canceled */
+    assert_int_equal(run(f, r, "SELECT 1", -1, NULL), PA_OK); /* the connection lives on */
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+}
+
+/*
+ * The server refusing a connection (a limit reached: 53300, as for "too many
+ * clients") fails that lease only, clearly. Limits do not bind superusers,
+ * so the pool connects as a role of its own.
+ */
+static void test_too_many_clients_fails_the_lease_clearly(void **state)
+{
+    fixture *f = *state;
+    pg_exec(pg_admin_url(), "DROP ROLE IF EXISTS pa_limited");
+    pg_exec(pg_admin_url(), "CREATE ROLE pa_limited LOGIN CONNECTION LIMIT 1");
+    char *at = strstr(f->url, "://pa@");
+    assert_non_null(at);
+    char url[256];
+    snprintf(url, sizeof url, "%.*s://pa_limited@%s", (int)(at - f->url), f->url, at + 6);
+    snprintf(f->url, sizeof f->url, "%s", url);
+    open_pool(f, 2, 5000);
+    pa_lease first = lease(f, PA_LEASE_READ);
+    assert_int_equal(run(f, first, "SELECT 1", -1, NULL), PA_OK);
+    pa_lease second;
+    char err[1024];
+    assert_int_equal(
+        pool_lease(f->pool, &f->owner, PA_LEASE_READ, -1, POOL_HERE, &second, err, sizeof err),
+        PA_ERR_DB);
+    assert_non_null(strstr(err, "cannot connect to PostgreSQL: "));
+    assert_non_null(strstr(err, "too many connections"));
+    assert_int_equal(release(f, first, PA_RELEASE_COMMIT), PA_OK);
+    pa_lease again = lease(f, PA_LEASE_READ); /* the open connection serves on */
+    assert_int_equal(run(f, again, "SELECT 1", -1, NULL), PA_OK);
+    assert_int_equal(release(f, again, PA_RELEASE_COMMIT), PA_OK);
+    pool_close(f->pool);
+    f->pool = NULL;
+    pg_exec(pg_admin_url(), "DROP ROLE pa_limited");
+}
+
+/* An operator's read-only database stays read-only: WRITE leases are refused, READ work. */
+static void test_a_read_only_database_refuses_write_leases(void **state)
+{
+    fixture *f = *state;
+    char sql[160];
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s SET default_transaction_read_only = on", f->name);
+    pg_exec(pg_admin_url(), sql);
+    open_pool(f, 1, 5000);
+    pa_lease w;
+    char err[1024];
+    assert_int_equal(
+        pool_lease(f->pool, &f->owner, PA_LEASE_WRITE, -1, POOL_HERE, &w, err, sizeof err),
+        PA_ERR_DB);
+    assert_non_null(strstr(err, "the database is read-only (default_transaction_read_only is on"));
+    pa_lease r = lease(f, PA_LEASE_READ);
+    assert_int_equal(run(f, r, "SELECT count(*) FROM t", -1, NULL), PA_OK);
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+}
+
+/* The cluster's folder, from the URL file's path (build/pg/url). */
+static const char *cluster_dir(void)
+{
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s", PA_TEST_PG_URL_FILE);
+    return dirname(dir);
+}
+
+static void restart_server(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s/scripts/pg_cluster.sh' restart '%s'", PA_SOURCE_DIR,
+             cluster_dir());
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_a_server_restart_costs_no_lease(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 1, 5000);
+    pa_lease r = lease(f, PA_LEASE_READ);
+    assert_int_equal(run(f, r, "SELECT 1", -1, NULL), PA_OK);
+    assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
+    restart_server();
+    pa_lease w = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(count_rows(f), 1);
+}
+
+/* host_stub whole: runs POLLS polls 2 s apart, doing `between` after each poll's task line. */
+#define HOST_POLLS 3
+static void run_host_doing(test_env *env, void (*between)(void), host_result *r)
+{
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    char polls[8];
+    snprintf(polls, sizeof polls, "%d", HOST_POLLS);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "2", "--polls", polls, NULL});
+    for (int seen = 0; seen < HOST_POLLS - 1;) {
+        char *out = read_file(env->out_path);
+        int lines = count_lines(out);
+        free(out);
+        if (lines > seen) {
+            seen = lines;
+            usleep(300000); /* the poll and its move are over; the next is 1.7 s away */
+            between();
+        }
+        usleep(20000);
+    }
+    host_wait(env, pid, r);
+}
+
+static void kill_host_connections(void)
+{
+    terminate_connections("host_stub/%");
+}
+
+static void assert_every_poll_delivered(test_env *env, const host_result *r)
+{
+    if (r->exit_code != 0 || count_lines(r->out) != HOST_POLLS)
+        fail_msg("host exited %d with %d task line(s)\n%s", r->exit_code, count_lines(r->out),
+                 r->err);
+    assert_lacks(r->err, "poll failed");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), HOST_POLLS);
+    /* Nothing of the host's is left on the server once it has exited. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'host_stub/%%' "
+             "AND datname = '%s'",
+             env->pg_name);
+    assert_int_equal(pg_scalar(pg_admin_url(), sql), 0);
+}
+
+static int host_setup(void **state)
+{
+    setenv("PA_TEST_BACKEND", "postgresql", 1);
+    return env_setup(state);
+}
+
+static void test_host_connections_killed_between_polls_fail_no_poll(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_host_doing(env, kill_host_connections, &r);
+    assert_every_poll_delivered(env, &r);
+    assert_contains(r.err, "a broken PostgreSQL connection was replaced before use");
+    host_result_free(&r);
+}
+
+static void test_host_survives_a_server_restart(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_host_doing(env, restart_server, &r);
+    assert_every_poll_delivered(env, &r);
+    host_result_free(&r);
+}
+
+/* The host's connections name themselves, and there are no more than the pools allow. */
+static void watch_connections(void)
+{
+    long names =
+        pg_scalar(pg_admin_url(), "SELECT count(*) FROM pg_stat_activity WHERE application_name IN "
+                                  "('host_stub/supervisor', 'host_stub/example/a')");
+    long all = pg_scalar(pg_admin_url(), "SELECT count(*) FROM pg_stat_activity WHERE "
+                                         "application_name LIKE 'host_stub/%'");
+    if (names < 2 || all > 8) /* a pool of 4 each, at most */
+        fail_msg("host connections: %ld named as expected, %ld in all", names, all);
+}
+
+static void test_host_connections_carry_their_names(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_host_doing(env, watch_connections, &r);
+    assert_every_poll_delivered(env, &r);
+    host_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_commits_rollback_and_reclaim_discard, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_connection_is_idle_in_transaction_between_leases,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_read_lease_cannot_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_constraint_is_pa_err_constraint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_terminated_idle_connection_is_replaced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_connection_lost_after_work_fails_cleanly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_statement_timeout_is_pa_err_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_clients_fails_the_lease_clearly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_read_only_database_refuses_write_leases, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_server_restart_costs_no_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_connections_killed_between_polls_fail_no_poll,
+                                        host_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_host_survives_a_server_restart, host_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_host_connections_carry_their_names, host_setup,
+                                        env_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
