@@ -8,6 +8,10 @@
 # task: none lost, none twice. The figures are printed at the end.
 #
 #   scripts/kill_matrix.sh [BUILD_DIR] [ROUNDS] [HOSTS] [BATCH]
+#
+# With KILL_MATRIX_PG_URL (a libpq URI of a server, e.g. the contents of
+# BUILD_DIR/pg/url), the hosts share a new database on that server instead
+# of a SQLite file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-release}
@@ -20,8 +24,17 @@ host_stub="$build/host_stub/host_stub"
 
 work=$(mktemp -d /tmp/pa-kill-matrix.XXXXXX)
 server_pid=""
+db="$work/agent.db"
+pg_admin=${KILL_MATRIX_PG_URL:-}
+pg_name=""
+if [ -n "$pg_admin" ]; then
+    pg_name="pa_kill_matrix_$$"
+    psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pg_name" -c "CREATE DATABASE $pg_name"
+    db="${pg_admin%/*}/$pg_name"
+fi
 cleanup() {
     pkill -9 -f -- "--config $work/host.json" 2>/dev/null || true
+    [ -n "$pg_name" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pg_name WITH (FORCE)" 2>/dev/null
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$work"
     return 0
@@ -62,7 +75,7 @@ JSON
 run_host() { # $1: log name; the rest: extra arguments. exec: $! is host_stub itself
     local log=$1
     shift
-    exec "$host_stub" --plugins "$work/plugins" --config "$work/host.json" --db "$work/agent.db" \
+    exec "$host_stub" --plugins "$work/plugins" --config "$work/host.json" --db "$db" \
         --allow-shared-db "$@" >>"$work/tasks.jsonl" 2>"$work/$log.log"
 }
 
@@ -101,14 +114,19 @@ orphans=$(pgrep -f -- "--worker .*$work/plugins/granola.so" | wc -l || true)
 (run_host final --polls 2 --fake-clock "$(date +%s)")
 elapsed=$SECONDS
 
-q() { sqlite3 "$work/agent.db" "$1" 2>/dev/null || python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$work/agent.db" "$1"; }
+if [ -n "$pg_name" ]; then
+    q() { psql -At "$db" -c "$1"; }
+else
+    q() { sqlite3 "$db" "$1" 2>/dev/null || python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$db" "$1"; }
+fi
 tasks=$(q "SELECT count(*) FROM pa_tasks WHERE source = 'granola'")
 distinct=$(q "SELECT count(DISTINCT source_reference) FROM pa_tasks WHERE source = 'granola'")
 pending=$(q "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL")
 printed=$(grep -c . "$work/tasks.jsonl" || true)
 lost=$((meetings - distinct))
 duplicated=$((tasks - distinct))
-echo "kill_matrix: rounds=$rounds hosts=$hosts meetings=$meetings worker_kills=$worker_kills" \
+echo "kill_matrix: database=${pg_name:+PostgreSQL }${pg_name:-SQLite}" \
+     "rounds=$rounds hosts=$hosts meetings=$meetings worker_kills=$worker_kills" \
      "supervisor_kills=$supervisor_kills seconds=$elapsed"
 echo "kill_matrix: tasks=$tasks printed=$printed lost=$lost duplicated=$duplicated" \
      "outbox_pending=$pending orphan_workers=$orphans unclean_exits=$unclean"

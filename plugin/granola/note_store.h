@@ -20,8 +20,9 @@ typedef struct note_store {
 /*
  * A row of processed_granola_notes, a table the agent's Python integration
  * shares: it is written exactly as the agent's SQLAlchemy model writes it
- * (../shared/GRANOLA.md), so the agent reads every row: timestamps as naive
- * UTC "YYYY-MM-DD HH:MM:SS.ffffff", no NULL in a NOT NULL column.
+ * (../shared/GRANOLA.md), so the agent reads every row: timestamps as each
+ * engine's own time (stmt_bind_time: naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"
+ * on SQLite, timestamptz on PostgreSQL), no NULL in a NOT NULL column.
  */
 typedef struct processed_note {
     const char *note_id;
@@ -31,12 +32,13 @@ typedef struct processed_note {
     int64_t created_at_ms; /* the meeting's date, parsed */
 } processed_note;
 
-/* ms since the epoch as SQLAlchemy stores a DateTime on SQLite: naive UTC, microseconds. */
-void note_store_format_time(int64_t epoch_ms, char out[32]);
-
+/*
+ * Creates the table as the agent's models would on this engine; PA_ERR_CONFIG
+ * on a host without the statement API (ABI 1.4).
+ */
 int note_store_create_schema(const note_store *s, char *err, size_t err_size);
 
-/* Sets is_new[i] for each ids[i] not yet processed for account_id: one statement. */
+/* Sets is_new[i] for each ids[i] not yet processed for account_id: one statement per 16 ids. */
 int note_store_find_new(const note_store *s, const char *account_id, const char *const *ids,
                         size_t count, bool *is_new, char *err, size_t err_size);
 
