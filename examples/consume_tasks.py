@@ -3,8 +3,9 @@
 
 host_stub writes every task to the pa_tasks table of the agent's database
 (docs/TASKS.md, schema_version 1). A consumer claims undelivered rows by
-setting delivered_at in one transaction (UPDATE ... RETURNING under BEGIN
-IMMEDIATE), so two consumers never get the same task.
+setting delivered_at in one transaction, so two consumers never get the same
+task: on SQLite UPDATE ... RETURNING under BEGIN IMMEDIATE, on PostgreSQL
+UPDATE ... RETURNING over rows locked FOR UPDATE SKIP LOCKED.
 
 For exactly-once delivery into the agent's own tables, claim inside the
 transaction that stores them:
@@ -19,13 +20,18 @@ stay undelivered for the next call. As a command it prints each claimed task
 as one JSON line and commits:
 
     consume_tasks.py --db agent.db [--limit 100] [--until-empty]
+    consume_tasks.py --db postgresql://... [--until-empty] [--listen SECONDS]
 
-Standard library only (Python 3.8+, SQLite 3.35+ for RETURNING).
+On PostgreSQL host_stub announces new tasks with NOTIFY pa_tasks at commit;
+--listen waits for that (up to SECONDS) instead of polling when nothing is
+left. SQLite: the standard library only (Python 3.8+, SQLite 3.35+ for
+RETURNING). PostgreSQL: psycopg2 (Debian: python3-psycopg2).
 """
 import argparse
 import contextlib
 import datetime
 import json
+import select
 import sqlite3
 import sys
 
@@ -34,11 +40,25 @@ COLUMNS = ("id", "plugin", "instance", "type", "title", "description", "priority
            "source_reference", "account_id", "due_date", "tags", "metadata", "created_at")
 
 
-def connect(path, timeout=30.0):
+def is_postgres(db):
+    return db.startswith(("postgresql://", "postgres://", "postgresql+"))
+
+
+def connect(db, timeout=30.0):
     """A connection in autocommit mode: transactions are explicit."""
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    if is_postgres(db):
+        import psycopg2  # only a PostgreSQL consumer needs it
+        url = "postgresql://" + db.split("://", 1)[1]  # SQLAlchemy's +driver dropped
+        conn = psycopg2.connect(url, connect_timeout=int(timeout), application_name="consume_tasks")
+        conn.autocommit = True
+        return conn
+    conn = sqlite3.connect(db, timeout=timeout, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
     return conn
+
+
+def _pg(conn):
+    return not isinstance(conn, sqlite3.Connection)
 
 
 def as_actionable_item(row):
@@ -66,40 +86,71 @@ def as_actionable_item(row):
 def claimed_tasks(conn, limit=100):
     """Claims up to limit undelivered tasks; commits on a clean exit, else rolls back."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    conn.execute("BEGIN IMMEDIATE")
+    if _pg(conn):
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        claim = ("UPDATE pa_tasks SET delivered_at = %s WHERE id IN (SELECT id FROM pa_tasks"
+                 " WHERE delivered_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                 " RETURNING ")
+    else:
+        cur = conn
+        cur.execute("BEGIN IMMEDIATE")
+        claim = ("UPDATE pa_tasks SET delivered_at = ? WHERE id IN (SELECT id FROM pa_tasks"
+                 " WHERE delivered_at IS NULL ORDER BY id LIMIT ?) RETURNING ")
     try:
-        rows = conn.execute(
-            "UPDATE pa_tasks SET delivered_at = ? WHERE id IN (SELECT id FROM pa_tasks"
-            " WHERE delivered_at IS NULL ORDER BY id LIMIT ?) RETURNING " + ", ".join(COLUMNS),
-            (now, limit)).fetchall()
+        rows = cur.execute(claim + ", ".join(COLUMNS), (now, limit))
+        rows = (cur if _pg(conn) else rows).fetchall()
         rows.sort(key=lambda r: r[0])
         yield [as_actionable_item(r) for r in rows]
     except BaseException:
-        conn.execute("ROLLBACK")
+        cur.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    cur.execute("COMMIT")
+
+
+def wait_for_tasks(conn, seconds):
+    """PostgreSQL: waits up to seconds for host_stub's NOTIFY pa_tasks; True if one came."""
+    cur = conn.cursor()
+    cur.execute("LISTEN pa_tasks")
+    if select.select([conn], [], [], seconds) == ([], [], []):
+        return False
+    conn.poll()
+    del conn.notifies[:]
+    return True
 
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="the SQLite database host_stub writes")
+    parser.add_argument("--db", required=True,
+                        help="the database host_stub writes: a SQLite file or a postgresql:// URL")
     parser.add_argument("--limit", type=int, default=100, help="tasks per transaction")
     parser.add_argument("--until-empty", action="store_true",
                         help="keep claiming until no undelivered task is left")
+    parser.add_argument("--listen", type=float, metavar="SECONDS",
+                        help="PostgreSQL: when nothing is left, wait this long for NOTIFY pa_tasks")
     args = parser.parse_args(argv)
     if args.limit < 1:
         parser.error("--limit must be at least 1")
-    conn = connect(args.db)
+    if args.listen is not None and not is_postgres(args.db):
+        parser.error("--listen needs a PostgreSQL database")
+    try:
+        conn = connect(args.db)
+    except Exception as e:  # sqlite3.Error or psycopg2.Error: the message says which
+        print("consume_tasks: cannot connect: %s" % str(e).strip(), file=sys.stderr)
+        return 1
     try:
         while True:
             with claimed_tasks(conn, args.limit) as items:
                 for item in items:
                     print(json.dumps(item, ensure_ascii=False))
             sys.stdout.flush()
-            if not args.until_empty or not items:
-                return 0
-    except sqlite3.Error as e:
-        print("consume_tasks: %s: %s" % (args.db, e), file=sys.stderr)
+            if items and args.until_empty:
+                continue
+            if not items and args.listen is not None and wait_for_tasks(conn, args.listen):
+                continue
+            return 0
+    except Exception as e:
+        print("consume_tasks: %s" % str(e).strip(), file=sys.stderr)
         return 1
     finally:
         conn.close()
