@@ -57,7 +57,8 @@
     X(INT, max_lifetime_ms)                                                                        \
     X(INT, virtual_ms)                                                                             \
     X(INT, db_kind)                                                                                \
-    X(INT, connect_timeout_s) X(INT, statement_timeout_ms)
+    X(INT, connect_timeout_s)                                                                      \
+    X(INT, statement_timeout_ms) X(INT, pool_idle_ms)
 #define CHANNEL_INIT_DONE_FIELDS(X)                                                                \
     X(INT, rc) X(STR, message) X(INT, longest_hold_ns) X(STR, pool_stats)
 #define CHANNEL_POLL_FIELDS(X) X(INT, virtual_ms)

@@ -34,6 +34,7 @@ typedef struct slot {
     pool_owner *owner;
     pool_site site;
     int64_t leased_at_ns;
+    int64_t idle_since_ns; /* when it was last given back */
     struct slot *next_free;
 } slot;
 
@@ -198,7 +199,9 @@ static void grant_locked(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode
 /* Return s to the pool: hand it to the first waiter or push it. Holds mutex. */
 static void put_back_locked(pool *p, slot *s)
 {
-    int64_t held = clock_mono_ns() - s->leased_at_ns;
+    int64_t now = clock_mono_ns();
+    s->idle_since_ns = now;
+    int64_t held = now - s->leased_at_ns;
     if (s->owner && held > s->owner->longest_hold_ns)
         s->owner->longest_hold_ns = held;
     atomic_store_explicit(&s->state, SLOT_IDLE, memory_order_release);
@@ -704,6 +707,44 @@ void pool_close(pool *p)
     free(p);
 }
 
+int pool_close_idle(pool *p, int64_t idle_ms)
+{
+    if (idle_ms <= 0)
+        return 0;
+    int64_t before = clock_mono_ns() - idle_ms * 1000000;
+    slot *taken = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (slot **link = &p->free_list; *link;) {
+        slot *s = *link;
+        if (s->conn && s->idle_since_ns <= before) {
+            *link = s->next_free; /* off the free list: nobody can lease it meanwhile */
+            s->next_free = taken;
+            taken = s;
+        } else {
+            link = &s->next_free;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    int closed = 0;
+    while (taken) {
+        slot *s = taken;
+        taken = s->next_free;
+        close_slot(s);
+        pthread_mutex_lock(&p->mu);
+        p->st.open_connections--;
+        p->st.retired_idle++;
+        /* Back at the tail: warm connections stay first in line. */
+        slot **end = &p->free_list;
+        while (*end)
+            end = &(*end)->next_free;
+        s->next_free = NULL;
+        *end = s;
+        pthread_mutex_unlock(&p->mu);
+        closed++;
+    }
+    return closed;
+}
+
 void pool_get_stats(pool *p, pool_stats *out)
 {
     pthread_mutex_lock(&p->mu);
@@ -735,15 +776,16 @@ void pool_print_stats(pool *p, FILE *out)
     pool_get_stats(p, &st);
     fprintf(out,
             "pool: connections size=%d open=%d opened=%llu retired_lifetime=%llu "
-            "retired_fatal=%llu\n"
+            "retired_fatal=%llu retired_idle=%llu\n"
             "pool: leases read=%llu write=%llu in_use=%d peak_in_use=%d\n"
             "pool: waits=%llu wait_ms_total=%.3f wait_ms_max=%.3f timeouts=%llu waiters=%d\n"
             "pool: reclaims=%llu rollbacks_on_release=%llu statements_reset=%llu "
             "statements_finalized=%llu stale_uses=%llu commit_failures=%llu\n",
             st.size, st.open_connections, (unsigned long long)st.connections_opened,
             (unsigned long long)st.retired_lifetime, (unsigned long long)st.retired_fatal,
-            (unsigned long long)st.leases_read, (unsigned long long)st.leases_write, st.in_use,
-            st.peak_in_use, (unsigned long long)st.waits, (double)st.wait_ns_total / 1e6,
+            (unsigned long long)st.retired_idle, (unsigned long long)st.leases_read,
+            (unsigned long long)st.leases_write, st.in_use, st.peak_in_use,
+            (unsigned long long)st.waits, (double)st.wait_ns_total / 1e6,
             (double)st.wait_ns_max / 1e6, (unsigned long long)st.timeouts, st.waiters,
             (unsigned long long)st.reclaims, (unsigned long long)st.rollbacks_on_release,
             (unsigned long long)st.statements_reset, (unsigned long long)st.statements_finalized,

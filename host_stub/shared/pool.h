@@ -70,6 +70,7 @@ typedef struct pool_stats {
     uint64_t connections_opened;
     uint64_t retired_lifetime;
     uint64_t retired_fatal;
+    uint64_t retired_idle; /* closed by pool_close_idle */
 } pool_stats;
 
 /* Returns PA_OK or PA_ERR_INVALID with err filled. Connections open lazily. */
@@ -132,6 +133,12 @@ int pool_release(pool *p, pool_owner *owner, pa_lease lease, pa_release_action a
  * "init", "shutdown") goes into the log line. Returns the number reclaimed.
  */
 int pool_reclaim(pool *p, pool_owner *owner, const char *phase);
+
+/*
+ * Closes the connections nobody has leased for idle_ms or more (0: none), so
+ * a server keeps no backend for a host between polls. Returns how many.
+ */
+int pool_close_idle(pool *p, int64_t idle_ms);
 
 void pool_get_stats(pool *p, pool_stats *out);
 int64_t pool_owner_longest_hold_ns(pool *p, const pool_owner *owner);

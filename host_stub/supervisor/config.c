@@ -32,6 +32,8 @@ static const config_rule POOL_RULES[] = {
     CONFIG_INT_RULE("lease_timeout_ms", 0, 3600LL * 1000, 5000),
     CONFIG_INT_RULE("busy_timeout_ms", 0, 3600LL * 1000, 5000),
     CONFIG_INT_RULE("max_lifetime_seconds", 0, 30 * DAY, 1800),
+    /* A connection unused this long is closed (0: kept): no server backend idles for a host. */
+    CONFIG_INT_RULE("idle_seconds", 0, DAY, 120),
     /* PostgreSQL: bounded, so no database call waits on the network for ever. */
     CONFIG_INT_RULE("connect_timeout_seconds", 2, 300, 5),
     CONFIG_INT_RULE("statement_timeout_ms", 1, 3600LL * 1000, 30000),
@@ -70,6 +72,7 @@ static void read_settings(const cJSON *root, host_config *cfg)
     cfg->lease_timeout_ms = (int)config_int(pool, POOL_RULES, "lease_timeout_ms");
     cfg->busy_timeout_ms = (int)config_int(pool, POOL_RULES, "busy_timeout_ms");
     cfg->max_lifetime_seconds = config_int(pool, POOL_RULES, "max_lifetime_seconds");
+    cfg->pool_idle_seconds = config_int(pool, POOL_RULES, "idle_seconds");
     cfg->connect_timeout_seconds = (int)config_int(pool, POOL_RULES, "connect_timeout_seconds");
     cfg->statement_timeout_ms = (int)config_int(pool, POOL_RULES, "statement_timeout_ms");
 }

@@ -27,6 +27,7 @@ typedef struct host_config {
     int lease_timeout_ms;
     int busy_timeout_ms;
     int64_t max_lifetime_seconds;
+    int64_t pool_idle_seconds;            /* a connection unused this long is closed; 0: kept */
     int connect_timeout_seconds;          /* PostgreSQL */
     int statement_timeout_ms;             /* PostgreSQL */
     int64_t quick_check_interval_seconds; /* 0: only at start */

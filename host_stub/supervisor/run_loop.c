@@ -295,6 +295,11 @@ void run_loop(host *h)
         if (!h->stop && !check_database_when_due(h, &check_due))
             h->stop = h->damaged = true;
         int64_t wait = next_wake_ms(h, dispatching && !h->stop, idle_due, stop_deadline_ns);
+        /* The supervisor's own connections idle out too (pool.idle_seconds). */
+        int64_t idle_ms = h->cfg.pool_idle_seconds * 1000;
+        pool_close_idle(h->pool, idle_ms);
+        if (idle_ms > 0 && (wait < 0 || wait > idle_ms))
+            wait = idle_ms;
         if (!busy && clock_is_virtual() && wait > 0 && !changes_pending(h)) {
             clock_advance_ms(wait); /* nothing runs: the virtual clock jumps */
             wait = 0;

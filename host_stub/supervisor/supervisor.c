@@ -83,6 +83,7 @@ int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_
                                    .db_path = db_path,
                                    .connect_timeout_s = h->cfg.connect_timeout_seconds,
                                    .statement_timeout_ms = h->cfg.statement_timeout_ms,
+                                   .pool_idle_ms = h->cfg.pool_idle_seconds * 1000,
                                    .pool_size = h->cfg.pool_size,
                                    .lease_timeout_ms = h->cfg.lease_timeout_ms,
                                    .busy_timeout_ms = h->cfg.busy_timeout_ms,

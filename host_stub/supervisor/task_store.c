@@ -30,11 +30,11 @@
 #define HOST_SCHEMA_VERSION 1
 
 /* SQL generated from the one field list (task_fields.h). */
-#define COLUMN_DEF(name, def, kind, value)   ", " #name " " def
-#define COLUMN_NAME(name, def, kind, value)  ", " #name
-#define OLD_COLUMN(name, def, kind, value)   ", t." #name
-#define EXTRACT(name, def, kind, value)      ", json_extract(item_json, '$." #name "')"
-#define PG_EXTRACT(name, def, kind, value)   ", item_json::json->>'" #name "'"
+#define COLUMN_DEF(name, def, kind, value)  ", " #name " " def
+#define COLUMN_NAME(name, def, kind, value) ", " #name
+#define OLD_COLUMN(name, def, kind, value)  ", t." #name
+#define EXTRACT(name, def, kind, value)     ", json_extract(item_json, '$." #name "')"
+#define PG_EXTRACT(name, def, kind, value)  ", item_json::json->>'" #name "'"
 
 /* A task line's columns, in its order (task_line). */
 #define LINE_COLUMNS "id" PA_TASK_FIELDS(COLUMN_NAME) ", created_at, plugin, instance"

@@ -418,7 +418,8 @@ static int send_init(worker_proc *w, const worker_settings *ws, const loaded_plu
                                 .virtual_ms = clock_is_virtual() ? clock_wall_ms() : -1,
                                 .db_kind = ws->db_kind,
                                 .connect_timeout_s = ws->connect_timeout_s,
-                                .statement_timeout_ms = ws->statement_timeout_ms}};
+                                .statement_timeout_ms = ws->statement_timeout_ms,
+                                .pool_idle_ms = ws->pool_idle_ms}};
     return channel_send(w->channel, &m);
 }
 

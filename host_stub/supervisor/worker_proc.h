@@ -32,6 +32,7 @@ typedef struct worker_settings {
     const char *db_path;
     int pool_size, lease_timeout_ms, busy_timeout_ms;
     int connect_timeout_s, statement_timeout_ms; /* PostgreSQL */
+    int64_t pool_idle_ms;
     int64_t max_lifetime_ms;
     int64_t start_timeout_ms; /* HELLO and INIT_DONE must come within this */
     worker_entry_fn

@@ -17,6 +17,8 @@
  */
 #include "worker_main.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@ typedef struct worker {
     pool *pool;
     char *id, *json;
     host_instance in;
+    int64_t pool_idle_ms; /* pool.idle_seconds, in ms; 0: connections kept */
     unsigned char buf[IPC_MAX_MESSAGE];
 } worker;
 
@@ -109,6 +112,7 @@ static int serve_init(worker *w, const msg_init *init)
     follow_clock(w, init->virtual_ms);
     char application[512];
     snprintf(application, sizeof application, "host_stub/%s/%s", init->plugin, init->instance_id);
+    w->pool_idle_ms = init->pool_idle_ms > INT32_MAX ? INT32_MAX : init->pool_idle_ms;
     pool_config pc = {.kind = (db_kind)init->db_kind,
                       .path = init->db_path,
                       .application_name = application,
@@ -142,6 +146,25 @@ static void serve_poll(worker *w, const msg_poll *poll)
     free(stats);
 }
 
+/*
+ * Waits for the next message; every idle_ms without one, closes the pool's
+ * connections unused that long (pool.idle_seconds). false: the channel ended.
+ */
+static bool await_message(worker *w)
+{
+    int64_t idle_ms = w->pool_idle_ms;
+    for (;;) {
+        struct pollfd pfd = {.fd = w->args->channel_fd, .events = POLLIN};
+        int ready = poll(&pfd, 1, w->pool && idle_ms > 0 ? (int)idle_ms : -1);
+        if (ready > 0)
+            return true;
+        if (ready < 0 && errno != EINTR)
+            return false;
+        if (ready == 0)
+            pool_close_idle(w->pool, idle_ms);
+    }
+}
+
 /* Serves messages until SHUTDOWN or the supervisor is gone. */
 static void serve(worker *w)
 {
@@ -150,7 +173,8 @@ static void serve(worker *w)
     bool started = false;
     for (;;) {
         channel_msg m;
-        if (ipc_recv(w->args->channel_fd, &in, false) != 1 || !channel_decode(&in, &m))
+        if (!await_message(w) || ipc_recv(w->args->channel_fd, &in, false) != 1 ||
+            !channel_decode(&in, &m))
             break; /* the supervisor went away: shut down as if asked */
         if (m.type == IPC_INIT && !started) {
             if (serve_init(w, &m.u.init) != 0)

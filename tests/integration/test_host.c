@@ -705,8 +705,9 @@ static void test_database_named_as_the_agent_names_it(void **state)
     unsetenv("PA_DATABASE_URL");
     run_without_db_flag(env, &r);
     assert_int_equal(r.exit_code, 1);
-    assert_contains(r.err, "info host: database: PostgreSQL "
-                           "postgresql+psycopg2://pauser:***@127.0.0.1:1/pa (from PA_DATABASE__URL)");
+    assert_contains(r.err,
+                    "info host: database: PostgreSQL "
+                    "postgresql+psycopg2://pauser:***@127.0.0.1:1/pa (from PA_DATABASE__URL)");
     assert_contains(r.err, "error host: cannot connect to PostgreSQL: ");
     assert_lacks(r.err, "s3cret");
     host_result_free(&r);

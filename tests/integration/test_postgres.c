@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "log.h"
 #include "pg_env.h"
 #include "pool.h"
@@ -323,6 +325,30 @@ static void test_a_read_only_database_refuses_write_leases(void **state)
     assert_int_equal(release(f, r, PA_RELEASE_COMMIT), PA_OK);
 }
 
+/* Connections unused for pool.idle_seconds are closed; the next lease opens one again. */
+static void test_idle_connections_are_closed(void **state)
+{
+    fixture *f = *state;
+    open_pool(f, 2, 5000);
+    pa_lease a = lease(f, PA_LEASE_READ), b = lease(f, PA_LEASE_READ);
+    assert_int_equal(run(f, a, "SELECT 1", -1, NULL), PA_OK);
+    assert_int_equal(run(f, b, "SELECT 1", -1, NULL), PA_OK);
+    assert_int_equal(release(f, a, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(release(f, b, PA_RELEASE_COMMIT), PA_OK);
+    assert_int_equal(connections(f, NULL), 2);
+    assert_int_equal(pool_close_idle(f->pool, 60000), 0); /* not idle that long yet */
+    usleep(30000);
+    assert_int_equal(pool_close_idle(f->pool, 20), 2);
+    assert_int_equal(connections(f, NULL), 0);
+    pa_lease again = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, again, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    assert_int_equal(release(f, again, PA_RELEASE_COMMIT), PA_OK);
+    pool_stats st;
+    pool_get_stats(f->pool, &st);
+    assert_int_equal(st.retired_idle, 2);
+    assert_int_equal(st.open_connections, 1);
+}
+
 /* The cluster's folder, from the URL file's path (build/pg/url). */
 static const char *cluster_dir(void)
 {
@@ -353,15 +379,23 @@ static void test_a_server_restart_costs_no_lease(void **state)
     assert_int_equal(count_rows(f), 1);
 }
 
-/* host_stub whole: runs POLLS polls 2 s apart, doing `between` after each poll's task line. */
+/*
+ * host_stub whole: runs POLLS polls interval seconds apart, doing `between`
+ * after each poll's task line; pool_keys go into host.json's "pool".
+ */
 #define HOST_POLLS 3
-static void run_host_doing(test_env *env, void (*between)(void), host_result *r)
+static void run_host_every(test_env *env, const char *interval, const char *pool_keys,
+                           void (*between)(void), host_result *r)
 {
     env_add_plugin(env, "example");
-    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    char config[256];
+    snprintf(config, sizeof config,
+             "{\"pool\": {%s}, \"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}",
+             pool_keys);
+    env_write_config(env, config);
     char polls[8];
     snprintf(polls, sizeof polls, "%d", HOST_POLLS);
-    pid_t pid = host_start(env, (const char *[]){"--interval", "2", "--polls", polls, NULL});
+    pid_t pid = host_start(env, (const char *[]){"--interval", interval, "--polls", polls, NULL});
     for (int seen = 0; seen < HOST_POLLS - 1;) {
         char *out = read_file(env->out_path);
         int lines = count_lines(out);
@@ -374,6 +408,11 @@ static void run_host_doing(test_env *env, void (*between)(void), host_result *r)
         usleep(20000);
     }
     host_wait(env, pid, r);
+}
+
+static void run_host_doing(test_env *env, void (*between)(void), host_result *r)
+{
+    run_host_every(env, "2", "", between, r);
 }
 
 static void kill_host_connections(void)
@@ -434,6 +473,56 @@ static void watch_connections(void)
         fail_msg("host connections: %ld named as expected, %ld in all", names, all);
 }
 
+/* With pool.idle_seconds 1, no host connection is left open between polls 4 s apart. */
+static void no_host_connection_after_idling(void)
+{
+    usleep(1500000); /* the poll ended 0.3 s ago: 1.8 s of idling, the next poll at 4 s */
+    long open = pg_scalar(pg_admin_url(), "SELECT count(*) FROM pg_stat_activity WHERE "
+                                          "application_name LIKE 'host_stub/%'");
+    if (open != 0)
+        fail_msg("%ld host connection(s) open between polls", open);
+}
+
+static void test_host_closes_idle_connections_between_polls(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_host_every(env, "4", "\"idle_seconds\": 1", no_host_connection_after_idling, &r);
+    assert_every_poll_delivered(env, &r);
+    host_result_free(&r);
+}
+
+/* New tasks are announced on channel pa_tasks at commit, the payload their number (docs/TASKS.md).
+ */
+static void test_host_announces_tasks_with_notify(void **state)
+{
+    test_env *env = *state;
+    const char *keys[] = {"gssencmode", "dbname", NULL};
+    const char *values[] = {"disable", env->db, NULL};
+    PGconn *listener = PQconnectdbParams(keys, values, 1);
+    assert_int_equal(PQstatus(listener), CONNECTION_OK);
+    PQclear(PQexec(listener, "LISTEN pa_tasks"));
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\", "
+                          "\"items_per_poll\": 2}]}}}");
+    host_result r;
+    host_run(env, &r, (const char *[]){"--polls", "2", "--fake-clock", "1767225600", NULL});
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(count_lines(r.out), 4);
+    assert_int_equal(PQconsumeInput(listener), 1);
+    long announced = 0;
+    int notices = 0;
+    for (PGnotify *n; (n = PQnotifies(listener)) != NULL; PQfreemem(n)) {
+        assert_string_equal(n->relname, "pa_tasks");
+        announced += strtol(n->extra, NULL, 10);
+        notices++;
+    }
+    PQfinish(listener);
+    assert_true(notices >= 1);
+    assert_int_equal(announced, 4);
+    host_result_free(&r);
+}
+
 static void test_host_connections_carry_their_names(void **state)
 {
     test_env *env = *state;
@@ -463,11 +552,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_read_only_database_refuses_write_leases, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_server_restart_costs_no_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connections_are_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connections_killed_between_polls_fail_no_poll,
                                         host_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_host_survives_a_server_restart, host_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_host_connections_carry_their_names, host_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_host_closes_idle_connections_between_polls, host_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_host_announces_tasks_with_notify, host_setup,
                                         env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
