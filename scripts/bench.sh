@@ -2,7 +2,9 @@
 # Runs every benchmark on this machine in one go and prints the numbers and
 # ratios docs/PERFORMANCE.md quotes: lease cost against the SQLAlchemy session
 # pattern, parser throughput against a Python regex parser on the same bytes,
-# and the Granola poll's CPU time, requests and connections.
+# the Granola poll's CPU time, requests and connections, and leases on a
+# throwaway PostgreSQL server against one libpq round trip and SQLAlchemy's
+# session on the same server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PA_WITH_BENCH_DEPS=1 scripts/install-deps.sh
@@ -10,7 +12,8 @@ cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-release -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 bench=build-release/tests/bench
 tmp=$(mktemp -d /tmp/pa-bench.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+chmod 0755 "$tmp"
+trap 'scripts/pg_cluster.sh stop "$tmp/pg" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 
 echo "== leases =="
@@ -44,3 +47,17 @@ echo "== hot reload =="
 echo "== isolation: poll cost, memory, SIGTERM with a hung poll =="
 "$bench/bench_isolation" build-release/host_stub/host_stub build-release/test_plugins \
     build-release/plugins/granola.so
+
+echo "== PostgreSQL: leases against one round trip and SQLAlchemy's session, connections, poll CPU =="
+scripts/pg_cluster.sh start "$tmp/pg"
+pg_url=$(cat "$tmp/pg/url")
+pg_out=$("$bench/bench_pg" "$pg_url" build-release/host_stub/host_stub build-release/test_plugins 10000)
+sa_out=$(/usr/bin/python3 tests/bench/sqlalchemy_pg_session.py "$pg_url")
+echo "$pg_out"
+echo "$sa_out"
+awk -v l="$(value read_lease_select1_us "$pg_out")" \
+    -v s="$(value sqlalchemy_session_select1_us "$sa_out")" \
+    -v q="$(value sqlalchemy_session_select1_pre_ping_us "$sa_out")" 'BEGIN {
+    printf "ratio_sqlalchemy_session_over_read_lease          %8.1f\n", s / l
+    printf "ratio_sqlalchemy_pre_ping_session_over_read_lease %8.1f\n", q / l
+}'

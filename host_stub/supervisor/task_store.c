@@ -55,66 +55,56 @@ typedef struct task_sql {
 
 // clang-format off
 /* The SQL reads as SQL, one clause per line. */
+
+/* The host tables; ID: the engine's identity column, REF: the integer type that refers to one. */
+#define HOST_TABLES(ID, REF)                                                                       \
+    "CREATE TABLE IF NOT EXISTS pa_outbox ("                                                       \
+    " id " ID ","                                                                                  \
+    " plugin TEXT NOT NULL,"                                                                       \
+    " instance_id TEXT NOT NULL,"                                                                  \
+    " item_json TEXT NOT NULL,"                                                                    \
+    " created_at TEXT NOT NULL,"                                                                   \
+    " consumed_at TEXT);"                                                                          \
+    "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"     \
+    "CREATE TABLE IF NOT EXISTS pa_tasks ("                                                        \
+    " id " ID ","                                                                                  \
+    " outbox_id " REF " NOT NULL UNIQUE REFERENCES pa_outbox(id),"                                 \
+    " plugin TEXT NOT NULL,"                                                                       \
+    " instance TEXT NOT NULL"                                                                      \
+    PA_TASK_FIELDS(COLUMN_DEF) ","                                                                 \
+    " created_at TEXT NOT NULL,"                                                                   \
+    " delivered_at TEXT);"                                                                         \
+    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;"
+
+/* The same on both engines. */
+static const char SCHEMA_TABLE_SQL[] =
+    "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
+    " version INTEGER NOT NULL, applied_at TEXT NOT NULL)";
+static const char MARK_SQL[] =
+    "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
+    " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)";
+static const char RECORD_VERSION_SQL[] =
+    "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', ?1, ?2)"
+    " ON CONFLICT(component) DO UPDATE"
+    " SET version = excluded.version, applied_at = excluded.applied_at";
+
 static const task_sql SQLITE_SQL = {
-    .schema_table =
-        "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
-        " version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
-    .schema =
-        "CREATE TABLE IF NOT EXISTS pa_outbox ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " plugin TEXT NOT NULL,"
-        " instance_id TEXT NOT NULL,"
-        " item_json TEXT NOT NULL,"
-        " created_at TEXT NOT NULL,"
-        " consumed_at TEXT);"
-        "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"
-        "CREATE TABLE IF NOT EXISTS pa_tasks ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " outbox_id INTEGER NOT NULL UNIQUE REFERENCES pa_outbox(id),"
-        " plugin TEXT NOT NULL,"
-        " instance TEXT NOT NULL"
-        PA_TASK_FIELDS(COLUMN_DEF) ","
-        " created_at TEXT NOT NULL,"
-        " delivered_at TEXT);"
-        "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;",
+    .schema_table = SCHEMA_TABLE_SQL,
+    .schema = HOST_TABLES("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
     /* Moving pending outbox rows into tasks is one statement: the item is never rebuilt in C. */
     .move =
         "INSERT INTO pa_tasks(outbox_id, plugin, instance" PA_TASK_FIELDS(COLUMN_NAME) ", created_at)"
         " SELECT id, plugin, instance_id" PA_TASK_FIELDS(EXTRACT) ", ?1"
         " FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT ?2",
-    .mark =
-        "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
-        " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)",
+    .mark = MARK_SQL,
     .lines = "SELECT " LINE_COLUMNS " FROM pa_tasks WHERE id > ?1 ORDER BY id",
-    .record_version =
-        "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', ?1, ?2)"
-        " ON CONFLICT(component) DO UPDATE"
-        " SET version = excluded.version, applied_at = excluded.applied_at",
+    .record_version = RECORD_VERSION_SQL,
     .adopts_old_tables = true,
 };
 
 static const task_sql POSTGRES_SQL = {
-    .schema_table =
-        "CREATE TABLE IF NOT EXISTS pa_schema (component TEXT PRIMARY KEY,"
-        " version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
-    .schema =
-        "CREATE TABLE IF NOT EXISTS pa_outbox ("
-        " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
-        " plugin TEXT NOT NULL,"
-        " instance_id TEXT NOT NULL,"
-        " item_json TEXT NOT NULL,"
-        " created_at TEXT NOT NULL,"
-        " consumed_at TEXT);"
-        "CREATE INDEX IF NOT EXISTS pa_outbox_pending ON pa_outbox(id) WHERE consumed_at IS NULL;"
-        "CREATE TABLE IF NOT EXISTS pa_tasks ("
-        " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
-        " outbox_id BIGINT NOT NULL UNIQUE REFERENCES pa_outbox(id),"
-        " plugin TEXT NOT NULL,"
-        " instance TEXT NOT NULL"
-        PA_TASK_FIELDS(COLUMN_DEF) ","
-        " created_at TEXT NOT NULL,"
-        " delivered_at TEXT);"
-        "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;",
+    .schema_table = SCHEMA_TABLE_SQL,
+    .schema = HOST_TABLES("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BIGINT"),
     /* Two hosts creating the tables at once would collide in the catalog: one at a time. */
     .migration_lock = "SELECT pg_advisory_xact_lock(7361746173)",
     /* Rows another host is moving are skipped, not waited for; the lines come back in order. */
@@ -125,15 +115,10 @@ static const task_sql POSTGRES_SQL = {
         " SELECT id, plugin, instance_id" PA_TASK_FIELDS(PG_EXTRACT) ", ?1 FROM taken ORDER BY id"
         " RETURNING *)"
         " SELECT " LINE_COLUMNS " FROM moved ORDER BY id",
-    .mark =
-        "UPDATE pa_outbox SET consumed_at = ?1 WHERE consumed_at IS NULL"
-        " AND EXISTS (SELECT 1 FROM pa_tasks t WHERE t.outbox_id = pa_outbox.id)",
+    .mark = MARK_SQL,
     /* Delivered at COMMIT, so a listener never hears of a task it cannot read (docs/TASKS.md). */
     .notify = "SELECT pg_notify('pa_tasks', ?1)",
-    .record_version =
-        "INSERT INTO pa_schema(component, version, applied_at) VALUES ('host', ?1, ?2)"
-        " ON CONFLICT(component) DO UPDATE"
-        " SET version = excluded.version, applied_at = excluded.applied_at",
+    .record_version = RECORD_VERSION_SQL,
 };
 
 /* Earlier host versions' own tables (SQLite only), recognised by their columns, moved once. */

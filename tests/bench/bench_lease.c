@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_median.h"
 #include "clock.h"
 #include "log.h"
 #include "held_sites.h"
@@ -19,18 +20,6 @@
 
 #define BATCH   1000
 #define SAMPLES 201
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, compare_doubles);
-    return v[n / 2];
-}
 
 static void die(const char *what, const char *err)
 {
@@ -97,7 +86,7 @@ static double bench_uncontended(pool *p, operation_fn op, pa_lease_mode mode, in
             op(p, &owner, mode);
         ns[s] = (double)(clock_mono_ns() - t0) / BATCH;
     }
-    double m = median(ns, (size_t)samples);
+    double m = bench_median(ns, (size_t)samples);
     free(ns);
     return m;
 }
@@ -134,7 +123,7 @@ static double bench_contended(pool *p, int threads)
         pthread_join(ts[i], NULL);
         memcpy(all + (size_t)i * SAMPLES, cs[i].ns, sizeof cs[i].ns);
     }
-    double m = median(all, (size_t)threads * SAMPLES);
+    double m = bench_median(all, (size_t)threads * SAMPLES);
     free(all), free(cs), free(ts);
     return m;
 }
@@ -157,7 +146,7 @@ static double bench_open_per_operation(const char *path)
         }
         ns[r] = (double)(clock_mono_ns() - t0) / OPS;
     }
-    return median(ns, RUNS);
+    return bench_median(ns, RUNS);
 }
 
 int main(int argc, char **argv)
