@@ -64,7 +64,11 @@ db_kind db_conn_kind(const db_conn *c)
 
 void db_set_code(db_conn *c, const char *code)
 {
-    snprintf(c->code, sizeof c->code, "%s", code ? code : "");
+    if (!code || !code[0]) {
+        c->code[0] = '\0'; /* every successful call: no formatting on that path */
+        return;
+    }
+    snprintf(c->code, sizeof c->code, "%s", code);
 }
 
 const char *db_error_code(const db_conn *c)
@@ -90,13 +94,14 @@ int db_lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_size)
 int db_lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, size_t err_size)
 {
     *cleanup = (db_cleanup){0};
-    for (int i = 0; i < DB_CACHE_SIZE; i++) {
+    for (int i = 0; c->touched && i < DB_CACHE_SIZE; i++) {
         db_stmt *st = c->cache[i];
         if (st && st->touched) {
             c->driver->reset(st);
             st->touched = false;
         }
     }
+    c->touched = false;
     int rc = c->driver->lease_end(c, commit, cleanup, err, err_size);
     c->exposed = false;
     return rc;
@@ -142,7 +147,7 @@ db_stmt *db_prepare(db_conn *c, const char *sql, int *status, char *err, size_t 
         db_stmt *st = c->cache[i];
         if (st && strcmp(st->sql, sql) == 0) {
             st->last_used = ++c->tick;
-            st->touched = true;
+            st->touched = c->touched = true;
             return st;
         }
     }
@@ -167,7 +172,7 @@ db_stmt *db_prepare(db_conn *c, const char *sql, int *status, char *err, size_t 
     st->conn = c;
     st->sql = copy;
     st->last_used = ++c->tick;
-    st->touched = true;
+    st->touched = c->touched = true;
     c->cache[slot] = st;
     return st;
 }
@@ -219,7 +224,7 @@ int db_bind_time(db_stmt *st, int index, int64_t utc_us)
 
 int db_step(db_stmt *st, bool *row, char *err, size_t err_size)
 {
-    st->touched = true;
+    st->touched = st->conn->touched = true;
     *row = false;
     return st->conn->driver->step(st, row, err, err_size);
 }

@@ -61,6 +61,7 @@ struct db_conn {
     db_stmt *cache[DB_CACHE_SIZE];
     uint64_t tick;
     bool exposed;  /* a raw handle went to the holder in this lease */
+    bool touched;  /* some cached statement was used in this lease */
     char code[16]; /* the engine's code of the last failure, "" after success */
 };
 

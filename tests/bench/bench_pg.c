@@ -168,6 +168,7 @@ static double run_host(const char *host_stub, const char *plugin_dir, const char
     snprintf(config, sizeof config, "%s/host.json", work);
     struct rusage before, after;
     getrusage(RUSAGE_CHILDREN, &before);
+    fflush(stdout); /* or the child's freopen would print what is buffered again */
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
