@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -461,6 +462,106 @@ static void test_host_survives_a_server_restart(void **state)
     host_result_free(&r);
 }
 
+/* Runs host_stub for one poll of example.so with only PA_DATABASE__URL naming the database. */
+static void run_with_url(test_env *env, const char *url, host_result *r)
+{
+    setenv("PA_DATABASE__URL", url, 1);
+    /* host_run passes --db: run without it, as the agent's container would. */
+    const char *args[] = {PA_HOST_STUB, "--plugins", env->plugins,   "--config",   env->config,
+                          "--polls",    "1",         "--fake-clock", "1767225600", NULL};
+    pid_t pid = spawn_wrapped(args, env->out_path, env->err_path);
+    host_wait(env, pid, r);
+    unsetenv("PA_DATABASE__URL");
+}
+
+/*
+ * Credentials and services work as in libpq: a role that needs its password
+ * connects with PGPASSWORD, or with a PGPASSFILE entry, or through a
+ * PGSERVICEFILE service; without one, one error line; the password is never
+ * printed.
+ */
+static void test_libpq_credentials_and_services(void **state)
+{
+    test_env *env = *state;
+    pg_exec(pg_admin_url(), "DROP ROLE IF EXISTS pa_pw");
+    pg_exec(pg_admin_url(), "CREATE ROLE pa_pw LOGIN PASSWORD 'pw-s3cret'");
+    char sql[160];
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s OWNER TO pa_pw", env->pg_name);
+    pg_exec(pg_admin_url(), sql);
+    /* Only pa_pw needs a password: a line of its own before the trust lines, then a reload. */
+    char cluster[512] = "", hba[600], cmd[2048];
+    FILE *f = fopen(PA_TEST_PG_CLUSTER_FILE, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(cluster, sizeof cluster, f));
+    fclose(f);
+    cluster[strcspn(cluster, "\n")] = '\0';
+    snprintf(hba, sizeof hba, "%s/data/pg_hba.conf", cluster);
+    snprintf(cmd, sizeof cmd, "sed -i '1i host all pa_pw 127.0.0.1/32 scram-sha-256' '%s'", hba);
+    assert_int_equal(system(cmd), 0);
+    pg_scalar(pg_admin_url(), "SELECT pg_reload_conf()::int");
+
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    const char *admin = pg_admin_url();
+    const char *at = strstr(admin, "@"), *slash = strrchr(admin, '/');
+    char hostport[128];
+    snprintf(hostport, sizeof hostport, "%.*s", (int)(slash - at - 1), at + 1);
+    char url[256];
+    snprintf(url, sizeof url, "postgresql://pa_pw@%s/%s", hostport, env->pg_name);
+    host_result r;
+
+    run_with_url(env, url, &r); /* no password anywhere */
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.err, "error host: cannot connect to PostgreSQL: ");
+    host_result_free(&r);
+
+    setenv("PGPASSWORD", "pw-s3cret", 1);
+    run_with_url(env, url, &r);
+    unsetenv("PGPASSWORD");
+    if (r.exit_code != 0 || count_lines(r.out) != 1)
+        fail_msg("with PGPASSWORD: exit %d\n%s", r.exit_code, r.err);
+    assert_lacks(r.err, "pw-s3cret");
+    host_result_free(&r);
+
+    char passfile[256];
+    snprintf(passfile, sizeof passfile, "%s/pgpass", env->dir);
+    f = fopen(passfile, "w");
+    assert_non_null(f);
+    fprintf(f, "%s:*:pa_pw:pw-s3cret\n", hostport);
+    fclose(f);
+    assert_int_equal(chmod(passfile, 0600), 0); /* libpq ignores a pgpass others can read */
+    /* host:port:database:user:password; hostport is host:port already. */
+    setenv("PGPASSFILE", passfile, 1);
+    run_with_url(env, url, &r);
+    if (r.exit_code != 0 || count_lines(r.out) != 1)
+        fail_msg("with PGPASSFILE: exit %d\n%s", r.exit_code, r.err);
+    host_result_free(&r);
+
+    char services[256];
+    snprintf(services, sizeof services, "%s/pg_service.conf", env->dir);
+    f = fopen(services, "w");
+    assert_non_null(f);
+    const char *colon = strrchr(hostport, ':');
+    fprintf(f, "[pa_agent]\nhost=%.*s\nport=%s\ndbname=%s\nuser=pa_pw\n", (int)(colon - hostport),
+            hostport, colon + 1, env->pg_name);
+    fclose(f);
+    setenv("PGSERVICEFILE", services, 1);
+    run_with_url(env, "postgresql:///?service=pa_agent", &r);
+    unsetenv("PGSERVICEFILE");
+    unsetenv("PGPASSFILE");
+    if (r.exit_code != 0 || count_lines(r.out) != 1)
+        fail_msg("with a service: exit %d\n%s", r.exit_code, r.err);
+    assert_lacks(r.err, "pw-s3cret");
+    host_result_free(&r);
+
+    snprintf(cmd, sizeof cmd, "sed -i '/^host all pa_pw /d' '%s'", hba);
+    assert_int_equal(system(cmd), 0);
+    pg_scalar(pg_admin_url(), "SELECT pg_reload_conf()::int");
+    pg_db_drop(env->pg_name);
+    env->pg_name[0] = '\0';
+    pg_exec(pg_admin_url(), "DROP ROLE pa_pw");
+}
+
 /* The host's connections name themselves, and there are no more than the pools allow. */
 static void watch_connections(void)
 {
@@ -562,6 +663,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_closes_idle_connections_between_polls, host_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_host_announces_tasks_with_notify, host_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_libpq_credentials_and_services, host_setup,
                                         env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
