@@ -20,12 +20,22 @@
  */
 #include "db_driver.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
+
+/*
+ * How long past statement_timeout a call waits for any answer. The server's
+ * own timeout answers first; this is for a server or network that says
+ * nothing at all, which libpq alone would wait on for ever.
+ */
+#define ANSWER_MARGIN_MS 2000
 
 /* Type OIDs (catalog/pg_type.h), as the server sends them. */
 enum {
@@ -49,6 +59,7 @@ typedef struct pg_state {
     pa_lease_mode mode;    /* of the current lease */
     bool lease_did_work;   /* a statement of this lease succeeded: no retry after this */
     bool server_read_only; /* the database or role has default_transaction_read_only on */
+    bool silent;           /* a call got no answer in time: the connection is abandoned */
 } pg_state;
 
 typedef struct pg_stmt {
@@ -91,9 +102,60 @@ static void copy_message(const char *msg, char *err, size_t err_size)
     }
 }
 
+/*
+ * Waits for the whole answer to what was just sent (sent: the PQsend* call
+ * succeeded), at most statement_timeout + ANSWER_MARGIN_MS: the first failed
+ * result, or the last one. NULL when nothing could be sent (libpq's error
+ * says why) or nothing came in time (s->silent).
+ */
+static PGresult *await_answer(pg_state *s, int sent)
+{
+    if (!sent)
+        return NULL;
+    int64_t deadline =
+        clock_mono_ns() + (int64_t)(s->statement_timeout_ms + ANSWER_MARGIN_MS) * 1000000;
+    PGresult *kept = NULL;
+    for (;;) {
+        while (PQisBusy(s->pg)) {
+            int64_t left_ms = (deadline - clock_mono_ns()) / 1000000;
+            if (left_ms <= 0) {
+                s->silent = true;
+                PQclear(kept);
+                return NULL;
+            }
+            struct pollfd pfd = {.fd = PQsocket(s->pg), .events = POLLIN};
+            if (poll(&pfd, 1, left_ms > 60000 ? 60000 : (int)left_ms) < 0 && errno != EINTR)
+                break;
+            if (pfd.revents && PQconsumeInput(s->pg) == 0)
+                break; /* the connection failed: PQgetResult reports it */
+        }
+        PGresult *r = PQgetResult(s->pg);
+        if (!r)
+            return kept;
+        if (kept && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+        } else {
+            PQclear(kept);
+            kept = r;
+        }
+    }
+}
+
+static PGresult *exec_simple(pg_state *s, const char *sql)
+{
+    return await_answer(s, PQsendQuery(s->pg, sql));
+}
+
 /* The status for a failed result, its SQLSTATE noted and its message in err. */
 static int result_failure(pg_state *s, const PGresult *res, char *err, size_t err_size)
 {
+    if (!res && s->silent) {
+        snprintf(err, err_size,
+                 "no answer from PostgreSQL within %d ms; the connection is abandoned",
+                 s->statement_timeout_ms + ANSWER_MARGIN_MS);
+        db_set_code(&s->base, "08006");
+        return PA_ERR_TIMEOUT;
+    }
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (PQstatus(s->pg) == CONNECTION_BAD && !state)
         state = "08006"; /* connection_failure */
@@ -111,7 +173,7 @@ static int result_failure(pg_state *s, const PGresult *res, char *err, size_t er
 /* Runs one command with no result rows; PA_OK or a status with err set. */
 static int command(pg_state *s, const char *sql, char *err, size_t err_size)
 {
-    PGresult *res = PQexec(s->pg, sql);
+    PGresult *res = exec_simple(s, sql);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
                  ? PA_OK
                  : result_failure(s, res, err, err_size);
@@ -125,7 +187,7 @@ static int set_up_session(pg_state *s, char *err, size_t err_size)
 {
     PQsetNoticeProcessor(s->pg, drop_notice, NULL);
     /* An operator's read-only database stays read-only: WRITE leases are refused on it. */
-    PGresult *res = PQexec(s->pg, "SHOW default_transaction_read_only");
+    PGresult *res = exec_simple(s, "SHOW default_transaction_read_only");
     s->server_read_only = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
                           strcmp(PQgetvalue(res, 0, 0), "on") == 0;
     PQclear(res);
@@ -158,7 +220,9 @@ static int open_conn(const db_settings *settings, db_conn **out, char *err, size
     snprintf(timeout, sizeof timeout, "%d",
              settings->connect_timeout_s >= 2 ? settings->connect_timeout_s : 2);
     /*
-     * Keywords before dbname are defaults the URL may override (keepalives;
+     * Keywords before dbname are defaults the URL may override (keepalives
+     * and a 20 s TCP user timeout: a silent network fails a call within about
+     * 25 s instead of hanging the caller's loop;
      * no GSSAPI encryption unless asked for, which saves a round trip and
      * Kerberos' per-thread state); those after it are the host's
      * (application_name, connect_timeout).
@@ -167,14 +231,22 @@ static int open_conn(const db_settings *settings, db_conn **out, char *err, size
                           "keepalives_idle",
                           "keepalives_interval",
                           "keepalives_count",
+                          "tcp_user_timeout",
                           "gssencmode",
                           "dbname",
                           "connect_timeout",
                           settings->application_name ? "application_name" : NULL,
                           NULL};
-    const char *values[] = {
-        "1", "10", "5", "3", "disable", settings->location, timeout, settings->application_name,
-        NULL};
+    const char *values[] = {"1",
+                            "10",
+                            "5",
+                            "3",
+                            "20000",
+                            "disable",
+                            settings->location,
+                            timeout,
+                            settings->application_name,
+                            NULL};
     s->pg = PQconnectdbParams(keys, values, 1);
     int rc = PA_OK;
     if (!s->pg || PQstatus(s->pg) != CONNECTION_OK) {
@@ -209,6 +281,7 @@ static int reconnect(pg_state *s, char *err, size_t err_size)
         return PA_ERR_DB;
     }
     s->generation++;
+    s->silent = false;
     log_msg(PA_LOG_INFO, "pool", "a broken PostgreSQL connection was replaced before use");
     int rc = set_up_session(s, err, err_size);
     if (rc == PA_OK && s->mode == PA_LEASE_WRITE)
@@ -219,7 +292,7 @@ static int reconnect(pg_state *s, char *err, size_t err_size)
 /* The call failed on a broken connection and may be tried again on a new one. */
 static bool may_retry(const pg_state *s)
 {
-    return !s->lease_did_work && PQstatus(s->pg) == CONNECTION_BAD;
+    return !s->lease_did_work && !s->silent && PQstatus(s->pg) == CONNECTION_BAD;
 }
 
 static int lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_size)
@@ -250,7 +323,16 @@ static int lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, si
     PGTransactionStatusType ts = PQtransactionStatus(s->pg);
     int rc = PA_OK;
     char ignored[256];
-    if (commit && PQstatus(s->pg) == CONNECTION_BAD) {
+    if (s->silent) {
+        /* Nothing more is sent on it: the pool retires it (unusable). */
+        if (commit) {
+            snprintf(err, err_size,
+                     "PostgreSQL stopped answering during the lease; its "
+                     "transaction is lost (the server rolls it back)");
+            cleanup->commit_failed = true;
+            rc = PA_ERR_DB;
+        }
+    } else if (commit && PQstatus(s->pg) == CONNECTION_BAD) {
         /* The server rolled the transaction back when the connection went. */
         snprintf(err, err_size,
                  "the connection to PostgreSQL broke during the lease; its "
@@ -259,7 +341,7 @@ static int lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, si
         cleanup->commit_failed = true;
         rc = PA_ERR_DB;
     } else if ((ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) && commit) {
-        PGresult *res = PQexec(s->pg, "COMMIT");
+        PGresult *res = exec_simple(s, "COMMIT");
         /* COMMIT of a failed transaction "succeeds" as ROLLBACK. */
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             rc = result_failure(s, res, err, err_size);
@@ -283,9 +365,12 @@ static int lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, si
 static bool unusable(db_conn *c, char *why, size_t why_size)
 {
     pg_state *s = state_of(c);
-    if (PQstatus(s->pg) != CONNECTION_BAD && PQtransactionStatus(s->pg) == PQTRANS_IDLE)
+    if (!s->silent && PQstatus(s->pg) != CONNECTION_BAD &&
+        PQtransactionStatus(s->pg) == PQTRANS_IDLE)
         return false;
-    snprintf(why, why_size, "the connection to PostgreSQL broke or was left in a transaction");
+    snprintf(why, why_size, "%s",
+             s->silent ? "PostgreSQL did not answer in time"
+                       : "the connection to PostgreSQL broke or was left in a transaction");
     return true;
 }
 
@@ -408,7 +493,7 @@ static int prepare_on_server(pg_state *s, pg_stmt *st, char *err, size_t err_siz
 {
     if (st->prepared_generation == s->generation)
         return PA_OK;
-    PGresult *res = PQprepare(s->pg, st->name, st->sql, 0, NULL);
+    PGresult *res = await_answer(s, PQsendPrepare(s->pg, st->name, st->sql, 0, NULL));
     int rc =
         PQresultStatus(res) == PGRES_COMMAND_OK ? PA_OK : result_failure(s, res, err, err_size);
     PQclear(res);
@@ -509,8 +594,9 @@ static int bind(db_stmt *base, int index, const db_value *v)
 
 static PGresult *execute(pg_state *s, pg_stmt *st)
 {
-    return PQexecPrepared(s->pg, st->name, st->nparams, (const char *const *)st->values,
-                          st->lengths, st->formats, 0);
+    return await_answer(s, PQsendQueryPrepared(s->pg, st->name, st->nparams,
+                                               (const char *const *)st->values, st->lengths,
+                                               st->formats, 0));
 }
 
 /* Runs st: prepared on this connection if need be, retried once on a new connection. */

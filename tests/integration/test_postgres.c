@@ -11,7 +11,13 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <libgen.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pg_env.h"
 #include "pool.h"
@@ -350,6 +357,126 @@ static void test_idle_connections_are_closed(void **state)
     assert_int_equal(st.open_connections, 1);
 }
 
+/*
+ * A TCP relay to the server that can go silent: it stops passing bytes but
+ * keeps both sockets open, as a server that hangs or a network that drops
+ * everything without a reset would. The kernel still acknowledges what the
+ * client sends, so neither keepalives nor TCP timeouts notice.
+ */
+typedef struct relay {
+    int listener;
+    int port;
+    int server_port;
+    atomic_bool silent;
+    atomic_bool stop;
+    pthread_t thread;
+} relay;
+
+static int connect_local(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Passes what is readable on from to to; false when from is done. */
+static bool pass(int from, int to)
+{
+    char buf[16384];
+    ssize_t n = read(from, buf, sizeof buf);
+    return n > 0 && write(to, buf, (size_t)n) == n;
+}
+
+static void *relay_main(void *arg)
+{
+    relay *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd lp = {.fd = r->listener, .events = POLLIN};
+        if (poll(&lp, 1, 100) <= 0)
+            continue;
+        int client = accept(r->listener, NULL, NULL);
+        int server = client >= 0 ? connect_local(r->server_port) : -1;
+        while (client >= 0 && server >= 0 && !atomic_load(&r->stop)) {
+            struct pollfd p[2] = {{.fd = client, .events = POLLIN},
+                                  {.fd = server, .events = POLLIN}};
+            if (atomic_load(&r->silent)) {
+                usleep(20000); /* holds both ends, passes nothing */
+                continue;
+            }
+            if (poll(p, 2, 50) <= 0)
+                continue;
+            if ((p[0].revents && !pass(client, server)) || (p[1].revents && !pass(server, client)))
+                break;
+        }
+        if (client >= 0)
+            close(client);
+        if (server >= 0)
+            close(server);
+    }
+    return NULL;
+}
+
+static void relay_start(relay *r, int server_port)
+{
+    r->server_port = server_port;
+    r->listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(r->listener, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(r->listener, 4), 0);
+    assert_int_equal(getsockname(r->listener, (struct sockaddr *)&a, &len), 0);
+    r->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void relay_stop(relay *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    close(r->listener);
+}
+
+/*
+ * A server that stops answering costs a call statement_timeout + 2 s at most,
+ * never for ever: the call fails with PA_ERR_TIMEOUT, the lease's COMMIT is
+ * refused, the connection is retired, and nothing waits on it again.
+ */
+static void test_a_silent_server_costs_a_bounded_wait(void **state)
+{
+    fixture *f = *state;
+    const char *colon = strrchr(f->url, ':');
+    assert_non_null(colon);
+    relay r = {0};
+    relay_start(&r, atoi(colon + 1));
+    char url[256];
+    snprintf(url, sizeof url, "%.*s:%d%s", (int)(colon - f->url), f->url, r.port,
+             strchr(colon, '/'));
+    snprintf(f->url, sizeof f->url, "%s", url);
+    open_pool(f, 1, 300);
+    pa_lease w = lease(f, PA_LEASE_WRITE);
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 1, NULL), PA_OK);
+    atomic_store(&r.silent, true);
+    int64_t start = clock_mono_ns();
+    assert_int_equal(run(f, w, "INSERT INTO t VALUES (?1)", 2, NULL), PA_ERR_TIMEOUT);
+    int64_t waited_ms = (clock_mono_ns() - start) / 1000000;
+    assert_int_equal(release(f, w, PA_RELEASE_COMMIT), PA_ERR_DB);
+    pool_stats st;
+    pool_get_stats(f->pool, &st);
+    assert_int_equal(st.retired_fatal, 1);
+    assert_true(logged(f, "retiring connection #1 after PostgreSQL did not answer in time"));
+    if (waited_ms < 2000 || waited_ms > 6000)
+        fail_msg("the silent call took %lld ms, expected 2300 (300 + 2000)", (long long)waited_ms);
+    pool_close(f->pool);
+    f->pool = NULL;
+    relay_stop(&r);
+}
+
 /* The cluster's folder, from the URL file's path (build/pg/url). */
 static const char *cluster_dir(void)
 {
@@ -654,6 +781,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_server_restart_costs_no_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_connections_are_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_silent_server_costs_a_bounded_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connections_killed_between_polls_fail_no_poll,
                                         host_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_host_survives_a_server_restart, host_setup,
