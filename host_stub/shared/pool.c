@@ -329,68 +329,59 @@ static void deadline_after(struct timespec *ts, int64_t ms)
     }
 }
 
-int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
-               pa_lease *out, char *err, size_t err_size)
+/*
+ * Queues for a slot and waits up to timeout ms; the slot, or NULL with err
+ * describing who holds the pool. Called and returns with the mutex held.
+ */
+static slot *wait_for_slot_locked(pool *p, pool_owner *owner, pa_lease_mode mode, int64_t timeout,
+                                  pool_site site, char *err, size_t err_size)
 {
-    out->id = 0;
-    if (mode != PA_LEASE_READ && mode != PA_LEASE_WRITE) {
-        snprintf(err, err_size, "invalid lease mode %d at %s:%d", (int)mode, site.file, site.line);
-        return PA_ERR_INVALID;
-    }
-    int64_t timeout = timeout_ms < 0 ? p->cfg.lease_timeout_ms : timeout_ms;
-
-    pthread_mutex_lock(&p->mu);
-    slot *s = p->free_list;
-    if (s) {
-        p->free_list = s->next_free;
-    } else {
-        waiter w = {.next = NULL};
-        atomic_init(&w.granted, NULL);
-        pthread_cond_init(&w.cond, &p->condattr);
-        if (p->wait_tail)
-            p->wait_tail->next = &w;
-        else
-            p->wait_head = &w;
-        p->wait_tail = &w;
-        p->st.waiters++;
-        p->st.waits++;
-        int64_t wait_start = clock_mono_ns();
-        /*
-         * A lease is usually held for microseconds: spin briefly before
-         * sleeping, so a hand-off does not always cost a futex wake-up. The
-         * queue position is already taken, so spinning keeps FIFO order.
-         */
-        pthread_mutex_unlock(&p->mu);
-        int64_t spin_until = wait_start + (timeout < 1 ? 0 : POOL_SPIN_NS);
-        while (!atomic_load_explicit(&w.granted, memory_order_acquire) &&
-               clock_mono_ns() < spin_until)
-            sched_yield();
-        pthread_mutex_lock(&p->mu);
-        struct timespec deadline;
-        deadline_after(&deadline, timeout);
-        while (!atomic_load_explicit(&w.granted, memory_order_relaxed)) {
-            if (pthread_cond_timedwait(&w.cond, &p->mu, &deadline) == ETIMEDOUT)
-                break;
-        }
-        uint64_t waited = (uint64_t)(clock_mono_ns() - wait_start);
-        p->st.wait_ns_total += waited;
-        if (waited > p->st.wait_ns_max)
-            p->st.wait_ns_max = waited;
-        s = atomic_load_explicit(&w.granted, memory_order_relaxed);
-        if (!s) {
-            remove_waiter_locked(p, &w);
-            p->st.timeouts++;
-            describe_exhaustion_locked(p, owner, mode, timeout, site, err, err_size);
-        }
-        pthread_cond_destroy(&w.cond);
-        if (!s) {
-            pthread_mutex_unlock(&p->mu);
-            return PA_ERR_TIMEOUT;
-        }
-    }
-    grant_locked(p, s, owner, mode, site);
+    slot *s;
+    waiter w = {.next = NULL};
+    atomic_init(&w.granted, NULL);
+    pthread_cond_init(&w.cond, &p->condattr);
+    if (p->wait_tail)
+        p->wait_tail->next = &w;
+    else
+        p->wait_head = &w;
+    p->wait_tail = &w;
+    p->st.waiters++;
+    p->st.waits++;
+    int64_t wait_start = clock_mono_ns();
+    /*
+     * A lease is usually held for microseconds: spin briefly before
+     * sleeping, so a hand-off does not always cost a futex wake-up. The
+     * queue position is already taken, so spinning keeps FIFO order.
+     */
     pthread_mutex_unlock(&p->mu);
+    int64_t spin_until = wait_start + (timeout < 1 ? 0 : POOL_SPIN_NS);
+    while (!atomic_load_explicit(&w.granted, memory_order_acquire) && clock_mono_ns() < spin_until)
+        sched_yield();
+    pthread_mutex_lock(&p->mu);
+    struct timespec deadline;
+    deadline_after(&deadline, timeout);
+    while (!atomic_load_explicit(&w.granted, memory_order_relaxed)) {
+        if (pthread_cond_timedwait(&w.cond, &p->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    uint64_t waited = (uint64_t)(clock_mono_ns() - wait_start);
+    p->st.wait_ns_total += waited;
+    if (waited > p->st.wait_ns_max)
+        p->st.wait_ns_max = waited;
+    s = atomic_load_explicit(&w.granted, memory_order_relaxed);
+    if (!s) {
+        remove_waiter_locked(p, &w);
+        p->st.timeouts++;
+        describe_exhaustion_locked(p, owner, mode, timeout, site, err, err_size);
+    }
+    pthread_cond_destroy(&w.cond);
+    return s;
+}
 
+/* Readies a granted slot's connection and begins the lease on it; PA_OK or PA_ERR_DB. */
+static int begin_on_slot(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode, pool_site site,
+                         char *err, size_t err_size)
+{
     if (s->conn && s->expires_ms && lifetime_now_ms(p) >= s->expires_ms)
         retire_slot(p, s, false);
     if (!s->conn && open_slot(p, s, err, err_size) != PA_OK) {
@@ -409,8 +400,34 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
         put_back(p, s);
         return PA_ERR_DB;
     }
-    out->id = lease_id(s);
     return PA_OK;
+}
+
+int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
+               pa_lease *out, char *err, size_t err_size)
+{
+    out->id = 0;
+    if (mode != PA_LEASE_READ && mode != PA_LEASE_WRITE) {
+        snprintf(err, err_size, "invalid lease mode %d at %s:%d", (int)mode, site.file, site.line);
+        return PA_ERR_INVALID;
+    }
+    int64_t timeout = timeout_ms < 0 ? p->cfg.lease_timeout_ms : timeout_ms;
+    pthread_mutex_lock(&p->mu);
+    slot *s = p->free_list;
+    if (s)
+        p->free_list = s->next_free;
+    else
+        s = wait_for_slot_locked(p, owner, mode, timeout, site, err, err_size);
+    if (!s) {
+        pthread_mutex_unlock(&p->mu);
+        return PA_ERR_TIMEOUT;
+    }
+    grant_locked(p, s, owner, mode, site);
+    pthread_mutex_unlock(&p->mu);
+    int rc = begin_on_slot(p, s, owner, mode, site, err, err_size);
+    if (rc == PA_OK)
+        out->id = lease_id(s);
+    return rc;
 }
 
 /* The live slot behind lease for owner, or NULL with *why set. Holds mutex. */
