@@ -382,9 +382,9 @@ static int fetch_and_store(granola *g, const gr_meeting *const *batch, size_t n,
     return rc;
 }
 
-static int poll_workspace(granola *g, char *err, size_t err_size)
+/* The poll's prerequisites: not rate limited, a token (renewed when due), the table. */
+static int ready_to_poll(granola *g, int64_t now, char *err, size_t err_size)
 {
-    int64_t now = g->api->now_ms(g->ctx);
     if (g->not_before_ms > now) {
         snprintf(err, err_size, "rate limited by Granola: next request allowed in %lld s",
                  (long long)((g->not_before_ms - now + 999) / 1000));
@@ -415,7 +415,15 @@ static int poll_workspace(granola *g, char *err, size_t err_size)
             return rc;
         g->schema_ready = true;
     }
+    return PA_OK;
+}
 
+static int poll_workspace(granola *g, char *err, size_t err_size)
+{
+    int64_t now = g->api->now_ms(g->ctx);
+    int rc = ready_to_poll(g, now, err, err_size);
+    if (rc != PA_OK)
+        return rc;
     gr_meeting_list listed;
     if ((rc = list_meetings(g, now, &listed, err, err_size)) != PA_OK)
         return rc;
