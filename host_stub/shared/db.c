@@ -88,7 +88,14 @@ bool db_cache_holds(const db_conn *c, const db_stmt *st)
 int db_lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_size)
 {
     db_set_code(c, NULL);
-    return c->driver->lease_begin(c, mode, err, err_size);
+    return c->driver->lease_begin(c, mode, -1, err, err_size);
+}
+
+int db_lease_begin_within(db_conn *c, pa_lease_mode mode, int lock_wait_ms, char *err,
+                          size_t err_size)
+{
+    db_set_code(c, NULL);
+    return c->driver->lease_begin(c, mode, lock_wait_ms < 0 ? 0 : lock_wait_ms, err, err_size);
 }
 
 int db_lease_end(db_conn *c, bool commit, db_cleanup *cleanup, char *err, size_t err_size)

@@ -78,6 +78,13 @@ db_kind db_conn_kind(const db_conn *c);
  * nothing can have happened twice. After that, a broken connection fails.
  */
 int db_lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_size);
+/*
+ * The same, waiting at most lock_wait_ms for a lock another connection holds
+ * (SQLite's write lock; PostgreSQL's BEGIN takes none): PA_ERR_TIMEOUT when
+ * it stayed held.
+ */
+int db_lease_begin_within(db_conn *c, pa_lease_mode mode, int lock_wait_ms, char *err,
+                          size_t err_size);
 
 /* What db_lease_end cleaned up after the holder (for the pool's log). */
 typedef struct db_cleanup {

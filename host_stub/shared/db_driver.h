@@ -27,7 +27,9 @@ typedef struct db_driver {
     void (*version)(char *out, size_t out_size);
     int (*open)(const db_settings *settings, db_conn **out, char *err, size_t err_size);
     void (*close)(db_conn *c); /* after db.c freed the statements */
-    int (*lease_begin)(db_conn *c, pa_lease_mode mode, char *err, size_t err_size);
+    /* lock_wait_ms < 0: the connection's own wait for locks */
+    int (*lease_begin)(db_conn *c, pa_lease_mode mode, int lock_wait_ms, char *err,
+                       size_t err_size);
     int (*lease_end)(db_conn *c, bool commit, db_cleanup *cleanup, char *err, size_t err_size);
     bool (*unusable)(db_conn *c, char *why, size_t why_size);
     int (*exec)(db_conn *c, const char *sql, char *err, size_t err_size);

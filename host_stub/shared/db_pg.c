@@ -295,8 +295,9 @@ static bool may_retry(const pg_state *s)
     return !s->lease_did_work && !s->silent && PQstatus(s->pg) == CONNECTION_BAD;
 }
 
-static int lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_size)
+static int lease_begin(db_conn *c, pa_lease_mode mode, int lock_wait_ms, char *err, size_t err_size)
 {
+    (void)lock_wait_ms; /* BEGIN takes no lock here; the move skips locked rows */
     pg_state *s = state_of(c);
     s->mode = mode;
     s->lease_did_work = false;

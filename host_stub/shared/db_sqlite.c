@@ -218,16 +218,21 @@ static int run_host_stmt(sqlite3_stmt *stmt)
     return rc;
 }
 
-static int lease_begin(db_conn *c, pa_lease_mode mode, char *err, size_t err_size)
+static int lease_begin(db_conn *c, pa_lease_mode mode, int lock_wait_ms, char *err, size_t err_size)
 {
     sqlite_conn *s = conn_of(c);
     if (mode != PA_LEASE_WRITE)
         return PA_OK;
+    if (lock_wait_ms >= 0)
+        sqlite3_busy_timeout(s->db, lock_wait_ms);
     int rc = run_host_stmt(s->begin_stmt);
+    if (lock_wait_ms >= 0)
+        sqlite3_busy_timeout(s->db, s->busy_timeout_ms);
     if (rc == SQLITE_DONE)
         return PA_OK;
     snprintf(err, err_size, "BEGIN IMMEDIATE failed: %s", sqlite3_errmsg(s->db));
-    return note_result(s, rc);
+    int status = note_result(s, rc);
+    return lock_wait_ms >= 0 && (rc & 0xff) == SQLITE_BUSY ? PA_ERR_TIMEOUT : status;
 }
 
 static bool is_host_stmt(const sqlite_conn *s, sqlite3_stmt *stmt)

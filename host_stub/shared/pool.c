@@ -378,9 +378,13 @@ static slot *wait_for_slot_locked(pool *p, pool_owner *owner, pa_lease_mode mode
     return s;
 }
 
-/* Readies a granted slot's connection and begins the lease on it; PA_OK or PA_ERR_DB. */
-static int begin_on_slot(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode, pool_site site,
-                         char *err, size_t err_size)
+/*
+ * Readies a granted slot's connection and begins the lease on it, waiting at
+ * most lock_wait_ms for the database's lock (< 0: the connection's own wait).
+ * PA_OK, PA_ERR_TIMEOUT (the lock stayed held) or PA_ERR_DB.
+ */
+static int begin_on_slot(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode, int lock_wait_ms,
+                         pool_site site, char *err, size_t err_size)
 {
     if (s->conn && s->expires_ms && lifetime_now_ms(p) >= s->expires_ms)
         retire_slot(p, s, false);
@@ -389,7 +393,10 @@ static int begin_on_slot(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode
         return PA_ERR_DB;
     }
     char why[512];
-    if (db_lease_begin(s->conn, mode, why, sizeof why) != PA_OK) {
+    int begun = lock_wait_ms < 0
+                    ? db_lease_begin(s->conn, mode, why, sizeof why)
+                    : db_lease_begin_within(s->conn, mode, lock_wait_ms, why, sizeof why);
+    if (begun != PA_OK) {
         snprintf(err, err_size, "%s lease failed for plugin '%s' instance '%s' at %s:%d: %s",
                  mode_name(mode), owner->plugin, owner->instance, site.file, site.line, why);
         char end_err[64];
@@ -398,13 +405,13 @@ static int begin_on_slot(pool *p, slot *s, pool_owner *owner, pa_lease_mode mode
         if (db_conn_unusable(s->conn, why, sizeof why))
             retire_slot(p, s, true);
         put_back(p, s);
-        return PA_ERR_DB;
+        return begun == PA_ERR_TIMEOUT ? PA_ERR_TIMEOUT : PA_ERR_DB;
     }
     return PA_OK;
 }
 
-int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
-               pa_lease *out, char *err, size_t err_size)
+static int lease_within(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms,
+                        int lock_wait_ms, pool_site site, pa_lease *out, char *err, size_t err_size)
 {
     out->id = 0;
     if (mode != PA_LEASE_READ && mode != PA_LEASE_WRITE) {
@@ -424,10 +431,23 @@ int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, p
     }
     grant_locked(p, s, owner, mode, site);
     pthread_mutex_unlock(&p->mu);
-    int rc = begin_on_slot(p, s, owner, mode, site, err, err_size);
+    int rc = begin_on_slot(p, s, owner, mode, lock_wait_ms, site, err, err_size);
     if (rc == PA_OK)
         out->id = lease_id(s);
     return rc;
+}
+
+int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
+               pa_lease *out, char *err, size_t err_size)
+{
+    return lease_within(p, owner, mode, timeout_ms, -1, site, out, err, err_size);
+}
+
+int pool_lease_briefly(pool *p, pool_owner *owner, pa_lease_mode mode, int lock_wait_ms,
+                       pool_site site, pa_lease *out, char *err, size_t err_size)
+{
+    return lease_within(p, owner, mode, -1, lock_wait_ms < 0 ? 0 : lock_wait_ms, site, out, err,
+                        err_size);
 }
 
 /* The live slot behind lease for owner, or NULL with *why set. Holds mutex. */

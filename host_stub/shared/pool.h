@@ -85,6 +85,15 @@ void pool_close(pool *p);
 int pool_lease(pool *p, pool_owner *owner, pa_lease_mode mode, int timeout_ms, pool_site site,
                pa_lease *out, char *err, size_t err_size);
 /*
+ * pool_lease for the host's own work while plugins may hold the database:
+ * waits at most lock_wait_ms for the database's lock (SQLite's write lock),
+ * then PA_ERR_TIMEOUT, so a plugin hung inside its WRITE lease cannot hold
+ * the caller for the connection's whole busy timeout.
+ */
+int pool_lease_briefly(pool *p, pool_owner *owner, pa_lease_mode mode, int lock_wait_ms,
+                       pool_site site, pa_lease *out, char *err, size_t err_size);
+
+/*
  * Declares whose code runs on this thread from now on (a plugin instance's
  * entry point, or NULL for the host's own); returns the previous one, to
  * restore. The authorizer refuses a leased connection to code of any other

@@ -117,14 +117,29 @@ static bool check_database_when_due(host *h, int64_t *due_ms)
     return false;
 }
 
+/*
+ * While polls run, the outbox round waits this long at most for the
+ * database's lock: a plugin hung inside its WRITE lease holds SQLite's write
+ * lock until its deadline, and the loop must stay free to enforce that
+ * deadline. The round is then retried.
+ */
+#define OUTBOX_LOCK_WAIT_MS 100
+
 /* Turns the items the outbox holds into tasks, printed on stdout while it is open. */
-static void outbox_round(host *h)
+static void outbox_round(host *h, bool busy)
 {
     size_t made = 0;
     char err[1024];
-    h->undelivered =
-        task_store_consume(h->pool, &h->self, clock_wall_ms(), h->stdout_closed ? NULL : stdout,
-                           &made, err, sizeof err) != PA_OK;
+    int rc = task_store_consume_within(h->pool, &h->self, clock_wall_ms(),
+                                       busy ? OUTBOX_LOCK_WAIT_MS : -1,
+                                       h->stdout_closed ? NULL : stdout, &made, err, sizeof err);
+    if (busy && rc == PA_ERR_TIMEOUT) {
+        log_msg(PA_LOG_DEBUG, "outbox", "a poll under way holds the database; moving later");
+        h->polls_ended_ns =
+            clock_mono_ns(); /* again after OUTBOX_MAX_DELAY_MS, or when polls end */
+        return;
+    }
+    h->undelivered = rc != PA_OK;
     if (!h->stdout_closed && ferror(stdout)) {
         h->stdout_closed = true;
         log_msg(PA_LOG_WARN, "outbox",
@@ -265,7 +280,7 @@ static void outbox_when_due(host *h, bool busy)
     if (h->polls_ended_ns &&
         (!busy || clock_mono_ns() - h->polls_ended_ns >= OUTBOX_MAX_DELAY_MS * 1000000)) {
         h->polls_ended_ns = 0;
-        outbox_round(h);
+        outbox_round(h, busy);
     }
 }
 

@@ -462,6 +462,12 @@ static int consume_batch(host_lease *l, const task_sql *q, const char *stamp, ch
 int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
                        char *err, size_t err_size)
 {
+    return task_store_consume_within(p, host, now_ms, -1, out, consumed, err, err_size);
+}
+
+int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
+                              FILE *out, size_t *consumed, char *err, size_t err_size)
+{
     *consumed = 0;
     char stamp[32];
     clock_format_iso8601(now_ms, stamp, sizeof stamp);
@@ -471,7 +477,10 @@ int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, siz
         size_t count = 0;
         host_lease l = {p, host, {0}, err, err_size};
         err[0] = '\0';
-        int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &l.lease, err, err_size);
+        int rc = lock_wait_ms < 0
+                     ? pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &l.lease, err, err_size)
+                     : pool_lease_briefly(p, host, PA_LEASE_WRITE, lock_wait_ms, POOL_HERE,
+                                          &l.lease, err, err_size);
         if (rc != PA_OK)
             return rc;
         rc = release(&l, consume_batch(&l, q, stamp, lines, &count));

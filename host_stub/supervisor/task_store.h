@@ -33,5 +33,12 @@ int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size);
  */
 int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
                        char *err, size_t err_size);
+/*
+ * The same while polls run: waits at most lock_wait_ms for the database's
+ * lock and returns PA_ERR_TIMEOUT when a poll holds it (nothing moved, nothing
+ * lost: the next round moves it).
+ */
+int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
+                              FILE *out, size_t *consumed, char *err, size_t err_size);
 
 #endif
