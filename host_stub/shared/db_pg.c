@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,6 +580,8 @@ static int bind(db_stmt *base, int index, const db_value *v)
     default:
         data = NULL;
     }
+    if (len > INT_MAX - 1)
+        return PA_ERR_INVALID; /* libpq's lengths are ints: refused, never truncated */
     char *copy = NULL;
     if (data && !(copy = malloc(len + 1)))
         return PA_ERR_NOMEM;

@@ -14,8 +14,8 @@ typedef struct test_env {
     char dir[64];
     char plugins[128];
     char config[128];
-    char db[128];      /* the --db: a SQLite file, or a PostgreSQL URL (PA_TEST_BACKEND) */
-    char pg_name[64];  /* the PostgreSQL database made for this test, or "" */
+    char db[128];     /* the --db: a SQLite file, or a PostgreSQL URL (PA_TEST_BACKEND) */
+    char pg_name[64]; /* the PostgreSQL database made for this test, or "" */
     char out_path[128];
     char err_path[128];
     pid_t pid; /* a host_stub started and not yet waited for: killed by env_destroy */
