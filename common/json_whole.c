@@ -1,12 +1,9 @@
 #include "json_whole.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <unistd.h>
 
 #include "regular_file.h"
 #include "text_clean.h"
@@ -43,33 +40,11 @@ cJSON *json_parse_whole(const char *text, size_t len, char *why, size_t why_size
 
 cJSON *json_load_file(const char *path, char *why, size_t why_size)
 {
-    struct stat st;
-    const char *open_why = NULL;
-    int fd = regular_file_open(path, 0, &st, &open_why);
-    if (fd < 0) {
-        snprintf(why, why_size, "cannot open: %s", open_why);
-        return NULL;
-    }
-    char *text = malloc(JSON_FILE_MAX + 1);
     size_t len = 0;
-    bool failed = !text;
-    while (!failed && len <= JSON_FILE_MAX) {
-        ssize_t got = read(fd, text + len, JSON_FILE_MAX + 1 - len);
-        if (got == 0)
-            break;
-        if (got < 0 && errno != EINTR)
-            failed = true;
-        else if (got > 0)
-            len += (size_t)got;
-    }
-    close(fd);
-    cJSON *root = NULL;
-    if (failed)
-        snprintf(why, why_size, "%s", text ? "cannot read" : "out of memory");
-    else if (len > JSON_FILE_MAX)
-        snprintf(why, why_size, "larger than 1 MiB");
-    else
-        root = json_parse_whole(text, len, why, why_size);
+    char *text = regular_file_read(path, JSON_FILE_MAX, &len, why, why_size);
+    if (!text)
+        return NULL;
+    cJSON *root = json_parse_whole(text, len, why, why_size);
     free(text);
     return root;
 }

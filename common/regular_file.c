@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,4 +45,41 @@ int regular_file_open(const char *path, int extra_flags, struct stat *st, const 
         return -1;
     }
     return fd;
+}
+
+char *regular_file_read(const char *path, size_t max, size_t *len, char *why, size_t why_size)
+{
+    struct stat st;
+    const char *open_why = NULL;
+    int fd = regular_file_open(path, 0, &st, &open_why);
+    if (fd < 0) {
+        snprintf(why, why_size, "cannot open: %s", open_why);
+        return NULL;
+    }
+    char *text = malloc(max + 1);
+    size_t got_total = 0;
+    bool failed = !text;
+    while (!failed && got_total <= max) {
+        ssize_t got = read(fd, text + got_total, max + 1 - got_total);
+        if (got == 0)
+            break;
+        if (got < 0 && errno != EINTR)
+            failed = true;
+        else if (got > 0)
+            got_total += (size_t)got;
+    }
+    close(fd);
+    if (failed || got_total > max) {
+        if (failed)
+            snprintf(why, why_size, "%s", text ? "cannot read" : "out of memory");
+        else if (max % (1024 * 1024) == 0)
+            snprintf(why, why_size, "larger than %zu MiB", max / (1024 * 1024));
+        else
+            snprintf(why, why_size, "larger than %zu bytes", max);
+        free(text);
+        return NULL;
+    }
+    text[got_total] = '\0';
+    *len = got_total;
+    return text;
 }

@@ -8,6 +8,7 @@
 #ifndef PA_REGULAR_FILE_H
 #define PA_REGULAR_FILE_H
 
+#include <stddef.h>
 #include <sys/stat.h>
 
 /*
@@ -19,5 +20,13 @@
  * strerror(errno). errno is kept from the failing call.
  */
 int regular_file_open(const char *path, int extra_flags, struct stat *st, const char **why);
+
+/*
+ * The whole regular file at path, at most max bytes, NUL-terminated (the
+ * text may hold NULs of its own: *len says how long it is); free() it. NULL
+ * with why set: "cannot open: REASON", "cannot read", "out of memory", or
+ * "larger than N bytes".
+ */
+char *regular_file_read(const char *path, size_t max, size_t *len, char *why, size_t why_size);
 
 #endif

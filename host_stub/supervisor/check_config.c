@@ -24,15 +24,15 @@ int check_config(host *h, worker_entry_fn in_process)
              registry_init(&h->reg, h->loader, &h->cfg, &policy, err, sizeof err) == PA_OK;
     if (!loaded) {
         if (err[0])
-            printf("%s: %s\n", h->opt.config_path, err);
-        printf("%s: cannot check the plugins' configuration\n", h->opt.config_path);
+            printf("%s: %s\n", h->opt.config_name, err);
+        printf("%s: cannot check the plugins' configuration\n", h->opt.config_name);
         return EXIT_CONFIG;
     }
     h->reg.grace_ms = h->cfg.shutdown_grace_seconds * 1000;
     registry_start_all(&h->reg);
     size_t problems = 0;
     if (host_choose_database(h, err, sizeof err) != 0) {
-        printf("%s: %s\n", h->opt.config_path, err);
+        printf("%s: %s\n", h->opt.config_name, err);
         problems++;
     }
     for (size_t i = 0; i < h->reg.slot_count; i++) {
@@ -40,10 +40,10 @@ int check_config(host *h, worker_entry_fn in_process)
         if (s->running)
             continue;
         problems++;
-        printf("%s: plugins.%s instance '%s': %s\n", h->opt.config_path, s->plugin->name,
+        printf("%s: plugins.%s instance '%s': %s\n", h->opt.config_name, s->plugin->name,
                s->config->id, s->last_error[0] ? s->last_error : "no plugin file loaded for it");
     }
-    printf("%s: %zu instance(s) checked, %zu problem(s)\n", h->opt.config_path, h->reg.slot_count,
+    printf("%s: %zu instance(s) checked, %zu problem(s)\n", h->opt.config_name, h->reg.slot_count,
            problems);
     registry_stop_all(&h->reg);
     return problems ? EXIT_CONFIG : 0;

@@ -46,15 +46,16 @@ static const config_rule PLUGIN_RULES[] = {
 };
 /*
  * An instance's own keys are its plugin's to check; the host needs these.
- * poll_timeout_seconds is the host's alone and is not handed to the plugin
- * (0: the host-wide value).
+ * The HOST_ONLY ones are not handed to the plugin (0: the host-wide value).
  */
 static const config_rule INSTANCE_RULES[] = {
     CONFIG_REQUIRED_STRING_RULE("id"),
     CONFIG_BOOL_RULE("enabled", true),
     CONFIG_INT_RULE("poll_timeout_seconds", 0, DAY, 0),
+    CONFIG_INT_RULE("poll_interval_seconds", 0, 30 * DAY, 0),
     CONFIG_END,
 };
+static const char *const HOST_ONLY[] = {"poll_timeout_seconds", "poll_interval_seconds"};
 static const config_rule ANY_KEYS[] = {CONFIG_END};
 
 /* Reads the checked top-level and pool values (or their defaults) into cfg. */
@@ -92,10 +93,9 @@ static int fail(char *err, size_t err_size, const char *origin, const char *key,
 /* The instance object as its plugin gets it: without the keys only the host reads. */
 static char *print_for_plugin(const cJSON *inst)
 {
-    if (!cJSON_GetObjectItemCaseSensitive(inst, "poll_timeout_seconds"))
-        return cJSON_PrintUnformatted(inst);
     cJSON *copy = cJSON_Duplicate(inst, true);
-    cJSON_DeleteItemFromObjectCaseSensitive(copy, "poll_timeout_seconds");
+    for (size_t i = 0; copy && i < sizeof HOST_ONLY / sizeof HOST_ONLY[0]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, HOST_ONLY[i]);
     char *text = copy ? cJSON_PrintUnformatted(copy) : NULL;
     cJSON_Delete(copy);
     return text;
@@ -137,6 +137,7 @@ static int parse_instances(const cJSON *list, plugin_config *pc, const char *ori
         ic->json = print_for_plugin(inst);
         ic->enabled = config_bool(inst, INSTANCE_RULES, "enabled");
         ic->poll_timeout_seconds = config_int(inst, INSTANCE_RULES, "poll_timeout_seconds");
+        ic->poll_interval_seconds = config_int(inst, INSTANCE_RULES, "poll_interval_seconds");
         pc->instance_count++;
         if (!ic->id || !ic->json)
             return fail(err, err_size, origin, path, "out of memory");
@@ -207,8 +208,16 @@ int config_parse(const char *text, size_t len, const char *origin, host_config *
         snprintf(err, err_size, "%s: %s", origin, why);
         return PA_ERR_CONFIG;
     }
-    int rc = parse_root(root, cfg, origin, err, err_size);
+    int rc = config_from_json(root, origin, cfg, err, err_size);
     cJSON_Delete(root);
+    return rc;
+}
+
+int config_from_json(const cJSON *root, const char *origin, host_config *cfg, char *err,
+                     size_t err_size)
+{
+    config_defaults(cfg);
+    int rc = parse_root(root, cfg, origin, err, err_size);
     if (rc != PA_OK)
         config_free(cfg);
     return rc;
@@ -223,10 +232,8 @@ int config_load(const char *path, host_config *cfg, char *err, size_t err_size)
         snprintf(err, err_size, "%s: %s", path, why);
         return PA_ERR_CONFIG;
     }
-    int rc = parse_root(root, cfg, path, err, err_size);
+    int rc = config_from_json(root, path, cfg, err, err_size);
     cJSON_Delete(root);
-    if (rc != PA_OK)
-        config_free(cfg);
     return rc;
 }
 
@@ -246,6 +253,10 @@ void config_free(host_config *cfg)
     cfg->plugin_count = 0;
     free(cfg->database);
     cfg->database = NULL;
+    free(cfg->agent_dir);
+    cfg->agent_dir = NULL;
+    free(cfg->agent_database_url);
+    cfg->agent_database_url = NULL;
 }
 
 const plugin_config *config_find_plugin(const host_config *cfg, const char *name)

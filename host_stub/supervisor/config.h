@@ -2,6 +2,7 @@
 #ifndef HOST_CONFIG_H
 #define HOST_CONFIG_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +11,8 @@ typedef struct instance_config {
     char *id;
     char *json; /* the instance object handed to the plugin's init (host-only keys removed) */
     bool enabled;
-    int64_t poll_timeout_seconds; /* this instance's; the host-wide one when not given */
+    int64_t poll_timeout_seconds;  /* this instance's; 0: the host-wide one */
+    int64_t poll_interval_seconds; /* this instance's; 0: the host-wide one */
 } instance_config;
 
 typedef struct plugin_config {
@@ -36,6 +38,8 @@ typedef struct host_config {
     int64_t shutdown_grace_seconds;       /* SIGTERM to exit, at most this (plus reaping) */
     int64_t worker_memory_limit_mb;       /* a worker resident past this is killed; 0: no limit */
     char *database;                       /* "database": a URL or path (db_url.h); NULL: not set */
+    char *agent_dir;          /* --agent-config: its absolute directory; NULL: no agent config */
+    char *agent_database_url; /* --agent-config: its database.url; NULL: not set */
     plugin_config *plugins;
     size_t plugin_count;
 } host_config;
@@ -46,6 +50,9 @@ void config_defaults(host_config *cfg);
 int config_parse(const char *text, size_t len, const char *origin, host_config *cfg, char *err,
                  size_t err_size);
 int config_load(const char *path, host_config *cfg, char *err, size_t err_size);
+/* A parsed host.json tree (not consumed) into *cfg; origin names it in messages. */
+int config_from_json(const cJSON *root, const char *origin, host_config *cfg, char *err,
+                     size_t err_size);
 void config_free(host_config *cfg);
 const plugin_config *config_find_plugin(const host_config *cfg, const char *name);
 

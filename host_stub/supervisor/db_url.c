@@ -13,6 +13,8 @@
 /* What the agent's compose files set, and the agent does not read. */
 #define LOOKALIKE_VARIABLE "PA_DATABASE_URL"
 #define DEFAULT_PATH       "./agent.db"
+/* The agent's own default (src/utils/config.py), relative to its working directory. */
+#define AGENT_DEFAULT_URL "sqlite:///personal_assistant.db"
 
 void db_url_redact(const char *text, char *out, size_t out_size)
 {
@@ -86,7 +88,7 @@ static int parse_sqlite(const char *rest, db_target *out, char *err, size_t err_
 int db_url_parse(const char *text, const char *origin, db_target *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
-    out->origin = origin;
+    snprintf(out->origin, sizeof out->origin, "%s", origin);
     db_url_redact(text ? text : "", out->shown, sizeof out->shown);
     if (!text || !*text)
         return refuse(err, err_size, out, "empty");
@@ -132,8 +134,28 @@ static void warn_lookalike(const char *agent_value)
                 LOOKALIKE_VARIABLE, shown, AGENT_VARIABLE, LOOKALIKE_VARIABLE, AGENT_VARIABLE);
 }
 
-int db_url_choose(const char *flag, const char *config_value, db_target *out, char *err,
-                  size_t err_size)
+/* The agent's own order, relative SQLite paths resolved where the agent works. */
+static int choose_as_agent(const char *env, const agent_database *agent, db_target *out, char *err,
+                           size_t err_size)
+{
+    int rc = agent->url ? db_url_parse(agent->url, "config.yaml database.url", out, err, err_size)
+             : env      ? db_url_parse(env, AGENT_VARIABLE, out, err, err_size)
+                   : db_url_parse(AGENT_DEFAULT_URL, "the agent's default " AGENT_DEFAULT_URL, out,
+                                  err, err_size);
+    if (rc != 0 || out->kind != DB_SQLITE || out->path[0] == '/')
+        return rc;
+    char joined[sizeof out->path];
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", agent->dir, out->path) >= sizeof joined)
+        return refuse(err, err_size, out, "the path is too long");
+    memcpy(out->path, joined, sizeof joined);
+    size_t n = strlen(out->origin);
+    snprintf(out->origin + n, sizeof out->origin - n,
+             ", relative to config.yaml's directory, the agent's working directory");
+    return 0;
+}
+
+int db_url_choose(const char *flag, const char *config_value, const agent_database *agent,
+                  db_target *out, char *err, size_t err_size)
 {
     const char *env = getenv(AGENT_VARIABLE);
     if (env && !*env)
@@ -143,6 +165,8 @@ int db_url_choose(const char *flag, const char *config_value, db_target *out, ch
         return db_url_parse(flag, "--db", out, err, err_size);
     if (config_value)
         return db_url_parse(config_value, "host.json \"database\"", out, err, err_size);
+    if (agent && agent->dir)
+        return choose_as_agent(env, agent, out, err, err_size);
     if (env)
         return db_url_parse(env, AGENT_VARIABLE, out, err, err_size);
     return db_url_parse(DEFAULT_PATH, "the default", out, err, err_size);

@@ -16,10 +16,16 @@
 
 typedef struct db_target {
     db_kind kind;
-    char path[4096];    /* SQLite: the file; PostgreSQL: the libpq URI, driver suffix dropped */
-    char shown[1024];   /* the URL or path for logs and messages, any password as *** */
-    const char *origin; /* "--db", "host.json \"database\"", "PA_DATABASE__URL", "the default" */
+    char path[4096];  /* SQLite: the file; PostgreSQL: the libpq URI, driver suffix dropped */
+    char shown[1024]; /* the URL or path for logs and messages, any password as *** */
+    char origin[160]; /* where it came from: "--db", "host.json \"database\"", ... */
 } db_target;
+
+/* The agent's side of the choice (--agent-config); all NULL without one. */
+typedef struct agent_database {
+    const char *url; /* config.yaml's database.url, or NULL */
+    const char *dir; /* config.yaml's absolute directory: the agent's working directory */
+} agent_database;
 
 /*
  * Parses text (from origin, for messages) into *out. 0, or -1 with one line
@@ -29,12 +35,16 @@ int db_url_parse(const char *text, const char *origin, db_target *out, char *err
 
 /*
  * The database by precedence: flag (--db, or NULL), config_value (host.json,
- * or NULL), then the environment, then ./agent.db. Where only
- * PA_DATABASE_URL (one underscore, which the agent does not read) is set,
- * warns naming both variables and does not use it. 0, or -1 with err set.
+ * or NULL), then the agent's own order. With agent->dir (an agent config):
+ * agent->url, then PA_DATABASE__URL, then the agent's default
+ * sqlite:///personal_assistant.db, a relative SQLite path resolved against
+ * agent->dir as the agent, working there, resolves it. Without: the
+ * environment, then ./agent.db. Where only PA_DATABASE_URL (one
+ * underscore, which the agent does not read) is set, warns naming both
+ * variables and does not use it. 0, or -1 with err set.
  */
-int db_url_choose(const char *flag, const char *config_value, db_target *out, char *err,
-                  size_t err_size);
+int db_url_choose(const char *flag, const char *config_value, const agent_database *agent,
+                  db_target *out, char *err, size_t err_size);
 
 /* Writes text into out with the password of a URL (user:PASSWORD@, password=) replaced by ***. */
 void db_url_redact(const char *text, char *out, size_t out_size);

@@ -55,6 +55,11 @@ int host_check_plugins_exist(host *h);
 
 /* The loop: polls, outbox rounds, signals, reloads, until a stop or --polls N rounds. */
 void run_loop(host *h);
+/*
+ * The instances whose status changed since the last call, into pa_instances;
+ * busy: polls run, so the lock is waited for briefly. Nothing without a pool.
+ */
+void host_record_status(host *h, bool busy);
 /* SIGUSR1 and --stats: the host's pool, each worker's, each plugin and instance, the process. */
 void print_stats(host *h);
 /* --check-config: exits 0 or EXIT_CONFIG. */

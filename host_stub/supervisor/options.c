@@ -6,17 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_config.h"
 #include "db.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: host_stub [--plugins DIR] [--config FILE] [--db URL|FILE] [--polls N]\n"
+    fputs("usage: host_stub [--plugins DIR] [--config FILE] [--agent-config [FILE]]\n"
+          "                 [--db URL|FILE] [--polls N]\n"
           "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
           "                 [--log-format text|journald] [--allow-shared-db]\n"
           "                 [--fake-clock EPOCH_SECONDS] [--check-config] [-h|--help] [--version]\n"
           "defaults: --plugins " PA_DEFAULT_PLUGIN_DIR " --config ./host.json\n"
+          "--agent-config reads the agent's config.yaml (default ./config.yaml): its granola\n"
+          "  workspaces become granola instances, its database.url the database; host.json\n"
+          "  is then read only if --config is given, and adds to it (docs/OPERATIONS.md).\n"
           "--db: sqlite:///PATH or a path; without it host.json's \"database\", then\n"
-          "  PA_DATABASE__URL (the agent's), then ./agent.db.\n"
+          "  config.yaml's database.url, PA_DATABASE__URL (the agent's), then the agent's\n"
+          "  default (personal_assistant.db beside config.yaml), or ./agent.db without one.\n"
           "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
           "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
           "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
@@ -94,6 +100,10 @@ static int apply_option(int c, const char *arg, options *opt)
         return 0;
     case 'c':
         opt->config_path = arg;
+        opt->config_name = arg;
+        return 0;
+    case 'A':
+        opt->agent_config_path = arg ? arg : AGENT_CONFIG_DEFAULT;
         return 0;
     case 'd':
         opt->db_arg = arg;
@@ -137,6 +147,7 @@ int options_parse(int argc, char **argv, options *opt)
 {
     static const struct option longopts[] = {{"plugins", required_argument, NULL, 'p'},
                                              {"config", required_argument, NULL, 'c'},
+                                             {"agent-config", optional_argument, NULL, 'A'},
                                              {"db", required_argument, NULL, 'd'},
                                              {"polls", required_argument, NULL, 'n'},
                                              {"interval", required_argument, NULL, 'i'},
@@ -155,9 +166,20 @@ int options_parse(int argc, char **argv, options *opt)
                      .config_path = "./host.json",
                      .log_level = PA_LOG_INFO};
     int c, rc;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if ((rc = apply_option(c, optarg, opt)) != 0)
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        const char *arg = optarg;
+        /* --agent-config FILE as well as --agent-config=FILE; alone, the agent's default. */
+        if (c == 'A' && !arg && optind < argc && argv[optind][0] != '-')
+            arg = argv[optind++];
+        if ((rc = apply_option(c, arg, opt)) != 0)
             return rc;
+    }
+    if (opt->agent_config_path && !opt->config_name) {
+        opt->config_path = NULL; /* host.json only when asked for, beside the agent's */
+        opt->config_name = opt->agent_config_path;
+    }
+    if (!opt->config_name)
+        opt->config_name = opt->config_path;
     if (optind < argc) {
         fprintf(stderr, "host_stub: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);

@@ -13,10 +13,12 @@
 
 typedef struct options {
     const char *plugins_dir;
-    const char *config_path;
-    const char *db_arg;    /* --db as given; NULL: not given (db_url.h decides) */
-    long polls;            /* 0: until signalled */
-    long interval_seconds; /* 0: from config */
+    const char *config_path;       /* host.json; NULL with --agent-config and no --config */
+    const char *agent_config_path; /* --agent-config: the agent's config.yaml; NULL: none */
+    const char *config_name;       /* what messages call the configuration */
+    const char *db_arg;            /* --db as given; NULL: not given (db_url.h decides) */
+    long polls;                    /* 0: until signalled */
+    long interval_seconds;         /* 0: from config */
     bool watch;
     bool stats;
     pa_log_level log_level;

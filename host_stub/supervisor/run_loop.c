@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agent_config.h"
 #include "clock.h"
 #include "db_health.h"
 #include "host.h"
@@ -37,7 +38,7 @@ static void handle_signals(host *h)
             print_stats(h);
         } else if (si.ssi_signo == SIGHUP) {
             log_msg(PA_LOG_INFO, "host", "SIGHUP received: re-reading %s between polls",
-                    h->opt.config_path);
+                    h->opt.config_name);
             h->reload_config = true;
         } else if (!h->stop) {
             log_msg(PA_LOG_INFO, "host", "signal %u received; finishing and shutting down",
@@ -58,7 +59,8 @@ static void reload_config(host *h)
     h->reload_config = false;
     host_config fresh;
     char err[1200];
-    if (config_load(h->opt.config_path, &fresh, err, sizeof err) != PA_OK) {
+    if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &fresh, err,
+                            sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s; keeping the running configuration", err);
         return;
     }
@@ -68,14 +70,14 @@ static void reload_config(host *h)
         fresh.isolated != h->cfg.isolated)
         log_msg(PA_LOG_WARN, "host",
                 "%s: the pool or isolation settings changed; they apply at the next start",
-                h->opt.config_path);
+                h->opt.config_name);
     fresh.isolated = h->cfg.isolated;
     host_config old = h->cfg;
     h->cfg = fresh;
     h->reg.policy = host_policy(h);
     h->reg.grace_ms = fresh.shutdown_grace_seconds * 1000;
     if (registry_apply_config(&h->reg, &h->cfg, err, sizeof err) != PA_OK) {
-        log_msg(PA_LOG_ERROR, "host", "applying %s failed: %s", h->opt.config_path, err);
+        log_msg(PA_LOG_ERROR, "host", "applying %s failed: %s", h->opt.config_name, err);
         h->cfg = old;
         h->reg.policy = host_policy(h);
         h->reg.grace_ms = old.shutdown_grace_seconds * 1000;
@@ -125,6 +127,33 @@ static bool check_database_when_due(host *h, int64_t *due_ms)
  */
 #define OUTBOX_LOCK_WAIT_MS 100
 
+/*
+ * The instances whose status changed, into pa_instances (docs/TASKS.md): what
+ * a consumer reports as the instance's health. Not written now, offered again
+ * next round.
+ */
+void host_record_status(host *h, bool busy)
+{
+    if (!h->pool)
+        return;
+    instance_status rows[64];
+    instance_slot *from[64];
+    size_t n = 0;
+    for (size_t i = 0; i < h->reg.slot_count && n < 64; i++) {
+        if (slot_status(h->reg.slots[i], &rows[n]))
+            from[n++] = h->reg.slots[i];
+    }
+    char err[1024];
+    int rc = task_store_record_status(h->pool, &h->self, clock_wall_ms(),
+                                      busy ? OUTBOX_LOCK_WAIT_MS : -1, rows, n, err, sizeof err);
+    if (rc == PA_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        slot_status_unsent(from[i]);
+    if (rc != PA_ERR_TIMEOUT)
+        log_msg(PA_LOG_WARN, "host", "instance status not recorded: %s", err);
+}
+
 /* Turns the items the outbox holds into tasks, printed on stdout while it is open. */
 static void outbox_round(host *h, bool busy)
 {
@@ -151,6 +180,7 @@ static void outbox_round(host *h, bool busy)
         log_msg(PA_LOG_ERROR, "outbox", "%s", err);
     else if (made)
         log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", made);
+    host_record_status(h, busy);
 }
 
 static void note_poll_ended(host *h, bool ended)

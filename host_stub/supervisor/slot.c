@@ -62,7 +62,10 @@ static void begin(instance_slot *s, const slot_policy *p, const loaded_plugin *p
     s->last_success_ms = s->last_failure_ms = 0;
     s->last_error[0] = '\0';
     keep_pool_figures(s);
-    sched_start(&s->sched, clock_wall_ms(), p->interval_ms);
+    int64_t own_ms = s->config->poll_interval_seconds * 1000;
+    sched_start(&s->sched, clock_wall_ms(),
+                own_ms > 0 && !p->interval_forced ? own_ms : p->interval_ms);
+    s->status_changed = true;
     log_started(s);
 }
 
@@ -76,6 +79,8 @@ bool slot_start(instance_slot *s, const slot_policy *p, const loaded_plugin *pl)
     }
     s->version = pl;
     s->running = false;
+    s->last_failure_ms = clock_wall_ms();
+    s->status_changed = true;
     snprintf(s->last_error, sizeof s->last_error, "%.250s", err);
     log_msg(PA_LOG_ERROR, s->log_source, "%s; instance not started", err);
     return false;
@@ -109,7 +114,28 @@ void slot_stop_finish(instance_slot *s, int64_t deadline_ns)
     s->worker = NULL;
     s->busy = false;
     s->running = false;
+    s->status_changed = true;
     log_msg(PA_LOG_INFO, s->log_source, "shut down");
+}
+
+bool slot_status(instance_slot *s, instance_status *out)
+{
+    if (!s->status_changed)
+        return false;
+    s->status_changed = false;
+    *out = (instance_status){.plugin = s->plugin->name,
+                             .instance = s->config->id,
+                             .running = s->running,
+                             .last_success_ms = s->last_success_ms,
+                             .last_failure_ms = s->last_failure_ms,
+                             .last_error = s->last_error,
+                             .failures = s->sched.failures};
+    return true;
+}
+
+void slot_status_unsent(instance_slot *s)
+{
+    s->status_changed = true;
 }
 
 /* The poll policy applied to a finished poll, and its log line. */
@@ -119,6 +145,7 @@ static void after_poll(instance_slot *s, const slot_policy *p, int rc, const cha
     unsigned ended = 0;
     int64_t delay =
         sched_after_poll(&s->sched, rc == PA_OK, now, p->backoff_cap_ms, s->not_before_ms, &ended);
+    s->status_changed = true;
     if (rc != PA_OK) {
         s->last_failure_ms = now;
         snprintf(s->last_error, sizeof s->last_error, "%.250s", err);

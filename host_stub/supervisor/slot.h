@@ -14,12 +14,14 @@
 #include "config.h"
 #include "loader.h"
 #include "scheduler.h"
+#include "task_store.h"
 #include "worker_proc.h"
 
 /* What every slot's transitions go by: set from host.json and the command line. */
 typedef struct slot_policy {
     const worker_settings *workers;
     int64_t interval_ms;            /* between polls, unless the instance backs off */
+    bool interval_forced;           /* --interval: interval_ms over an instance's own */
     int64_t backoff_cap_ms;         /* backoff_cap_seconds */
     int64_t poll_timeout_ms;        /* poll_timeout_seconds; an instance's own wins */
     int64_t memory_limit_mb;        /* worker_memory_limit_mb; 0: none */
@@ -50,6 +52,7 @@ typedef struct instance_slot {
     int64_t last_success_ms;           /* host clock; 0: never */
     int64_t last_failure_ms;           /* host clock; 0: never */
     char last_error[256];              /* the last failed start's or poll's message; "" before */
+    bool status_changed;               /* since pa_instances last got it (slot_status) */
     int64_t longest_hold_ns;           /* the longest lease any of its workers reported */
     char pool_stats[WORKER_STATS_MAX]; /* its worker's pool, as last reported */
 } instance_slot;
@@ -71,6 +74,14 @@ void slot_retarget(instance_slot *s, const loaded_plugin *pl);
 /* Stopping in two halves, so many workers shut down side by side until one deadline. */
 void slot_stop_begin(instance_slot *s);
 void slot_stop_finish(instance_slot *s, int64_t deadline_ns);
+
+/*
+ * s's status for pa_instances into *out (pointing into s), when it changed
+ * since the last call that returned true; false otherwise.
+ */
+bool slot_status(instance_slot *s, instance_status *out);
+/* The status written by slot_status did not reach the database: offer it again. */
+void slot_status_unsent(instance_slot *s);
 
 /* Whether s is due at now_ms (host clock) and free to poll. */
 bool slot_due(const instance_slot *s, int64_t now_ms);

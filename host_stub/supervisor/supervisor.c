@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_config.h"
 #include "clock.h"
 #include "db_health.h"
 #include "host.h"
@@ -30,6 +31,7 @@ slot_policy host_policy(const host *h)
         h->opt.interval_seconds ? h->opt.interval_seconds : h->cfg.poll_interval_seconds;
     return (slot_policy){.workers = &h->workers,
                          .interval_ms = interval_s * 1000,
+                         .interval_forced = h->opt.interval_seconds != 0,
                          .backoff_cap_ms = h->cfg.backoff_cap_seconds * 1000,
                          .poll_timeout_ms = h->cfg.poll_timeout_seconds * 1000,
                          .memory_limit_mb = h->cfg.worker_memory_limit_mb,
@@ -38,7 +40,8 @@ slot_policy host_policy(const host *h)
 
 int host_choose_database(host *h, char *err, size_t err_size)
 {
-    if (db_url_choose(h->opt.db_arg, h->cfg.database, &h->db, err, err_size) != 0)
+    agent_database agent = {h->cfg.agent_database_url, h->cfg.agent_dir};
+    if (db_url_choose(h->opt.db_arg, h->cfg.database, &agent, &h->db, err, err_size) != 0)
         return EXIT_CONFIG;
     return 0;
 }
@@ -58,13 +61,13 @@ int host_check_plugins_exist(host *h)
             continue;
         if (!h->opt.watch) {
             log_msg(PA_LOG_ERROR, "host", "%s: plugins.%s: no %s.so in plugins directory '%s'",
-                    h->opt.config_path, pc->name, pc->name, h->opt.plugins_dir);
+                    h->opt.config_name, pc->name, pc->name, h->opt.plugins_dir);
             return EXIT_CONFIG;
         }
         log_msg(PA_LOG_WARN, "host",
                 "%s: plugins.%s: no %s.so in plugins directory '%s' yet; "
                 "its instances start when it appears",
-                h->opt.config_path, pc->name, pc->name, h->opt.plugins_dir);
+                h->opt.config_name, pc->name, pc->name, h->opt.plugins_dir);
     }
     return 0;
 }
@@ -147,6 +150,7 @@ static int setup_signals(host *h)
 static void teardown(host *h)
 {
     registry_stop_all(&h->reg);
+    host_record_status(h, false); /* "not running" is a status a consumer reports */
     if (h->pool && h->opt.stats)
         print_stats(h);
     registry_free(&h->reg);
@@ -235,7 +239,8 @@ static int start_instances(host *h)
 static int run(host *h, worker_entry_fn in_process)
 {
     char err[1200] = "";
-    if (config_load(h->opt.config_path, &h->cfg, err, sizeof err) != PA_OK) {
+    if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &h->cfg, err,
+                            sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         return EXIT_CONFIG;
     }

@@ -27,7 +27,7 @@
 #define CONSUME_BATCH 256
 
 /* The host's tables: every one prefixed pa_, versioned in pa_schema (component "host"). */
-#define HOST_SCHEMA_VERSION 1
+#define HOST_SCHEMA_VERSION 2
 
 /* SQL generated from the one field list (task_fields.h). */
 #define COLUMN_DEF(name, def, kind, value)  ", " #name " " def
@@ -46,10 +46,12 @@ typedef struct task_sql {
     const char *migration_lock; /* serialises migrations across hosts; NULL: BEGIN does */
     /* ?1 the time, ?2 the batch size; returns the task lines when lines is NULL */
     const char *move;
-    const char *mark;           /* ?1 the time */
-    const char *lines;          /* ?1 the highest task id before the move */
-    const char *notify;         /* ?1 the number of new tasks; NULL: none */
-    const char *record_version; /* ?1 the version, ?2 the time */
+    const char *mark;            /* ?1 the time */
+    const char *lines;           /* ?1 the highest task id before the move */
+    const char *notify;          /* ?1 the number of new tasks; NULL: none */
+    const char *record_version;  /* ?1 the version, ?2 the time */
+    const char *has_task_column; /* ?1 a column name: 1 when pa_tasks has it */
+    const char *record_status;   /* ?1..?8: pa_instances' columns in order */
     bool adopts_old_tables;
 } task_sql;
 
@@ -73,8 +75,27 @@ typedef struct task_sql {
     " instance TEXT NOT NULL"                                                                      \
     PA_TASK_FIELDS(COLUMN_DEF) ","                                                                 \
     " created_at TEXT NOT NULL,"                                                                   \
-    " delivered_at TEXT);"                                                                         \
-    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;"
+    " delivered_at TEXT" CLAIM_COLUMNS ");"                                                       \
+    "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;"  \
+    INSTANCES_TABLE
+
+/*
+ * Version 2. A consumer's claim with a visibility timeout (docs/TASKS.md):
+ * who holds the task, until when, and how many times it was handed out.
+ */
+#define CLAIM_COLUMNS ", claimed_by TEXT, claim_until TEXT, claims INTEGER NOT NULL DEFAULT 0"
+/* Each instance's last status, for a consumer to report (pa_plugins' authenticate()). */
+#define INSTANCES_TABLE                                                                            \
+    "CREATE TABLE IF NOT EXISTS pa_instances ("                                                    \
+    " plugin TEXT NOT NULL,"                                                                       \
+    " instance TEXT NOT NULL,"                                                                     \
+    " running INTEGER NOT NULL,"                                                                   \
+    " last_success_at TEXT,"                                                                       \
+    " last_failure_at TEXT,"                                                                       \
+    " last_error TEXT,"                                                                            \
+    " failures INTEGER NOT NULL,"                                                                  \
+    " updated_at TEXT NOT NULL,"                                                                   \
+    " PRIMARY KEY (plugin, instance));"
 
 /* The same on both engines. */
 static const char SCHEMA_TABLE_SQL[] =
@@ -88,6 +109,14 @@ static const char RECORD_VERSION_SQL[] =
     " ON CONFLICT(component) DO UPDATE"
     " SET version = excluded.version, applied_at = excluded.applied_at";
 
+static const char RECORD_STATUS_SQL[] =
+    "INSERT INTO pa_instances(plugin, instance, running, last_success_at, last_failure_at,"
+    " last_error, failures, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT(plugin, instance) DO UPDATE SET running = excluded.running,"
+    " last_success_at = excluded.last_success_at, last_failure_at = excluded.last_failure_at,"
+    " last_error = excluded.last_error, failures = excluded.failures,"
+    " updated_at = excluded.updated_at";
+
 static const task_sql SQLITE_SQL = {
     .schema_table = SCHEMA_TABLE_SQL,
     .schema = HOST_TABLES("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
@@ -99,6 +128,8 @@ static const task_sql SQLITE_SQL = {
     .mark = MARK_SQL,
     .lines = "SELECT " LINE_COLUMNS " FROM pa_tasks WHERE id > ?1 ORDER BY id",
     .record_version = RECORD_VERSION_SQL,
+    .has_task_column = "SELECT count(*) FROM pragma_table_info('pa_tasks') WHERE name = ?1",
+    .record_status = RECORD_STATUS_SQL,
     .adopts_old_tables = true,
 };
 
@@ -119,6 +150,10 @@ static const task_sql POSTGRES_SQL = {
     /* Delivered at COMMIT, so a listener never hears of a task it cannot read (docs/TASKS.md). */
     .notify = "SELECT pg_notify('pa_tasks', ?1)",
     .record_version = RECORD_VERSION_SQL,
+    .has_task_column = "SELECT count(*) FROM information_schema.columns"
+                       " WHERE table_schema = current_schema() AND table_name = 'pa_tasks'"
+                       " AND column_name = ?1",
+    .record_status = RECORD_STATUS_SQL,
 };
 
 /* Earlier host versions' own tables (SQLite only), recognised by their columns, moved once. */
@@ -245,8 +280,33 @@ static int migrate_to_1(host_lease *l, const task_sql *q)
     return rc;
 }
 
+/*
+ * Version 2: pa_tasks gains a consumer's claim (CLAIM_COLUMNS), and
+ * pa_instances appears. A database created at version 1 has neither; one
+ * created by this host has both already (HOST_TABLES is the current shape).
+ */
+static int migrate_to_2(host_lease *l, const task_sql *q)
+{
+    static const char *const added[][2] = {
+        {"claimed_by", "ALTER TABLE pa_tasks ADD COLUMN claimed_by TEXT"},
+        {"claim_until", "ALTER TABLE pa_tasks ADD COLUMN claim_until TEXT"},
+        {"claims", "ALTER TABLE pa_tasks ADD COLUMN claims INTEGER NOT NULL DEFAULT 0"},
+    };
+    int rc = exec(l, q->schema, "creating the host tables");
+    for (size_t i = 0; rc == PA_OK && i < sizeof added / sizeof added[0]; i++) {
+        int64_t present = scalar(l, q->has_task_column, added[i][0]);
+        if (present < 0) {
+            snprintf(l->err, l->err_size, "reading pa_tasks' columns failed");
+            return PA_ERR_DB;
+        }
+        if (present == 0)
+            rc = exec(l, added[i][1], "adding a claim column to pa_tasks");
+    }
+    return rc;
+}
+
 typedef int (*migration_fn)(host_lease *l, const task_sql *q);
-static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1};
+static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1, migrate_to_2};
 
 /* Brings the host's tables to HOST_SCHEMA_VERSION inside the lease's transaction. */
 static int migrate(host_lease *l, const task_sql *q)
@@ -459,6 +519,16 @@ static int consume_batch(host_lease *l, const task_sql *q, const char *stamp, ch
     return rc;
 }
 
+/* A WRITE lease for l, waiting at most lock_wait_ms for the lock (< 0: the pool's timeout). */
+static int lease_write(host_lease *l, int lock_wait_ms)
+{
+    if (lock_wait_ms < 0)
+        return pool_lease(l->pool, l->owner, PA_LEASE_WRITE, -1, POOL_HERE, &l->lease, l->err,
+                          l->err_size);
+    return pool_lease_briefly(l->pool, l->owner, PA_LEASE_WRITE, lock_wait_ms, POOL_HERE, &l->lease,
+                              l->err, l->err_size);
+}
+
 int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
                        char *err, size_t err_size)
 {
@@ -477,10 +547,7 @@ int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int loc
         size_t count = 0;
         host_lease l = {p, host, {0}, err, err_size};
         err[0] = '\0';
-        int rc = lock_wait_ms < 0
-                     ? pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &l.lease, err, err_size)
-                     : pool_lease_briefly(p, host, PA_LEASE_WRITE, lock_wait_ms, POOL_HERE,
-                                          &l.lease, err, err_size);
+        int rc = lease_write(&l, lock_wait_ms);
         if (rc != PA_OK)
             return rc;
         rc = release(&l, consume_batch(&l, q, stamp, lines, &count));
@@ -498,4 +565,60 @@ int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int loc
         if (count < CONSUME_BATCH)
             return PA_OK;
     }
+}
+
+/* A time column: the ISO 8601 text every pa_ table holds, or NULL for never. */
+static int bind_stamp(db_stmt *st, int index, int64_t ms)
+{
+    if (ms <= 0)
+        return db_bind_null(st, index);
+    char stamp[32];
+    clock_format_iso8601(ms, stamp, sizeof stamp);
+    return db_bind_text(st, index, stamp, -1);
+}
+
+static int record_one(host_lease *l, const task_sql *q, const instance_status *r, int64_t now_ms)
+{
+    db_stmt *st = prepare(l, q->record_status, "recording an instance's status");
+    if (!st)
+        return PA_ERR_DB;
+    int rc = db_bind_text(st, 1, r->plugin, -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(st, 2, r->instance, -1);
+    if (rc == PA_OK)
+        rc = db_bind_int64(st, 3, r->running ? 1 : 0);
+    if (rc == PA_OK)
+        rc = bind_stamp(st, 4, r->last_success_ms);
+    if (rc == PA_OK)
+        rc = bind_stamp(st, 5, r->last_failure_ms);
+    if (rc == PA_OK)
+        rc = r->last_error && *r->last_error ? db_bind_text(st, 6, r->last_error, -1)
+                                             : db_bind_null(st, 6);
+    if (rc == PA_OK)
+        rc = db_bind_int64(st, 7, r->failures);
+    if (rc == PA_OK)
+        rc = bind_stamp(st, 8, now_ms);
+    bool row = true;
+    char why[900] = "cannot bind";
+    while (rc == PA_OK && row)
+        rc = db_step(st, &row, why, sizeof why);
+    if (rc != PA_OK)
+        snprintf(l->err, l->err_size, "recording the status of %s/%s: %s", r->plugin, r->instance,
+                 why);
+    return rc;
+}
+
+int task_store_record_status(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
+                             const instance_status *rows, size_t n, char *err, size_t err_size)
+{
+    if (n == 0)
+        return PA_OK;
+    host_lease l = {p, host, {0}, err, err_size};
+    int rc = lease_write(&l, lock_wait_ms);
+    if (rc != PA_OK)
+        return rc;
+    const task_sql *q = sql_for(p);
+    for (size_t i = 0; i < n && rc == PA_OK; i++)
+        rc = record_one(&l, q, &rows[i], now_ms);
+    return release(&l, rc);
 }

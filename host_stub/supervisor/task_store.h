@@ -11,6 +11,7 @@
 #ifndef SUPERVISOR_TASK_STORE_H
 #define SUPERVISOR_TASK_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -40,5 +41,24 @@ int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, siz
  */
 int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
                               FILE *out, size_t *consumed, char *err, size_t err_size);
+
+/* One instance's status as pa_instances keeps it (docs/TASKS.md). */
+typedef struct instance_status {
+    const char *plugin;
+    const char *instance;
+    bool running;
+    int64_t last_success_ms; /* host clock; 0: never */
+    int64_t last_failure_ms; /* host clock; 0: never */
+    const char *last_error;  /* NULL or "": none */
+    int64_t failures;        /* consecutive */
+} instance_status;
+
+/*
+ * Writes n instances' status into pa_instances in one WRITE lease, waiting
+ * at most lock_wait_ms (< 0: the pool's lease timeout) for the lock
+ * (PA_ERR_TIMEOUT: nothing written; the next round writes it).
+ */
+int task_store_record_status(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
+                             const instance_status *rows, size_t n, char *err, size_t err_size);
 
 #endif

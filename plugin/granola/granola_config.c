@@ -1,5 +1,6 @@
 #include "granola_config.h"
 
+#include <ctype.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <curl/curl.h>
@@ -82,8 +83,28 @@ static const config_rule RULES[] = {
     CONFIG_BOOL_RULE("enabled", true),
     CONFIG_INT_RULE("refresh_skew_seconds", 0, 86400, 300),
     CONFIG_STRING_RULE("client_id", NULL),
+    CONFIG_STRING_RULE("display_name", ""),
     CONFIG_END,
 };
+
+/*
+ * The agent's rule for a workspace id (its GranolaWorkspaceConfig
+ * validator): "all", or letters, digits, '-' and '_', kept lowercased, so
+ * the account id, and with it processed_granola_notes, matches the agent's.
+ */
+static bool normalise_workspace_id(char *id)
+{
+    if (strcmp(id, "all") == 0)
+        return true;
+    if (!*id)
+        return false;
+    for (char *c = id; *c; c++) {
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+            return false;
+        *c = (char)tolower((unsigned char)*c);
+    }
+    return true;
+}
 
 static bool copy_string(const cJSON *root, const char *key, char **out)
 {
@@ -110,6 +131,9 @@ int granola_config_parse(const char *json, granola_config *cfg, char *err, size_
         snprintf(err, err_size, "out of memory");
         rc = PA_ERR_NOMEM;
     }
+    if (rc == PA_OK && !normalise_workspace_id(cfg->workspace_id))
+        rc = bad(err, err_size, "workspace_id",
+                 "expected \"all\" or letters, digits, '-' and '_' (the agent's rule)");
     if (rc == PA_OK && !(cfg->token_path = expand_home(token_path)))
         rc = bad(err, err_size, "token_path", "cannot expand ~ (HOME is not set)");
     free(token_path);

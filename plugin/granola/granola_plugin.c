@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "crash_point.h"
@@ -287,7 +288,7 @@ static size_t select_candidates(granola *g, int64_t now, const gr_meeting_list *
         if (when < oldest)
             continue;
         if (g->cfg.filter_workspace && m->workspace &&
-            strcmp(m->workspace, g->cfg.workspace_id) != 0) {
+            strcasecmp(m->workspace, g->cfg.workspace_id) != 0) {
             counts->other_workspace++;
             continue;
         }

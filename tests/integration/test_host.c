@@ -154,7 +154,7 @@ static void test_agent_database_is_used_unchanged(void **state)
                                     " AND name NOT IN ('tasks', 'processed_granola_notes',"
                                     " 'sqlite_sequence')"),
                      0);
-    assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"), 1);
+    assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"), 2);
 }
 
 static void test_earlier_host_tables_are_migrated_once(void **state)
@@ -216,6 +216,49 @@ static void test_earlier_host_tables_are_migrated_once(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 2);
 }
 
+/* Version 1 of the host tables, as a host_stub before the claim columns wrote them. */
+#define HOST_TABLES_V1                                                                             \
+    "CREATE TABLE pa_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL,"                \
+    " applied_at TEXT NOT NULL); INSERT INTO pa_schema VALUES ('host', 1, 'x');"                   \
+    "CREATE TABLE pa_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, plugin TEXT NOT NULL,"          \
+    " instance_id TEXT NOT NULL, item_json TEXT NOT NULL, created_at TEXT NOT NULL,"               \
+    " consumed_at TEXT);"                                                                          \
+    "CREATE TABLE pa_tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL"      \
+    " UNIQUE REFERENCES pa_outbox(id), plugin TEXT NOT NULL, instance TEXT NOT NULL,"              \
+    " type TEXT NOT NULL, title TEXT NOT NULL, description TEXT, priority TEXT NOT NULL,"          \
+    " source TEXT NOT NULL, source_reference TEXT NOT NULL, account_id TEXT NOT NULL,"             \
+    " due_date TEXT, tags TEXT NOT NULL, metadata TEXT, created_at TEXT NOT NULL,"                 \
+    " delivered_at TEXT);"                                                                         \
+    "INSERT INTO pa_outbox VALUES (1, 'example', 'a', '{}', 'x', 'x');"                            \
+    "INSERT INTO pa_tasks (id, outbox_id, plugin, instance, type, title, priority, source,"        \
+    " source_reference, account_id, tags, created_at) VALUES (1, 1, 'example', 'a', 'task',"       \
+    " 'Kept', 'medium', 'example', 'r-1', 'a', '[]', 'x');"
+
+/* Version 2 adds a consumer's claim to pa_tasks and pa_instances; a version 1 task keeps. */
+static void test_version_1_tables_gain_the_claim_columns(void **state)
+{
+    test_env *env = *state;
+    exec_on(env, HOST_TABLES_V1);
+    env_write_config(env, "{\"plugins\": {}}");
+    host_result r;
+    const char *args[] = {"--polls", "1", NULL};
+    for (int run = 0; run < 2; run++) { /* the second start finds version 2: nothing to do */
+        host_run(env, &r, args);
+        assert_int_equal(r.exit_code, 0);
+        host_result_free(&r);
+        assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"),
+                         2);
+        assert_int_equal(db_scalar(env, "SELECT count(*) FROM pragma_table_info('pa_tasks')"
+                                        " WHERE name IN ('claimed_by', 'claim_until', 'claims')"),
+                         3);
+        assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE id = 1"
+                                        " AND title = 'Kept' AND claims = 0"
+                                        " AND claimed_by IS NULL AND delivered_at IS NULL"),
+                         1);
+        assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_instances"), 0);
+    }
+}
+
 static void test_a_newer_schema_is_refused_untouched(void **state)
 {
     test_env *env = *state;
@@ -227,7 +270,7 @@ static void test_a_newer_schema_is_refused_untouched(void **state)
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 1);
     assert_contains(r.err, "the database's host tables are at schema version 99, newer than this "
-                           "host_stub's 1; use a newer host_stub");
+                           "host_stub's 2; use a newer host_stub");
     host_result_free(&r);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name = 'pa_tasks'"),
                      0);
@@ -1228,6 +1271,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_database_is_used_unchanged, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_earlier_host_tables_are_migrated_once, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_tables_gain_the_claim_columns, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_a_newer_schema_is_refused_untouched, env_setup,
                                         env_teardown),

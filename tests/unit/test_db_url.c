@@ -106,7 +106,7 @@ static void chooses(const char *flag, const char *config, const char *path, cons
 {
     db_target t;
     char err[512] = "";
-    if (db_url_choose(flag, config, &t, err, sizeof err) != 0)
+    if (db_url_choose(flag, config, NULL, &t, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_string_equal(t.path, path);
     assert_string_equal(t.origin, origin);
@@ -121,6 +121,40 @@ static void test_precedence(void **state)
     chooses(NULL, "sqlite:///from_config.db", "from_config.db", "host.json \"database\"");
     chooses("flag.db", "sqlite:///from_config.db", "flag.db", "--db");
     assert_null(strstr(g_lines, "PA_DATABASE_URL"));
+}
+
+static void chooses_as_agent(const char *flag, const char *config, const char *yaml_url,
+                             const char *path, const char *origin)
+{
+    agent_database agent = {yaml_url, "/srv/agent"};
+    db_target t;
+    char err[512] = "";
+    if (db_url_choose(flag, config, &agent, &t, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(t.path, path);
+    assert_string_equal(t.origin, origin);
+}
+
+#define RELATIVE_NOTE ", relative to config.yaml's directory, the agent's working directory"
+
+/* With the agent's config.yaml: its url, then its variable, then its default, beside it. */
+static void test_precedence_with_the_agent_config(void **state)
+{
+    (void)state;
+    chooses_as_agent(NULL, NULL, NULL, "/srv/agent/personal_assistant.db",
+                     "the agent's default sqlite:///personal_assistant.db" RELATIVE_NOTE);
+    setenv("PA_DATABASE__URL", "sqlite:///from_env.db", 1);
+    chooses_as_agent(NULL, NULL, NULL, "/srv/agent/from_env.db", "PA_DATABASE__URL" RELATIVE_NOTE);
+    chooses_as_agent(NULL, NULL, "sqlite:///data/pa.db", "/srv/agent/data/pa.db",
+                     "config.yaml database.url" RELATIVE_NOTE);
+    chooses_as_agent(NULL, NULL, "sqlite:////var/lib/pa.db", "/var/lib/pa.db",
+                     "config.yaml database.url");
+    chooses_as_agent(NULL, NULL, "postgresql://pauser@db/pa", "postgresql://pauser@db/pa",
+                     "config.yaml database.url");
+    /* host_stub's own settings come first, relative to where host_stub runs. */
+    chooses_as_agent(NULL, "sqlite:///from_config.db", "sqlite:///data/pa.db", "from_config.db",
+                     "host.json \"database\"");
+    chooses_as_agent("flag.db", NULL, "sqlite:///data/pa.db", "flag.db", "--db");
 }
 
 static void test_the_lookalike_is_warned_about_and_not_used(void **state)
@@ -148,6 +182,7 @@ int main(void)
         cmocka_unit_test_setup(test_refusals, setup),
         cmocka_unit_test_setup(test_passwords_never_shown, setup),
         cmocka_unit_test_setup(test_precedence, setup),
+        cmocka_unit_test_setup(test_precedence_with_the_agent_config, setup),
         cmocka_unit_test_setup(test_the_lookalike_is_warned_about_and_not_used, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
