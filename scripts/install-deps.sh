@@ -7,7 +7,7 @@ packages=(build-essential cmake pkg-config
           libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcjson-dev libyaml-dev
           libcmocka-dev libmicrohttpd-dev valgrind python3 curl
           postgresql python3-psycopg2 python3-sqlalchemy python3-pytest python3-alembic
-          python3-pip python3-setuptools python3-wheel python3-yaml patch)
+          python3-pip python3-setuptools python3-wheel python3-yaml patch sqlite3)
 [ "${PA_WITH_BENCH_DEPS:-0}" = 1 ] && packages+=(python3 python3-sqlalchemy)
 # CI's checks beyond the tests: clang-tidy (scripts/tidy.sh).
 [ "${PA_CI_TOOLS:-0}" = 1 ] && packages+=(clang-tidy)

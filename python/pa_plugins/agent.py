@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -83,13 +84,26 @@ def _parse_time(value: str | None) -> datetime.datetime | None:
     return when
 
 
+def _setting(config: dict[str, Any], key: str) -> Any:
+    """config[key], else the environment's PA_PLUGINS_<KEY>.
+
+    The agent hands an integration only the keys its own workspace model
+    declares, so inside the agent these settings come from the environment.
+    """
+    value = config.get(key)
+    return value if value is not None else os.environ.get("PA_PLUGINS_" + key.upper()) or None
+
+
 class PluginTasksIntegration(BaseIntegration):
     """One plugin instance's tasks (one source, one account) as an integration of the agent.
 
     config: the agent's workspace dict (workspace_id, enabled, ...), plus
     optionally ``source`` (the plugin's source; default "granola"),
     ``visibility_timeout_seconds`` (default 900) and ``max_deliveries``
-    (default 5). account_id: the workspace id, as the agent passes it.
+    (default 5); inside the agent, whose config model drops keys it does not
+    declare, the last two come from PA_PLUGINS_VISIBILITY_TIMEOUT_SECONDS and
+    PA_PLUGINS_MAX_DELIVERIES. account_id: the workspace id, as the agent
+    passes it.
     database_url: a database of one's own; without it the agent's
     get_db_session is used.
     """
@@ -102,12 +116,12 @@ class PluginTasksIntegration(BaseIntegration):
         self._type = IntegrationType(config.get("source", "granola"))
         self._scope = session_scope or (engine_scope(database_url) if database_url
                                         else agent_session_scope())
-        timeout = config.get("visibility_timeout_seconds")
+        timeout = _setting(config, "visibility_timeout_seconds")
         self._queue = TaskQueue(
             self._scope, source=self._type.value, account_id=self.account_id,
             visibility_timeout=(datetime.timedelta(seconds=float(timeout)) if timeout
                                 else DEFAULT_VISIBILITY_TIMEOUT),
-            max_deliveries=int(config.get("max_deliveries", 5)))
+            max_deliveries=int(_setting(config, "max_deliveries") or 5))
         self._token: str | None = None
         self._outstanding: dict[str, list[int]] = {}  # source_reference -> its task ids
 

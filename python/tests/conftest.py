@@ -25,6 +25,7 @@ REPO = HERE.parent.parent
 STANDIN = HERE / "agent_standin"
 PINNED = REPO / "tests" / "agent_pinned"
 PATCH = REPO / "contrib" / "personal-assistant" / "manager.patch"
+ALEMBIC_PATCH = REPO / "contrib" / "personal-assistant" / "alembic-env.patch"
 
 sys.path.insert(0, str(HERE.parent))  # pa_plugins, as `pip install ./python` would
 

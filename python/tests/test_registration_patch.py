@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from conftest import AGENT_TREE, HERE, PATCH, PINNED, agent_tree
+from conftest import AGENT_TREE, ALEMBIC_PATCH, HERE, PATCH, PINNED, agent_tree
 
 
 def git_blob_id(path):
@@ -17,7 +17,9 @@ def git_blob_id(path):
 def test_the_pinned_files_are_the_agents_as_fetched():
     pinned = [line.split() for line in (PINNED / "PINNED").read_text().splitlines()
               if line.startswith("blob ")]
-    assert {name for _, _, name, *_ in pinned} == {"config.example.yaml", "manager.py"}
+    assert {name for _, _, name, *_ in pinned} == {
+        "config.example.yaml", "manager.py", "alembic.ini", "alembic/env.py",
+        "alembic/script.py.mako"}
     for _, blob, name, *_ in pinned:
         assert git_blob_id(PINNED / name) == blob, "%s differs from the agent's" % name
     commit = re.search(r"^commit ([0-9a-f]{40})$", (PINNED / "PINNED").read_text(), re.M)
@@ -37,6 +39,20 @@ def test_the_patch_applies_cleanly_and_is_the_only_glue(tmp_path):
     added = [x for x in lines if x.startswith("+") and not x.startswith("+++")]
     removed = [x for x in lines if x.startswith("-") and not x.startswith("---")]
     assert (len(added), len(removed)) == (4, 1)
+
+
+def test_the_alembic_patch_applies_cleanly(tmp_path):
+    (tmp_path / "alembic").mkdir()
+    (tmp_path / "alembic" / "env.py").write_bytes((PINNED / "alembic" / "env.py").read_bytes())
+    done = subprocess.run(["patch", "-p1", "-i", str(ALEMBIC_PATCH)], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "offset" not in done.stdout and "fuzz" not in done.stdout, done.stdout
+    env = (tmp_path / "alembic" / "env.py").read_text()
+    assert env.count("include_object=include_object") == 1  # run_migrations_online only
+    lines = ALEMBIC_PATCH.read_text().splitlines()
+    assert len([x for x in lines if x.startswith("+") and not x.startswith("+++")]) == 2
+    assert not [x for x in lines if x.startswith("-") and not x.startswith("---")]
 
 
 def manager_of(config):

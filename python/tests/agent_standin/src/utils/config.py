@@ -1,7 +1,8 @@
 """Stand-in of the agent's config loading: config.yaml in the working directory.
 
 As the agent: YAML values first, PA_DATABASE__URL for a database.url the YAML
-leaves out, then sqlite:///personal_assistant.db; workspace ids lowercased.
+leaves out, then sqlite:///personal_assistant.db; a workspace is its declared
+keys only (pydantic drops the others), its id lowercased.
 """
 
 import os
@@ -9,6 +10,8 @@ import os
 import yaml
 
 DEFAULT_DATABASE_URL = "sqlite:///personal_assistant.db"
+WORKSPACE_KEYS = {"workspace_id": None, "display_name": "", "enabled": True, "lookback_days": 7,
+                  "polling_interval_minutes": 15, "token_path": None}
 _config = None
 
 
@@ -28,9 +31,10 @@ def load_config(path="config.yaml"):
     granola = dict(data.get("granola") or {})
     workspaces = []
     for ws in granola.get("workspaces") or []:
-        ws = dict(ws)
-        ws["workspace_id"] = str(ws["workspace_id"]).lower()
-        workspaces.append(ws)
+        # As the agent's pydantic model dumps it: its declared keys, with defaults, no others.
+        kept = {key: ws.get(key, default) for key, default in WORKSPACE_KEYS.items()}
+        kept["workspace_id"] = str(ws["workspace_id"]).lower()
+        workspaces.append(kept)
     granola["workspaces"] = workspaces
     data["granola"] = granola
     return data
