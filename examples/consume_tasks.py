@@ -7,8 +7,9 @@ setting delivered_at in one transaction, so two consumers never get the same
 task: on SQLite UPDATE ... RETURNING under BEGIN IMMEDIATE, on PostgreSQL
 UPDATE ... RETURNING over rows locked FOR UPDATE SKIP LOCKED.
 
-For exactly-once delivery into the agent's own tables, claim inside the
-transaction that stores them:
+For exactly-once delivery into tables of the same database, claim inside the
+transaction that stores them, and keep it short (it holds SQLite's write lock;
+the agent itself takes tasks through pa_plugins' claims instead):
 
     conn = connect("agent.db")
     with claimed_tasks(conn) as items:      # BEGIN IMMEDIATE ... COMMIT
@@ -89,16 +90,19 @@ def claimed_tasks(conn, limit=100):
     if _pg(conn):
         cur = conn.cursor()
         cur.execute("BEGIN")
-        claim = ("UPDATE pa_tasks SET delivered_at = %s WHERE id IN (SELECT id FROM pa_tasks"
-                 " WHERE delivered_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+        claim = ("UPDATE pa_tasks SET delivered_at = %(now)s WHERE id IN (SELECT id FROM"
+                 " pa_tasks WHERE delivered_at IS NULL AND (claim_until IS NULL OR"
+                 " claim_until <= %(now)s) ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                  " RETURNING ")
     else:
         cur = conn
         cur.execute("BEGIN IMMEDIATE")
-        claim = ("UPDATE pa_tasks SET delivered_at = ? WHERE id IN (SELECT id FROM pa_tasks"
-                 " WHERE delivered_at IS NULL ORDER BY id LIMIT ?) RETURNING ")
+        claim = ("UPDATE pa_tasks SET delivered_at = :now WHERE id IN (SELECT id FROM pa_tasks"
+                 " WHERE delivered_at IS NULL AND (claim_until IS NULL OR claim_until <= :now)"
+                 " ORDER BY id LIMIT :limit) RETURNING ")
     try:
-        rows = cur.execute(claim + ", ".join(COLUMNS), (now, limit))
+        # Tasks a claim holds (docs/TASKS.md, "Claims") are skipped until it ends.
+        rows = cur.execute(claim + ", ".join(COLUMNS), {"now": now, "limit": limit})
         rows = (cur if _pg(conn) else rows).fetchall()
         rows.sort(key=lambda r: r[0])
         yield [as_actionable_item(r) for r in rows]

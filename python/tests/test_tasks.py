@@ -160,3 +160,32 @@ def test_arguments_are_checked():
                   visibility_timeout=datetime.timedelta(0))
     with pytest.raises(ValueError):
         TaskQueue(lambda: None, source="granola", account_id="w", limit=0)
+
+
+def test_the_one_transaction_consumer_skips_what_a_claim_holds(database):
+    """examples/consume_tasks.py and the claims share pa_tasks without taking each other's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    held, free = database.add_task("n-held"), database.add_task("n-free")
+    q = queue(database)
+    q.limit = 1
+    token, tasks = q.claim()
+    assert [t["id"] for t in tasks] == [held]
+
+    def consume():
+        url = database.url if database.kind == "postgresql" else database.url[len("sqlite:///"):]
+        done = subprocess.run([sys.executable, str(REPO / "examples" / "consume_tasks.py"), "--db",
+                               url, "--until-empty"], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line)["task_id"] for line in done.stdout.splitlines()]
+
+    assert consume() == [free]
+    assert q.release(token) == 1
+    assert consume() == [held]
+    assert q.ack(token) == 0  # delivered by the other consumer meanwhile
