@@ -1194,6 +1194,88 @@ static void test_sighup_applies_the_new_configuration(void **state)
     host_result_free(&r);
 }
 
+/* HOME is env's directory for the rest of this test process (each test is its own env). */
+static void keep_home_in(test_env *env)
+{
+    assert_int_equal(setenv("HOME", env->dir, 1), 0);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The agent's own example config.yaml, as fetched: it checks clean and runs its workspace. */
+static void test_the_agents_example_config_checks_and_runs(void **state)
+{
+    test_env *env = *state;
+    env_install_plugin(env, PA_GRANOLA_SO);
+    env_write_config(env, "{}");
+    keep_home_in(env); /* the default token path is under $HOME: never a real token here */
+    const char *check[] = {"--agent-config",
+                           PA_SOURCE_DIR "/tests/agent_pinned/config.example.yaml",
+                           "--check-config", NULL};
+    host_result r;
+    host_run(env, &r, check);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "1 instance(s) checked, 0 problem(s)");
+    host_result_free(&r);
+    const char *run[] = {"--agent-config", PA_SOURCE_DIR "/tests/agent_pinned/config.example.yaml",
+                         "--polls", "1", NULL};
+    host_run(env, &r, run); /* --db (host_run's) wins over the example's database.url */
+    assert_contains(r.err, "plugin granola/all: started");
+    assert_contains(r.err, "no Granola token"); /* this machine never logged in */
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_instances WHERE instance = 'all'"
+                                    " AND failures = 1"),
+                     1);
+}
+
+/*
+ * The agent's config.yaml (--agent-config): its workspaces are granola instances, and
+ * SIGHUP reads it again (a workspace added starts, a broken file is refused).
+ */
+static void test_sighup_reads_the_agents_config_again(void **state)
+{
+    test_env *env = *state;
+    env_install_plugin(env, PA_GRANOLA_SO);
+    env_write_config(env, "{}");
+    keep_home_in(env);
+    char yaml[160];
+    snprintf(yaml, sizeof yaml, "%s/config.yaml", env->dir);
+    write_text(yaml, "llm: {model: gpt-4}\n"
+                     "granola:\n  enabled: true\n  workspaces:\n    - workspace_id: Work\n");
+    const char *args[] = {"--agent-config", yaml, "--interval", "3600", NULL};
+    pid_t pid = host_start(env, args);
+    assert_true(wait_for(env->err_path, "plugin granola/work: started", 60));
+    write_text(yaml, "granola:\n  enabled: true\n  workspaces:\n    - workspace_id: Work\n"
+                     "    - {workspace_id: home, polling_interval_minutes: 5}\n");
+    kill(pid, SIGHUP);
+    assert_true(wait_for(env->err_path,
+                         "configuration applied: 1 instance(s) unchanged, 0 "
+                         "restarted, 1 started, 0 stopped",
+                         60));
+    assert_true(wait_for(env->err_path, "plugin granola/home: started", 60));
+    write_text(yaml, "granola:\n  enabled: true\n  workspaces:\n    - workspace_id: Work\n"
+                     "    - workspace_id: WORK\n");
+    kill(pid, SIGHUP);
+    assert_true(wait_for(env->err_path,
+                         "workspace_id 'work' twice; the agent requires unique "
+                         "workspace ids; keeping the running configuration",
+                         60));
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_instances WHERE plugin = 'granola'"
+                                    " AND running = 0"),
+                     2);
+}
+
 /* Runtime folders: removed at exit, and those of killed hosts removed at the next start. */
 static void test_stale_runtime_folders_are_removed(void **state)
 {
@@ -1324,6 +1406,10 @@ int main(void)
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_one_host_per_database, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_closed_stdout_is_not_fatal, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_the_agents_example_config_checks_and_runs, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_reads_the_agents_config_again, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_sighup_applies_the_new_configuration, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stale_runtime_folders_are_removed, env_setup,
