@@ -47,6 +47,8 @@ int regular_file_open(const char *path, int extra_flags, struct stat *st, const 
     return fd;
 }
 
+#define MIB ((size_t)1024 * 1024)
+
 char *regular_file_read(const char *path, size_t max, size_t *len, char *why, size_t why_size)
 {
     struct stat st;
@@ -72,8 +74,8 @@ char *regular_file_read(const char *path, size_t max, size_t *len, char *why, si
     if (failed || got_total > max) {
         if (failed)
             snprintf(why, why_size, "%s", text ? "cannot read" : "out of memory");
-        else if (max % (1024 * 1024) == 0)
-            snprintf(why, why_size, "larger than %zu MiB", max / (1024 * 1024));
+        else if (max % MIB == 0)
+            snprintf(why, why_size, "larger than %zu MiB", max / MIB);
         else
             snprintf(why, why_size, "larger than %zu bytes", max);
         free(text);

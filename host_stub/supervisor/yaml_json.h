@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#define YAML_JSON_MAX_BYTES (1024 * 1024)
+#define YAML_JSON_MAX_BYTES ((size_t)1024 * 1024)
 #define YAML_JSON_MAX_NODES 100000
 #define YAML_JSON_MAX_DEPTH 64
 
