@@ -304,21 +304,17 @@ static char *directory_of(const char *path)
     return dir;
 }
 
-/* config.yaml's part: granola instances into root, database.url and the directory into cfg. */
-static int read_agent(const char *agent_yaml, const reader *host, cJSON *root, char **dir,
-                      char **database_url)
+int agent_config_merge(const cJSON *agent, const char *agent_name, cJSON *root,
+                       const char *host_name, char **database_url, char *err, size_t err_size)
 {
-    reader r = {agent_yaml, host->err, host->err_size};
-    char why[256];
-    cJSON *agent = yaml_json_load_file(agent_yaml, why, sizeof why);
-    if (!agent) {
-        snprintf(r.err, r.err_size, "%s: %s", agent_yaml, why);
-        return PA_ERR_CONFIG;
-    }
+    reader r = {agent_name, err, err_size}, host = {host_name, err, err_size};
     cJSON *instances = NULL;
     const cJSON *database = cJSON_GetObjectItemCaseSensitive(agent, "database");
     const char *url = NULL;
+    *database_url = NULL;
     int rc = cJSON_IsObject(agent) ? PA_OK : bad(&r, "(top level)", "expected a mapping");
+    if (rc == PA_OK && !cJSON_IsObject(root))
+        rc = bad(&host, "(top level)", "expected a JSON object");
     if (rc == PA_OK && database && !cJSON_IsNull(database) && !cJSON_IsObject(database))
         rc = bad(&r, "database", "expected a mapping");
     if (rc == PA_OK)
@@ -326,13 +322,10 @@ static int read_agent(const char *agent_yaml, const reader *host, cJSON *root, c
     if (rc == PA_OK)
         rc = granola_instances(&r, agent, &instances);
     if (rc == PA_OK)
-        rc = merge_granola(host, root, instances);
-    if (rc == PA_OK && !(*dir = directory_of(agent_yaml)))
-        rc = bad(&r, "(its directory)", "cannot resolve");
+        rc = merge_granola(&host, root, instances);
     if (rc == PA_OK && url && *url && !(*database_url = strdup(url)))
         rc = bad(&r, "database.url", "out of memory");
     cJSON_Delete(instances);
-    cJSON_Delete(agent);
     return rc;
 }
 
@@ -342,20 +335,26 @@ int config_load_sources(const char *host_json, const char *agent_yaml, host_conf
     if (!agent_yaml)
         return config_load(host_json, cfg, err, err_size);
     config_defaults(cfg);
-    char why[160];
+    char why[256];
     cJSON *root = host_json ? json_load_file(host_json, why, sizeof why) : cJSON_CreateObject();
-    if (!root) {
-        snprintf(err, err_size, "%s: %s", host_json ? host_json : "(defaults)",
-                 host_json ? why : "out of memory");
-        return PA_ERR_CONFIG;
-    }
-    reader host = {host_json ? host_json : agent_yaml, err, err_size};
+    cJSON *agent = root ? yaml_json_load_file(agent_yaml, why, sizeof why) : NULL;
+    const char *host_name = host_json ? host_json : agent_yaml;
     char *dir = NULL, *url = NULL;
-    int rc = cJSON_IsObject(root) ? PA_OK : bad(&host, "(top level)", "expected a JSON object");
+    int rc = PA_OK;
+    if (!root || !agent) {
+        snprintf(err, err_size, "%s: %s", !root && host_json ? host_json : agent_yaml,
+                 !root && !host_json ? "out of memory" : why);
+        rc = PA_ERR_CONFIG;
+    }
     if (rc == PA_OK)
-        rc = read_agent(agent_yaml, &host, root, &dir, &url);
+        rc = agent_config_merge(agent, agent_yaml, root, host_name, &url, err, err_size);
+    if (rc == PA_OK && !(dir = directory_of(agent_yaml))) {
+        snprintf(err, err_size, "%s: (its directory): cannot resolve", agent_yaml);
+        rc = PA_ERR_CONFIG;
+    }
     if (rc == PA_OK)
-        rc = config_from_json(root, host.file, cfg, err, err_size);
+        rc = config_from_json(root, host_name, cfg, err, err_size);
+    cJSON_Delete(agent);
     cJSON_Delete(root);
     if (rc != PA_OK) {
         free(dir);

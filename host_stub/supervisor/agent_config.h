@@ -23,6 +23,7 @@
 #ifndef SUPERVISOR_AGENT_CONFIG_H
 #define SUPERVISOR_AGENT_CONFIG_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -40,5 +41,15 @@
  */
 int config_load_sources(const char *host_json, const char *agent_yaml, host_config *cfg, char *err,
                         size_t err_size);
+
+/*
+ * The in-memory half: the agent's parsed config (a yaml_json tree) merged
+ * into the host.json tree root, as above; agent_name and host_name name
+ * them in messages. *database_url receives database.url (malloc'd; NULL
+ * when not set). PA_ERR_CONFIG with one line in err; root may then hold
+ * part of the merge and is the caller's to free either way.
+ */
+int agent_config_merge(const cJSON *agent, const char *agent_name, cJSON *root,
+                       const char *host_name, char **database_url, char *err, size_t err_size);
 
 #endif
