@@ -13,7 +13,8 @@
 
 /*
  * The parsed value, or NULL with why set to one of: "a NUL byte at byte N",
- * "invalid UTF-8 at byte N", "malformed JSON near byte N", "content after the
+ * "invalid UTF-8 at byte N", "an escaped NUL (\u0000) at byte N" (cJSON would
+ * cut the string there), "malformed JSON near byte N", "content after the
  * JSON value at byte N". Free the value with cJSON_Delete.
  */
 cJSON *json_parse_whole(const char *text, size_t len, char *why, size_t why_size);

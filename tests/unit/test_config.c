@@ -122,6 +122,15 @@ static void test_only_one_whole_json_document_is_accepted(void **state)
     expect_error("{\"plugins\": {\"x\xff\": {}}}", "host.json: invalid UTF-8 at byte 15");
     assert_int_equal(parse("{}  \n\t", &cfg, err, sizeof err), PA_OK); /* white space is fine */
     config_free(&cfg);
+    /* An escaped NUL would cut the string ("a\u0000b" read as "a"): refused, not cut. */
+    expect_error("{\"database\": \"a.db\\u0000b\"}",
+                 "host.json: an escaped NUL (\\u0000) at byte 18");
+    expect_error("{\"database\": \"\\\\\\u0000\"}",
+                 "host.json: an escaped NUL (\\u0000) at byte 16");
+    /* An escaped backslash followed by "u0000" is text, not an escape. */
+    assert_int_equal(parse("{\"database\": \"a\\\\u0000\"}", &cfg, err, sizeof err), PA_OK);
+    assert_string_equal(cfg.database, "a\\u0000");
+    config_free(&cfg);
 }
 
 /* The one validator both config parsers use: every rule, one message format. */

@@ -182,6 +182,7 @@ static void test_token_file_must_be_one_whole_document(void **state)
         CASE("{\"access_token\": \"a\"} {\"x\": 1}", "(content after the JSON value at byte 22)"),
         CASE("{\"access_token\": \"a\"}\0junk", "(a NUL byte at byte 21)"),
         CASE("{\"access_token\": \"a\xc3\"}", "(invalid UTF-8 at byte 19)"),
+        CASE("{\"access_token\": \"a\\u0000b\"}", "(an escaped NUL (\\u0000) at byte 19)"),
 #undef CASE
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
