@@ -105,6 +105,18 @@ int held_count(const held_table *t)
     return n;
 }
 
+int64_t held_oldest_since(const held_table *t, pa_lease_mode mode)
+{
+    int64_t oldest = -1;
+    for (size_t i = 0; t && i < HELD_SITES_MAX; i++) {
+        const held_entry *e = &t->entries[i];
+        if (e->lease_id != 0 && e->mode == (int32_t)mode && e->since_ms >= 0 &&
+            (oldest < 0 || e->since_ms < oldest))
+            oldest = e->since_ms;
+    }
+    return oldest;
+}
+
 void held_describe(const held_table *t, int64_t now_ms, char *buf, size_t size)
 {
     size_t used = 0;

@@ -45,6 +45,12 @@ void held_clear(held_table *t);
 
 /* Supervisor side: how many leases the table shows held right now. */
 int held_count(const held_table *t);
+/*
+ * Supervisor side: since when (the table's clock: CLOCK_MONOTONIC, in ms) the
+ * oldest lease of mode has been held; -1 when none is, or t is NULL. Read
+ * without the worker's lock: a torn read can only move a deadline by one check.
+ */
+int64_t held_oldest_since(const held_table *t, pa_lease_mode mode);
 
 /*
  * Supervisor side: "WRITE lease from a.c:12 (poll) for 2.0 s, READ lease

@@ -20,6 +20,8 @@ static const config_rule TOP_RULES[] = {
     CONFIG_INT_RULE("quick_check_interval_seconds", 0, 30 * DAY, 0),
     CONFIG_STRING_RULE("isolation", "process"),
     CONFIG_INT_RULE("poll_timeout_seconds", 1, DAY, 300),
+    /* Short: while one instance holds a WRITE lease, no other can write (ARCHITECTURE.md). */
+    CONFIG_INT_RULE("write_lease_timeout_seconds", 1, DAY, 10),
     CONFIG_INT_RULE("shutdown_grace_seconds", 0, 3600, 5),
     CONFIG_INT_RULE("worker_memory_limit_mb", 0, 1024LL * 1024, 2048),
     CONFIG_STRING_RULE("database", NULL),
@@ -53,9 +55,11 @@ static const config_rule INSTANCE_RULES[] = {
     CONFIG_BOOL_RULE("enabled", true),
     CONFIG_INT_RULE("poll_timeout_seconds", 0, DAY, 0),
     CONFIG_INT_RULE("poll_interval_seconds", 0, 30 * DAY, 0),
+    CONFIG_INT_RULE("write_lease_timeout_seconds", 0, DAY, 0),
     CONFIG_END,
 };
-static const char *const HOST_ONLY[] = {"poll_timeout_seconds", "poll_interval_seconds"};
+static const char *const HOST_ONLY[] = {"poll_timeout_seconds", "poll_interval_seconds",
+                                        "write_lease_timeout_seconds"};
 static const config_rule ANY_KEYS[] = {CONFIG_END};
 
 /* Reads the checked top-level and pool values (or their defaults) into cfg. */
@@ -67,6 +71,7 @@ static void read_settings(const cJSON *root, host_config *cfg)
     cfg->quick_check_interval_seconds = config_int(root, TOP_RULES, "quick_check_interval_seconds");
     cfg->isolated = strcmp(config_string(root, TOP_RULES, "isolation"), "none") != 0;
     cfg->poll_timeout_seconds = config_int(root, TOP_RULES, "poll_timeout_seconds");
+    cfg->write_lease_timeout_seconds = config_int(root, TOP_RULES, "write_lease_timeout_seconds");
     cfg->shutdown_grace_seconds = config_int(root, TOP_RULES, "shutdown_grace_seconds");
     cfg->worker_memory_limit_mb = config_int(root, TOP_RULES, "worker_memory_limit_mb");
     cfg->pool_size = (int)config_int(pool, POOL_RULES, "size");
@@ -138,6 +143,8 @@ static int parse_instances(const cJSON *list, plugin_config *pc, const char *ori
         ic->enabled = config_bool(inst, INSTANCE_RULES, "enabled");
         ic->poll_timeout_seconds = config_int(inst, INSTANCE_RULES, "poll_timeout_seconds");
         ic->poll_interval_seconds = config_int(inst, INSTANCE_RULES, "poll_interval_seconds");
+        ic->write_lease_timeout_seconds =
+            config_int(inst, INSTANCE_RULES, "write_lease_timeout_seconds");
         pc->instance_count++;
         if (!ic->id || !ic->json)
             return fail(err, err_size, origin, path, "out of memory");

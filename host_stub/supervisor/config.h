@@ -11,8 +11,9 @@ typedef struct instance_config {
     char *id;
     char *json; /* the instance object handed to the plugin's init (host-only keys removed) */
     bool enabled;
-    int64_t poll_timeout_seconds;  /* this instance's; 0: the host-wide one */
-    int64_t poll_interval_seconds; /* this instance's; 0: the host-wide one */
+    int64_t poll_timeout_seconds;        /* this instance's; 0: the host-wide one */
+    int64_t poll_interval_seconds;       /* this instance's; 0: the host-wide one */
+    int64_t write_lease_timeout_seconds; /* this instance's; 0: the host-wide one */
 } instance_config;
 
 typedef struct plugin_config {
@@ -35,6 +36,7 @@ typedef struct host_config {
     int64_t quick_check_interval_seconds; /* 0: only at start */
     bool isolated;                        /* "isolation": "process" (default) or "none" */
     int64_t poll_timeout_seconds;         /* a worker's poll past this is killed */
+    int64_t write_lease_timeout_seconds;  /* a worker holding a WRITE lease this long is killed */
     int64_t shutdown_grace_seconds;       /* SIGTERM to exit, at most this (plus reaping) */
     int64_t worker_memory_limit_mb;       /* a worker resident past this is killed; 0: no limit */
     char *database;                       /* "database": a URL or path (db_url.h); NULL: not set */

@@ -351,7 +351,8 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
         }
         bool changed = strcmp(ic->json, s->config->json) != 0 ||
                        ic->poll_interval_seconds != s->config->poll_interval_seconds ||
-                       ic->poll_timeout_seconds != s->config->poll_timeout_seconds;
+                       ic->poll_timeout_seconds != s->config->poll_timeout_seconds ||
+                       ic->write_lease_timeout_seconds != s->config->write_lease_timeout_seconds;
         s->plugin = pc;
         s->config = ic;
         if (changed && s->running) {

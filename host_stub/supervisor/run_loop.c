@@ -249,7 +249,11 @@ static int64_t next_wake_ms(host *h, bool dispatching, int64_t idle_due, int64_t
         const instance_slot *s = r->slots[i];
         if (s->busy)
             wait = earlier(wait, s->deadline_ns / 1000000 - mono_ms);
-        if (s->busy && h->cfg.worker_memory_limit_mb)
+        int64_t write_deadline = slot_write_deadline_ms(s, &r->policy);
+        if (write_deadline >= 0)
+            wait = earlier(wait, write_deadline - mono_ms);
+        /* While a poll runs: its memory, and a WRITE lease it may take at any moment. */
+        if (s->busy)
             wait = earlier(wait, MEMORY_CHECK_MS);
         if (dispatching && s->running && !s->busy)
             wait = earlier(wait, s->sched.next_due_ms - now);

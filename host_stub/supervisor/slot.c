@@ -25,6 +25,17 @@ int64_t slot_poll_timeout_ms(const instance_slot *s, const slot_policy *p)
                                            : p->poll_timeout_ms;
 }
 
+int64_t slot_write_deadline_ms(const instance_slot *s, const slot_policy *p)
+{
+    if (!s->busy || !s->worker)
+        return -1;
+    int64_t since = held_oldest_since(s->worker->held, PA_LEASE_WRITE);
+    int64_t limit = s->config->write_lease_timeout_seconds
+                        ? s->config->write_lease_timeout_seconds * 1000
+                        : p->write_lease_timeout_ms;
+    return since < 0 ? -1 : since + limit;
+}
+
 int slot_leases_held(const instance_slot *s)
 {
     return s->worker ? held_count(s->worker->held) : 0;
@@ -304,9 +315,18 @@ bool slot_enforce(instance_slot *s, const slot_policy *p, bool check_memory,
 {
     if (!s->busy || !s->worker)
         return false;
-    int64_t now = clock_mono_ns();
-    char deadline[160];
+    int64_t now = clock_mono_ns(), write_deadline = slot_write_deadline_ms(s, p);
+    char deadline[200];
     if (check_memory && over_memory_limit(p, s->worker, deadline, sizeof deadline)) {
+        kill_overdue(s, p, deadline);
+    } else if (write_deadline >= 0 && now / 1000000 >= write_deadline) {
+        /* No other instance can write while it holds the lock: its own, shorter, deadline. */
+        snprintf(deadline, sizeof deadline,
+                 "a WRITE lease held past write_lease_timeout_seconds, %lld; no other instance "
+                 "can write meanwhile",
+                 (long long)(s->config->write_lease_timeout_seconds
+                                 ? s->config->write_lease_timeout_seconds
+                                 : p->write_lease_timeout_ms / 1000));
         kill_overdue(s, p, deadline);
     } else if (now >= s->deadline_ns) {
         snprintf(deadline, sizeof deadline, "poll_timeout_seconds is %lld",

@@ -24,6 +24,7 @@ typedef struct slot_policy {
     bool interval_forced;           /* --interval: interval_ms over an instance's own */
     int64_t backoff_cap_ms;         /* backoff_cap_seconds */
     int64_t poll_timeout_ms;        /* poll_timeout_seconds; an instance's own wins */
+    int64_t write_lease_timeout_ms; /* write_lease_timeout_seconds; an instance's own wins */
     int64_t memory_limit_mb;        /* worker_memory_limit_mb; 0: none */
     int64_t shutdown_grace_seconds; /* for the log line of a poll killed at a stop */
 } slot_policy;
@@ -94,12 +95,20 @@ bool slot_dispatch(instance_slot *s, const slot_policy *p);
 /* Takes what s's worker sent; true when a poll ended. */
 bool slot_read(instance_slot *s, const slot_policy *p);
 /*
- * Kills a busy worker past its poll deadline, past the memory limit (when
- * check_memory), or past stop_deadline_ns (0: not stopping); true when a
- * poll ended so.
+ * Kills a busy worker past the memory limit (when check_memory), past its
+ * WRITE-lease deadline (slot_write_deadline_ms), past its poll deadline, or
+ * past stop_deadline_ns (0: not stopping); true when a poll ended so.
  */
 bool slot_enforce(instance_slot *s, const slot_policy *p, bool check_memory,
                   int64_t stop_deadline_ns);
+
+/*
+ * When (CLOCK_MONOTONIC, ms) s's busy worker passes its WRITE-lease deadline:
+ * its oldest WRITE lease's start plus write_lease_timeout_seconds (the
+ * instance's own, else the host's); -1 when it holds none, is idle, or runs
+ * in process (no table to read).
+ */
+int64_t slot_write_deadline_ms(const instance_slot *s, const slot_policy *p);
 
 /* The instance's poll deadline, in ms. */
 int64_t slot_poll_timeout_ms(const instance_slot *s, const slot_policy *p);

@@ -34,6 +34,7 @@ slot_policy host_policy(const host *h)
                          .interval_forced = h->opt.interval_seconds != 0,
                          .backoff_cap_ms = h->cfg.backoff_cap_seconds * 1000,
                          .poll_timeout_ms = h->cfg.poll_timeout_seconds * 1000,
+                         .write_lease_timeout_ms = h->cfg.write_lease_timeout_seconds * 1000,
                          .memory_limit_mb = h->cfg.worker_memory_limit_mb,
                          .shutdown_grace_seconds = h->cfg.shutdown_grace_seconds};
 }

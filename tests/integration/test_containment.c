@@ -184,6 +184,41 @@ static void test_hang_holding_a_write_lease(void **state)
                "it held WRITE lease from tests/plugins/misbehave_plugin.c:");
 }
 
+/*
+ * A writer hung inside its WRITE lease, with a poll deadline of a minute: it is
+ * killed at its WRITE-lease deadline instead (write_lease_timeout_seconds), so
+ * the good instance, which needs the same lock, writes again within it.
+ */
+static void test_a_hung_writer_is_stopped_at_the_write_lease_deadline(void **state)
+{
+    test_env *env = *state;
+    char bad[200];
+    snprintf(bad, sizeof bad,
+             "\"does\": \"hang_write\", \"poll_timeout_seconds\": 60, "
+             "\"write_lease_timeout_seconds\": %d",
+             hang_timeout_seconds());
+    write_config(env,
+                 "\"backoff_cap_seconds\": 1, \"shutdown_grace_seconds\": 1, "
+                 "\"pool\": {\"busy_timeout_ms\": 60000}, ",
+                 bad);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    usleep(getenv("PA_TEST_WRAPPER") ? 20000000 : 5000000);
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    /* The good instance waits for the lock at most the WRITE deadline, not 60 s. */
+    assert_survived(env, &r, 3);
+    char cause[160];
+    snprintf(cause, sizeof cause,
+             "(a WRITE lease held past write_lease_timeout_seconds, %d; no other instance can "
+             "write meanwhile); worker (pid ",
+             hang_timeout_seconds());
+    assert_contains(r.err, cause);
+    assert_contains(r.err, "it held WRITE lease from tests/plugins/misbehave_plugin.c:");
+    assert_lacks(r.err, "poll_timeout_seconds is 60");
+    host_result_free(&r);
+}
+
 /* A process the plugin started dies with its worker (the worker's process group). */
 static void test_a_plugins_child_dies_with_its_worker(void **state)
 {
@@ -462,6 +497,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_hang, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_hang_holding_a_write_lease, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_hung_writer_is_stopped_at_the_write_lease_deadline,
+                                        env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_plugins_child_dies_with_its_worker, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
