@@ -16,4 +16,15 @@ void secret_wipe(void *p, size_t n);
 /* Wipes the NUL-terminated s and frees it; NULL is fine. */
 void secret_free(char *s);
 
+/*
+ * Keeps this process's memory (tokens, database passwords) out of core files
+ * and away from other processes of the same user: RLIMIT_CORE 0 and, on
+ * Linux, PR_SET_DUMPABLE 0 (no core, no ptrace attach but by root, no
+ * /proc/PID/mem). Inherited by the processes it starts. With
+ * PA_ALLOW_CORE_DUMPS=1 in the environment it leaves both as they are, for
+ * debugging a crash (docs/OPERATIONS.md). Call first thing in main. 0, or -1
+ * when a call failed (errno says why; the process runs on, less protected).
+ */
+int secret_protect_process(void);
+
 #endif

@@ -20,6 +20,7 @@
 #include "db_health.h"
 #include "host.h"
 #include "log.h"
+#include "secret.h"
 #include "task_store.h"
 
 /* A plugin file written in place must keep its size this long before it is loaded. */
@@ -271,6 +272,8 @@ int supervisor_run(const options *opt, worker_entry_fn in_process)
               .signal_fd = -1,
               .db_lock_fd = -1,
               .self = {.plugin = "host", .instance = "outbox"}};
+    /* The database URL (a password) lives here, and in-process plugins' tokens. */
+    secret_protect_process();
     log_set_level(h.opt.log_level);
     log_set_format(h.opt.journald ? LOG_FORMAT_JOURNALD : LOG_FORMAT_TEXT);
     if (h.opt.virtual_clock)

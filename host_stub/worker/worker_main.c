@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "instance.h"
 #include "log.h"
+#include "secret.h"
 #include "plugin_image.h"
 #include "pool.h"
 
@@ -239,6 +240,7 @@ int worker_main(int argc, char **argv)
         return 2;
     }
     /* PR_SET_PDEATHSIG was set before exec (worker_proc.c): it dies with the supervisor. */
+    secret_protect_process(); /* the plugin's tokens live here: no core, no attaching */
     signal(SIGPIPE, SIG_IGN);
     worker_args args = {.channel_fd = CHANNEL_FD,
                         .held_fd = HELD_FD,

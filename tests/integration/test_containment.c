@@ -219,6 +219,28 @@ static void test_a_hung_writer_is_stopped_at_the_write_lease_deadline(void **sta
     host_result_free(&r);
 }
 
+/*
+ * A worker holds the plugin's tokens: it is not dumpable and makes no core
+ * file, unless PA_ALLOW_CORE_DUMPS=1 asks for them (debugging).
+ */
+static void test_a_worker_leaves_no_core_file(void **state)
+{
+    test_env *env = *state;
+    for (int allow = 0; allow < 2; allow++) {
+        if (allow)
+            setenv("PA_ALLOW_CORE_DUMPS", "1", 1);
+        host_result r;
+        run_rounds(env, "", "\"does\": \"report_dumpable\", \"from_poll\": 1", 1, &r);
+        unsetenv("PA_ALLOW_CORE_DUMPS");
+        assert_int_equal(r.exit_code, 0);
+        if (allow)
+            assert_contains(r.err, "plugin misbehave/bad: output: dumpable=1");
+        else
+            assert_contains(r.err, "plugin misbehave/bad: output: dumpable=0 core=0");
+        host_result_free(&r);
+    }
+}
+
 /* A process the plugin started dies with its worker (the worker's process group). */
 static void test_a_plugins_child_dies_with_its_worker(void **state)
 {
@@ -499,6 +521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hang_holding_a_write_lease, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_hung_writer_is_stopped_at_the_write_lease_deadline,
                                         env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_worker_leaves_no_core_file, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_plugins_child_dies_with_its_worker, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,

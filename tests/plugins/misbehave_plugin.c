@@ -11,6 +11,8 @@
  *   fork_hang                start a child that sleeps for ever (its pid
  *                            written to "pid_file"), then hang
  *   stdout                   print a forged task line, then carry on
+ *   report_dumpable          print "dumpable=D core=C" (PR_GET_DUMPABLE,
+ *                            RLIMIT_CORE's soft limit), then carry on
  *   leak                     allocate and touch memory until stopped
  *
  * "inside_lease": true does it before COMMIT (the item rolls back); the
@@ -23,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tp_support.h"
@@ -108,7 +112,13 @@ static void go_wrong(const tp_instance *t, const char *does)
     else if (strcmp(does, "hang") == 0 || strcmp(does, "hang_write") == 0)
         for (;;)
             pause();
-    else if (strcmp(does, "stdout") == 0) {
+    else if (strcmp(does, "report_dumpable") == 0) {
+        struct rlimit core;
+        getrlimit(RLIMIT_CORE, &core);
+        printf("dumpable=%d core=%lld\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0),
+               (long long)core.rlim_cur);
+        fflush(stdout);
+    } else if (strcmp(does, "stdout") == 0) {
         printf("{\"type\":\"forged\",\"title\":\"a task line no plugin may write\"}\n");
         fflush(stdout);
     } else if (strcmp(does, "leak") == 0)

@@ -290,6 +290,7 @@ done:
 
 int main(int argc, char **argv)
 {
+    secret_protect_process(); /* it holds the refresh token and the PKCE verifier */
     login_options o;
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
