@@ -329,6 +329,15 @@ static bool start_if_loaded(registry *r, instance_slot *s)
     return pl && slot_start(s, &r->policy, pl);
 }
 
+/* The plugin's object or one of the host's own keys for the instance differs. */
+static bool instance_changed(const instance_config *now, const instance_config *before)
+{
+    return strcmp(now->json, before->json) != 0 ||
+           now->poll_interval_seconds != before->poll_interval_seconds ||
+           now->poll_timeout_seconds != before->poll_timeout_seconds ||
+           now->write_lease_timeout_seconds != before->write_lease_timeout_seconds;
+}
+
 int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size)
 {
     size_t total = total_enabled(cfg), kept = 0, started = 0, restarted = 0, stopped = 0;
@@ -349,10 +358,7 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
             free(s);
             continue;
         }
-        bool changed = strcmp(ic->json, s->config->json) != 0 ||
-                       ic->poll_interval_seconds != s->config->poll_interval_seconds ||
-                       ic->poll_timeout_seconds != s->config->poll_timeout_seconds ||
-                       ic->write_lease_timeout_seconds != s->config->write_lease_timeout_seconds;
+        bool changed = instance_changed(ic, s->config);
         s->plugin = pc;
         s->config = ic;
         if (changed && s->running) {
