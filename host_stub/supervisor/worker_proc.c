@@ -254,12 +254,19 @@ void worker_read_output(worker_proc *w)
     w->partial_len = 0;
 }
 
-/* A LOG message: logged under the source the worker gave, which names the instance. */
+/*
+ * A LOG message: always under the worker's own source (its instance), never
+ * one the worker chose, so no worker speaks as the host ("outbox", "host");
+ * a part it names (its pool) goes in front of the text.
+ */
 static void take_log(worker_proc *w, const msg_log *m)
 {
     pa_log_level level =
         m->level < PA_LOG_ERROR || m->level > PA_LOG_DEBUG ? PA_LOG_INFO : (pa_log_level)m->level;
-    log_msg(level, m->source, "%s", m->text);
+    if (m->source[0] && strcmp(m->source, w->source) != 0)
+        log_msg(level, w->source, "%s: %s", m->source, m->text);
+    else
+        log_msg(level, w->source, "%s", m->text);
     remember(w, m->text);
 }
 

@@ -507,9 +507,10 @@ static void check_leak_reclaimed(test_env *env, const char *phase)
     assert_int_equal(r.exit_code, 0);
     char expected[256];
     snprintf(expected, sizeof expected, "in leak(), at end of %s; rolled back", phase);
-    assert_int_equal(count_lines_with(r.err, "warn pool: reclaimed unreleased WRITE lease from "
-                                             "plugin 'leak_lease' instance 'x', borrowed at "
-                                             "tests/plugins/leak_lease_plugin.c:"),
+    /* Logged by the worker's pool, under the worker's instance: no worker speaks as the host. */
+    assert_int_equal(count_lines_with(r.err, "warn plugin leak_lease/x: pool: reclaimed unreleased "
+                                             "WRITE lease from plugin 'leak_lease' instance 'x', "
+                                             "borrowed at tests/plugins/leak_lease_plugin.c:"),
                      1);
     assert_int_equal(count_lines_with(r.err, expected), 1);
     assert_contains(r.err, "reclaims=1 ");
@@ -535,7 +536,8 @@ static void test_open_transaction_and_statements_cleaned_at_release(void **state
     const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--stats", NULL};
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 0);
-    assert_contains(r.err, "warn pool: plugin 'open_txn' instance 'o' released a READ lease "
+    assert_contains(r.err, "warn plugin open_txn/o: pool: plugin 'open_txn' instance 'o' released "
+                           "a READ lease "
                            "(borrowed at tests/plugins/open_txn_plugin.c:");
     assert_contains(r.err, "with a transaction open at tests/plugins/open_txn_plugin.c:");
     assert_contains(r.err, "with 1 active statement(s) reset and 1 unfinalized statement(s) "
@@ -556,11 +558,13 @@ static void test_double_release_and_stale_use_are_detected(void **state)
     const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, "--stats", NULL};
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 0);
-    assert_contains(r.err, "error pool: release of a stale lease by plugin 'double_release' "
-                           "instance 'd' at tests/plugins/double_release_plugin.c:");
+    assert_contains(r.err, "error plugin double_release/d: pool: release of a stale lease by "
+                           "plugin 'double_release' instance 'd' at "
+                           "tests/plugins/double_release_plugin.c:");
     assert_contains(r.err, "the lease was already released (borrowed at "
                            "tests/plugins/double_release_plugin.c:");
-    assert_contains(r.err, "error pool: use of a stale lease by plugin 'double_release'");
+    assert_contains(r.err, "error plugin double_release/d: pool: use of a stale lease by plugin "
+                           "'double_release'");
     assert_contains(r.err, "by other than its lease's holder (a handle kept after release; the "
                            "connection was last borrowed by plugin 'double_release' instance 'd'");
     assert_contains(r.err, "all three misuses were detected");
