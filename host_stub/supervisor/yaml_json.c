@@ -223,14 +223,11 @@ cJSON *yaml_json_parse(const char *text, size_t len, char *err, size_t err_size)
     }
     yaml_node_t *top = yaml_document_get_root_node(&doc);
     converter c = {&doc, 0, err, err_size};
-    root = top ? convert(&c, top, 0) : cJSON_CreateObject();
-    if (top && !root) {
-        /* err is set */
-    } else if (!root) {
-        snprintf(err, err_size, "out of memory");
-    } else if (cJSON_IsNull(root)) { /* "~" alone: nothing configured */
+    root = top ? convert(&c, top, 0) : NULL; /* convert sets err when it fails */
+    if (!top || cJSON_IsNull(root)) {        /* empty, or "~" alone: nothing configured */
         cJSON_Delete(root);
-        root = cJSON_CreateObject();
+        if (!(root = cJSON_CreateObject()))
+            snprintf(err, err_size, "out of memory");
     }
     yaml_document_delete(&doc);
     /* yaml.safe_load refuses a stream of several documents. */

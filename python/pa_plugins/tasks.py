@@ -208,9 +208,15 @@ def as_dict(row: Any) -> dict:
 def engine_scope(database_url: str) -> SessionScope:
     """A session scope over a database URL of one's own (outside the agent's process)."""
     from sqlalchemy import create_engine
+
+    return bind_scope(create_engine(database_url))
+
+
+def bind_scope(bind: Any) -> SessionScope:
+    """A session scope over an engine or connection: one session per use, commit on a clean exit."""
     from sqlalchemy.orm import sessionmaker
 
-    factory = sessionmaker(bind=create_engine(database_url))
+    factory = sessionmaker(bind=bind)
 
     @contextmanager
     def scope() -> Iterator[Any]:

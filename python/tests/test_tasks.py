@@ -3,37 +3,17 @@
 import datetime
 import logging
 import threading
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy.orm import sessionmaker
 
-from pa_plugins.tasks import HostTablesMissing, TaskQueue
+from pa_plugins.tasks import HostTablesMissing, TaskQueue, bind_scope
 
 SECOND = datetime.timedelta(seconds=1)
 
 
-def scope_of(db):
-    factory = sessionmaker(bind=db.engine)
-
-    @contextmanager
-    def scope():
-        session = factory()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    return scope
-
-
 def queue(db, **kw):
     kw.setdefault("visibility_timeout", datetime.timedelta(minutes=5))
-    return TaskQueue(scope_of(db), source="granola", account_id="work", **kw)
+    return TaskQueue(bind_scope(db.engine), source="granola", account_id="work", **kw)
 
 
 def expire_claims(db):
