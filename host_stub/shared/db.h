@@ -41,11 +41,17 @@ typedef struct db_stmt db_stmt;
 /*
  * The pool's say over who may use a SQLite handle it lent out: allows() runs
  * on every statement prepared on the raw handle, and denied() is told of a
- * refusal. Both NULL: anyone may.
+ * refusal. Both NULL: anyone may. A statement that would change one of the
+ * host's tables (pa_*: write it, or create, drop or alter it or a trigger,
+ * view or index on it) is refused besides unless host_sql() says the host
+ * itself is running it; host_sql NULL: the host's tables are open to all.
+ * refused() is told which table and which action (an SQLite action code).
  */
 typedef struct db_guard {
     bool (*allows)(void *arg);
     void (*denied)(void *arg);
+    bool (*host_sql)(void *arg);
+    void (*refused)(void *arg, const char *table, int action);
     void *arg;
 } db_guard;
 

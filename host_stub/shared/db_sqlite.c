@@ -2,7 +2,8 @@
  * The SQLite driver of db.h: one sqlite3 connection in WAL mode, a WRITE
  * lease as BEGIN IMMEDIATE, and the guards a raw handle needs once a plugin
  * has had it (an authorizer that refuses anyone but the lease's holder, and
- * the callbacks it may have set, undone when the lease ends).
+ * any plugin statement that changes the host's tables; the callbacks it may
+ * have set, undone when the lease ends).
  */
 #include "db_driver.h"
 
@@ -75,15 +76,60 @@ static int note_result(sqlite_conn *s, int code)
     return (code & 0xff) == SQLITE_CONSTRAINT ? PA_ERR_CONSTRAINT : PA_ERR_DB;
 }
 
-static int deny_unless_holder(void *userdata, int action, const char *a, const char *b,
-                              const char *c, const char *d)
+/*
+ * The host's table (pa_*) that action would change, or hang a trigger, view
+ * or index on, or shadow with a temporary one; NULL for any other action.
+ * Which argument names the table is SQLite's "Authorizer Action Codes".
+ */
+static const char *host_table_changed(int action, const char *a, const char *b)
 {
-    (void)action, (void)a, (void)b, (void)c, (void)d;
+    const char *table;
+    switch (action) {
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+        table = a;
+        break;
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_ALTER_TABLE:
+        table = b;
+        break;
+    default:
+        return NULL;
+    }
+    return table && sqlite3_strnicmp(table, "pa_", 3) == 0 ? table : NULL;
+}
+
+static int guard_statement(void *userdata, int action, const char *a, const char *b,
+                           const char *c, const char *d)
+{
+    (void)c, (void)d;
     const db_guard *g = userdata;
-    if (!g->allows || g->allows(g->arg))
+    if (g->allows && !g->allows(g->arg)) {
+        if (g->denied)
+            g->denied(g->arg);
+        return SQLITE_DENY;
+    }
+    const char *table = g->host_sql ? host_table_changed(action, a, b) : NULL;
+    if (!table || g->host_sql(g->arg))
         return SQLITE_OK;
-    if (g->denied)
-        g->denied(g->arg);
+    if (g->refused)
+        g->refused(g->arg, table, action);
     return SQLITE_DENY;
 }
 
@@ -205,7 +251,7 @@ static int open_conn(const db_settings *settings, db_conn **out, char *err, size
         close_conn(&s->base);
         return PA_ERR_DB;
     }
-    sqlite3_set_authorizer(s->db, deny_unless_holder, &s->guard);
+    sqlite3_set_authorizer(s->db, guard_statement, &s->guard);
     *out = &s->base;
     return PA_OK;
 }

@@ -110,6 +110,29 @@ static bool slot_allows(void *arg)
     return used_by_holder(arg);
 }
 
+/* The host's own statements may change its tables; a plugin's code may not. */
+static bool slot_runs_host_sql(void *arg)
+{
+    (void)arg;
+    return running_owner == NULL;
+}
+
+/* A plugin's statement that would change one of the host's tables. */
+static void slot_refused(void *arg, const char *table, int action)
+{
+    slot *s = arg;
+    pool *p = s->pool;
+    pthread_mutex_lock(&p->mu);
+    p->st.host_table_refusals++;
+    pool_site site = s->site;
+    pthread_mutex_unlock(&p->mu);
+    log_msg(PA_LOG_ERROR, "pool",
+            "a plugin statement on the lease from %s:%d in %s() would change the host's table "
+            "'%s' (SQLite action %d); refused: only emit() writes the outbox, and the host's "
+            "tables are the host's (docs/ARCHITECTURE.md, \"Threat model\")",
+            site.file, site.line, site.func, table, action);
+}
+
 /* A statement prepared on a lent SQLite handle by other than the holder. */
 static void slot_denied(void *arg)
 {
@@ -143,7 +166,8 @@ static int open_slot(pool *p, slot *s, char *err, size_t err_size)
                             .busy_timeout_ms = p->cfg.busy_timeout_ms,
                             .connect_timeout_s = p->cfg.connect_timeout_s,
                             .statement_timeout_ms = p->cfg.statement_timeout_ms,
-                            .guard = {slot_allows, slot_denied, s}};
+                            .guard = {slot_allows, slot_denied, slot_runs_host_sql,
+                                      slot_refused, s}};
     int rc = db_open(&settings, &s->conn, err, err_size);
     if (rc != PA_OK)
         return rc;
@@ -817,7 +841,8 @@ void pool_print_stats(pool *p, FILE *out)
             "pool: leases read=%llu write=%llu in_use=%d peak_in_use=%d\n"
             "pool: waits=%llu wait_ms_total=%.3f wait_ms_max=%.3f timeouts=%llu waiters=%d\n"
             "pool: reclaims=%llu rollbacks_on_release=%llu statements_reset=%llu "
-            "statements_finalized=%llu stale_uses=%llu commit_failures=%llu\n",
+            "statements_finalized=%llu stale_uses=%llu commit_failures=%llu "
+            "host_table_refusals=%llu\n",
             st.size, st.open_connections, (unsigned long long)st.connections_opened,
             (unsigned long long)st.retired_lifetime, (unsigned long long)st.retired_fatal,
             (unsigned long long)st.retired_idle, (unsigned long long)st.leases_read,
@@ -826,5 +851,6 @@ void pool_print_stats(pool *p, FILE *out)
             (double)st.wait_ns_max / 1e6, (unsigned long long)st.timeouts, st.waiters,
             (unsigned long long)st.reclaims, (unsigned long long)st.rollbacks_on_release,
             (unsigned long long)st.statements_reset, (unsigned long long)st.statements_finalized,
-            (unsigned long long)st.stale_uses, (unsigned long long)st.commit_failures);
+            (unsigned long long)st.stale_uses, (unsigned long long)st.commit_failures,
+            (unsigned long long)st.host_table_refusals);
 }

@@ -62,6 +62,7 @@ typedef struct pool_stats {
     uint64_t wait_ns_max;
     uint64_t timeouts;
     uint64_t reclaims;             /* unreleased leases taken back */
+    uint64_t host_table_refusals;  /* plugin statements refused for changing a pa_* table */
     uint64_t rollbacks_on_release; /* transactions left open, rolled back */
     uint64_t statements_reset;     /* active statements reset at release */
     uint64_t statements_finalized; /* unfinalized statements at release */

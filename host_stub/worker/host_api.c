@@ -76,8 +76,11 @@ static int api_emit(pa_host_ctx *ctx, pa_lease lease, const pa_item *item)
     if (!ctx)
         return PA_ERR_INVALID;
     char err[1024];
+    /* The outbox row is the host's statement, on the plugin's lease: it may write pa_outbox. */
+    const pool_owner *plugin = pool_run_as(NULL);
     int rc = emit_item(ctx->pool, &ctx->owner, lease, ctx->plugin->name, ctx->id, item,
                        clock_wall_ms(), err, sizeof err);
+    pool_run_as(plugin);
     if (rc != PA_OK) {
         set_error(ctx, err);
         log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);

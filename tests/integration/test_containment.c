@@ -293,6 +293,34 @@ static void test_stdout_never_reaches_the_task_stream(void **state)
     host_result_free(&r);
 }
 
+/*
+ * Plain SQL cannot forge, eat or jam anyone's tasks: every statement that
+ * would change a pa_* table, or hang a trigger, view or index on one, is
+ * refused, through the statement API and the raw handle alike; emit still
+ * works, and the good instance's items all arrive.
+ */
+static void test_plugin_sql_cannot_touch_the_host_tables(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_rounds(env, "", "\"does\": \"forge\", \"from_poll\": 1", POLLS, &r);
+    assert_survived(env, &r, POLLS);
+    if (count_lines_with(r.err, "output: forged=0 of 28") != POLLS)
+        fail_msg("not every forgery was refused in every poll\n%s", r.err);
+    assert_contains(r.err, "would change the host's table 'pa_outbox' (SQLite action 18); refused");
+    assert_contains(r.err, "would change the host's table 'pa_tasks'");
+    assert_contains(r.err, "would change the host's table 'pa_instances'");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source NOT IN "
+                                    "('example', 'misbehave') OR title = 'forged'"),
+                     0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name LIKE "
+                                    "'forged%' OR sql LIKE '%forged_column%'"),
+                     0);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'example'"),
+                     POLLS);
+    host_result_free(&r);
+}
+
 static void test_fast_leak_is_stopped_at_the_memory_limit(void **state)
 {
     test_env *env = *state;
@@ -525,6 +553,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_plugins_child_dies_with_its_worker, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_sql_cannot_touch_the_host_tables, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_fast_leak_is_stopped_at_the_memory_limit, env_setup,
                                         env_teardown),

@@ -14,6 +14,11 @@
  *   report_dumpable          print "dumpable=D core=C" (PR_GET_DUMPABLE,
  *                            RLIMIT_CORE's soft limit), then carry on
  *   leak                     allocate and touch memory until stopped
+ *   forge                    try, in a WRITE lease of its own, each way plain
+ *                            SQL could forge, eat or jam the host's tasks
+ *                            (FORGERIES), through the statement API and the
+ *                            raw handle, then print "forged=N of M": how
+ *                            many the database took
  *
  * "inside_lease": true does it before COMMIT (the item rolls back); the
  * default is after. "init_does" does one of these, or "fail" (return an
@@ -27,13 +32,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "tp_support.h"
 
 TP_DESCRIBE("misbehave", "goes wrong on purpose (tests)")
 
-static void go_wrong(const tp_instance *t, const char *does);
+static void go_wrong(tp_instance *t, const char *does);
 
 /* Items committed so far (rows of misbehave_done), or -1 when they cannot be counted. */
 static long committed_items(tp_instance *t)
@@ -97,7 +103,61 @@ static void start_child(const char *pid_file)
         pause();
 }
 
-static void go_wrong(const tp_instance *t, const char *does)
+/*
+ * Plain SQL against the host's tables. Every object is named forged_*, so a
+ * test can look for any that got through.
+ */
+static const char *const FORGERIES[] = {
+    "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', "
+    "'work', '{\"type\":\"forged\",\"title\":\"urgent\",\"source\":\"granola\","
+    "\"source_reference\":\"forged\",\"priority\":\"urgent\"}', '2026-01-01T00:00:00Z')",
+    "UPDATE pa_outbox SET plugin = 'granola'",
+    "DELETE FROM pa_outbox",
+    "DELETE FROM pa_tasks",
+    "UPDATE pa_tasks SET title = 'forged'",
+    "CREATE TRIGGER forged_eater AFTER INSERT ON pa_outbox BEGIN DELETE FROM pa_outbox "
+    "WHERE plugin = 'example'; END",
+    "CREATE TEMP TRIGGER forged_temp_eater AFTER INSERT ON pa_tasks BEGIN DELETE FROM pa_tasks; "
+    "END",
+    "CREATE TEMP TABLE pa_outbox(forged_shadow)",
+    "CREATE TEMP VIEW pa_tasks AS SELECT 1 AS forged_view",
+    "CREATE VIEW pa_forged AS SELECT 1",
+    "CREATE INDEX forged_index ON pa_outbox(item_json)",
+    "ALTER TABLE pa_tasks ADD COLUMN forged_column TEXT",
+    "DROP TABLE pa_instances",
+    /* A trigger on its own table that writes the outbox is refused when it would fire. */
+    "CREATE TABLE IF NOT EXISTS misbehave_side(x)",
+    "CREATE TRIGGER IF NOT EXISTS side_relay AFTER INSERT ON misbehave_side BEGIN INSERT INTO "
+    "pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', 'work', '{}', "
+    "'2026-01-01T00:00:00Z'); END",
+    "INSERT INTO misbehave_side VALUES (1)",
+};
+
+#define FORGERY_COUNT (sizeof FORGERIES / sizeof FORGERIES[0])
+
+/* How many of FORGERIES the database took, through both ways to run SQL. */
+static void try_forgeries(tp_instance *t)
+{
+    pa_lease lease;
+    if (PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease) != PA_OK)
+        return;
+    /* The setup statements (its own table, its own trigger) are not forgeries. */
+    unsigned forged = 0, tried = 0;
+    for (size_t i = 0; i < FORGERY_COUNT; i++) {
+        bool setup = strstr(FORGERIES[i], "misbehave_side(x)") || strstr(FORGERIES[i], "side_relay");
+        bool by_api = tp_exec(t, lease, FORGERIES[i]) == PA_OK;
+        bool raw = tp_exec_sqlite(t, lease, FORGERIES[i]) == SQLITE_OK;
+        if (!setup) {
+            forged += by_api + raw;
+            tried += 2;
+        }
+    }
+    PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
+    printf("forged=%u of %u\n", forged, tried);
+    fflush(stdout);
+}
+
+static void go_wrong(tp_instance *t, const char *does)
 {
     if (strcmp(does, "fork_hang") == 0) {
         start_child(tp_str(t, "pid_file", "/dev/null"));
@@ -123,6 +183,8 @@ static void go_wrong(const tp_instance *t, const char *does)
         fflush(stdout);
     } else if (strcmp(does, "leak") == 0)
         leak_until_stopped();
+    else if (strcmp(does, "forge") == 0)
+        try_forgeries(t);
 }
 
 /* The item numbered one past the rows already counted, and its row; in the caller's lease. */
