@@ -115,8 +115,8 @@ static const char *host_table_changed(int action, const char *a, const char *b)
     return table && sqlite3_strnicmp(table, "pa_", 3) == 0 ? table : NULL;
 }
 
-static int guard_statement(void *userdata, int action, const char *a, const char *b,
-                           const char *c, const char *d)
+static int guard_statement(void *userdata, int action, const char *a, const char *b, const char *c,
+                           const char *d)
 {
     (void)c, (void)d;
     const db_guard *g = userdata;

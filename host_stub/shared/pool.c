@@ -160,14 +160,14 @@ static void close_slot(slot *s)
 
 static int open_slot(pool *p, slot *s, char *err, size_t err_size)
 {
-    db_settings settings = {.kind = p->cfg.kind ? p->cfg.kind : DB_SQLITE,
-                            .location = p->path,
-                            .application_name = p->application_name,
-                            .busy_timeout_ms = p->cfg.busy_timeout_ms,
-                            .connect_timeout_s = p->cfg.connect_timeout_s,
-                            .statement_timeout_ms = p->cfg.statement_timeout_ms,
-                            .guard = {slot_allows, slot_denied, slot_runs_host_sql,
-                                      slot_refused, s}};
+    db_settings settings = {
+        .kind = p->cfg.kind ? p->cfg.kind : DB_SQLITE,
+        .location = p->path,
+        .application_name = p->application_name,
+        .busy_timeout_ms = p->cfg.busy_timeout_ms,
+        .connect_timeout_s = p->cfg.connect_timeout_s,
+        .statement_timeout_ms = p->cfg.statement_timeout_ms,
+        .guard = {slot_allows, slot_denied, slot_runs_host_sql, slot_refused, s}};
     int rc = db_open(&settings, &s->conn, err, err_size);
     if (rc != PA_OK)
         return rc;

@@ -15,6 +15,7 @@
 #include "options.h"
 #include "pool.h"
 #include "registry.h"
+#include "task_output.h"
 #include "watcher.h"
 #include "worker_proc.h"
 
@@ -29,12 +30,14 @@ typedef struct host {
     pool_owner self;
     int signal_fd;
     bool stop;
-    bool undelivered;   /* the last outbox round failed: items may sit in pa_outbox */
-    bool stdout_closed; /* a reader closed stdout: tasks stay in pa_tasks, unprinted */
-    bool reload_config; /* SIGHUP: apply host.json anew at the next poll boundary */
-    int db_lock_fd;     /* the one-host-per-database lock, or -1 */
-    bool damaged;       /* a periodic quick_check found the database damaged */
-    char exe[4096];     /* this binary, started again as each worker process */
+    bool undelivered;    /* the last outbox round failed: items may sit in pa_outbox */
+    task_output *output; /* the task lines' queue to stdout; NULL: out of memory, not printed */
+    bool outbox_more;    /* the last outbox round ran out of its budget with rows left */
+    uint64_t outbox_rejected; /* outbox rows set aside in pa_outbox_rejected by this run */
+    bool reload_config;       /* SIGHUP: apply host.json anew at the next poll boundary */
+    int db_lock_fd;           /* the one-host-per-database lock, or -1 */
+    bool damaged;             /* a periodic quick_check found the database damaged */
+    char exe[4096];           /* this binary, started again as each worker process */
     worker_settings workers;
     int64_t memory_check_ns; /* when busy workers' memory is next checked */
     int64_t polls_ended_ns;  /* when the first poll since the last outbox round ended */
@@ -56,10 +59,10 @@ int host_check_plugins_exist(host *h);
 /* The loop: polls, outbox rounds, signals, reloads, until a stop or --polls N rounds. */
 void run_loop(host *h);
 /*
- * The instances whose status changed since the last call, into pa_instances;
- * busy: polls run, so the lock is waited for briefly. Nothing without a pool.
+ * The instances whose status changed since the last call, into pa_instances,
+ * waiting at most lock_wait_ms for the lock. Nothing without a pool.
  */
-void host_record_status(host *h, bool busy);
+void host_record_status(host *h, int lock_wait_ms);
 /* SIGUSR1 and --stats: the host's pool, each worker's, each plugin and instance, the process. */
 void print_stats(host *h);
 /* --check-config: exits 0 or EXIT_CONFIG. */

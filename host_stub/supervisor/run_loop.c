@@ -21,6 +21,7 @@
 #include "db_health.h"
 #include "host.h"
 #include "log.h"
+#include "task_output.h"
 #include "task_store.h"
 
 /* How often a polling worker's resident memory is compared with its limit. */
@@ -120,19 +121,22 @@ static bool check_database_when_due(host *h, int64_t *due_ms)
 }
 
 /*
- * While polls run, the outbox round waits this long at most for the
- * database's lock: a plugin hung inside its WRITE lease holds SQLite's write
- * lock until its deadline, and the loop must stay free to enforce that
- * deadline. The round is then retried.
+ * An outbox round waits this long at most for the database's lock: a plugin
+ * hung inside its WRITE lease holds SQLite's write lock until its deadline,
+ * and the loop must stay free to enforce that deadline. The round is then
+ * retried. Only the last round of a bounded run (--polls) waits longer.
  */
 #define OUTBOX_LOCK_WAIT_MS 100
+
+/* One round moves rows for this long at most; the rest waits for the next turn of the loop. */
+#define OUTBOX_ROUND_BUDGET_MS 50
 
 /*
  * The instances whose status changed, into pa_instances (docs/TASKS.md): what
  * a consumer reports as the instance's health. Not written now, offered again
  * next round.
  */
-void host_record_status(host *h, bool busy)
+void host_record_status(host *h, int lock_wait_ms)
 {
     if (!h->pool)
         return;
@@ -144,8 +148,8 @@ void host_record_status(host *h, bool busy)
             from[n++] = h->reg.slots[i];
     }
     char err[1024];
-    int rc = task_store_record_status(h->pool, &h->self, clock_wall_ms(),
-                                      busy ? OUTBOX_LOCK_WAIT_MS : -1, rows, n, err, sizeof err);
+    int rc = task_store_record_status(h->pool, &h->self, clock_wall_ms(), lock_wait_ms, rows, n,
+                                      err, sizeof err);
     if (rc == PA_OK)
         return;
     for (size_t i = 0; i < n; i++)
@@ -154,33 +158,34 @@ void host_record_status(host *h, bool busy)
         log_msg(PA_LOG_WARN, "host", "instance status not recorded: %s", err);
 }
 
-/* Turns the items the outbox holds into tasks, printed on stdout while it is open. */
-static void outbox_round(host *h, bool busy)
+/*
+ * Turns the items the outbox holds into tasks, their lines queued for stdout.
+ * last: the loop ends after it, so it may wait for the lock as a bounded run
+ * always has.
+ */
+static void outbox_round(host *h, bool last)
 {
-    size_t made = 0;
+    task_sink sink = {task_output_line, h->output};
+    task_round r = {.now_ms = clock_wall_ms(),
+                    .lock_wait_ms = last && !h->stop ? -1 : OUTBOX_LOCK_WAIT_MS,
+                    .budget_ms = last ? -1 : OUTBOX_ROUND_BUDGET_MS,
+                    .sink = task_output_closed(h->output) ? NULL : &sink};
     char err[1024];
-    int rc = task_store_consume_within(h->pool, &h->self, clock_wall_ms(),
-                                       busy ? OUTBOX_LOCK_WAIT_MS : -1,
-                                       h->stdout_closed ? NULL : stdout, &made, err, sizeof err);
-    if (busy && rc == PA_ERR_TIMEOUT) {
+    int rc = task_store_consume(h->pool, &h->self, &r, err, sizeof err);
+    h->outbox_rejected += r.rejected;
+    h->outbox_more = r.more;
+    if (rc == PA_ERR_TIMEOUT && !last) {
         log_msg(PA_LOG_DEBUG, "outbox", "a poll under way holds the database; moving later");
         h->polls_ended_ns =
             clock_mono_ns(); /* again after OUTBOX_MAX_DELAY_MS, or when polls end */
         return;
     }
     h->undelivered = rc != PA_OK;
-    if (!h->stdout_closed && ferror(stdout)) {
-        h->stdout_closed = true;
-        log_msg(PA_LOG_WARN, "outbox",
-                "stdout is closed (%s); tasks are no longer printed but stay in pa_tasks "
-                "(docs/TASKS.md)",
-                strerror(errno));
-    }
     if (h->undelivered)
         log_msg(PA_LOG_ERROR, "outbox", "%s", err);
-    else if (made)
-        log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", made);
-    host_record_status(h, busy);
+    else if (r.consumed)
+        log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", r.consumed);
+    host_record_status(h, OUTBOX_LOCK_WAIT_MS);
 }
 
 static void note_poll_ended(host *h, bool ended)
@@ -207,7 +212,7 @@ static bool dispatch_due(host *h, int64_t now)
 static void wait_events(host *h, int64_t wait_ms)
 {
     registry *r = &h->reg;
-    size_t n = 2, cap = 2 + 2 * r->slot_count;
+    size_t n = 3, cap = 3 + 2 * r->slot_count;
     struct pollfd *pfd = calloc(cap, sizeof *pfd);
     if (!pfd) {
         poll(NULL, 0, 10); /* out of memory: try again shortly */
@@ -215,6 +220,7 @@ static void wait_events(host *h, int64_t wait_ms)
     }
     pfd[0] = (struct pollfd){.fd = h->signal_fd, .events = POLLIN};
     pfd[1] = (struct pollfd){.fd = h->watcher ? watcher_fd(h->watcher) : -1, .events = POLLIN};
+    pfd[2] = (struct pollfd){.fd = task_output_waiting_fd(h->output), .events = POLLOUT};
     for (size_t i = 0; i < r->slot_count; i++) {
         const worker_proc *w = r->slots[i]->worker;
         pfd[n++] = (struct pollfd){.fd = w ? w->channel : -1, .events = POLLIN};
@@ -225,11 +231,13 @@ static void wait_events(host *h, int64_t wait_ms)
         handle_signals(h);
     if (ready > 0 && pfd[1].revents)
         watcher_drain(h->watcher, clock_mono_ns() / 1000000);
+    if (ready > 0 && pfd[2].revents)
+        task_output_flush(h->output);
     for (size_t i = 0; ready > 0 && i < r->slot_count; i++) {
         instance_slot *s = r->slots[i];
-        if (s->worker && pfd[2 + 2 * i + 1].revents)
+        if (s->worker && pfd[3 + 2 * i + 1].revents)
             worker_read_output(s->worker);
-        if (s->worker && pfd[2 + 2 * i].revents)
+        if (s->worker && pfd[3 + 2 * i].revents)
             note_poll_ended(h, slot_read(s, &r->policy));
     }
     free(pfd);
@@ -266,6 +274,8 @@ static int64_t next_wake_ms(host *h, bool dispatching, int64_t idle_due, int64_t
         wait = earlier(wait, watcher_next_deadline(h->watcher) - mono_ms);
     if (h->polls_ended_ns)
         wait = earlier(wait, OUTBOX_MAX_DELAY_MS);
+    if (h->outbox_more)
+        wait = 0;
     return wait < 0 ? 0 : wait;
 }
 
@@ -307,14 +317,16 @@ static bool dispatch_round(host *h, int64_t *idle_due)
 
 /*
  * One outbox round per batch of polls; a poll still running delays the
- * others' tasks by at most OUTBOX_MAX_DELAY_MS.
+ * others' tasks by at most OUTBOX_MAX_DELAY_MS. A round that ran out of its
+ * budget goes on at once, after the loop has looked at its signals.
  */
-static void outbox_when_due(host *h, bool busy)
+static void outbox_when_due(host *h, bool busy, bool last)
 {
-    if (h->polls_ended_ns &&
-        (!busy || clock_mono_ns() - h->polls_ended_ns >= OUTBOX_MAX_DELAY_MS * 1000000)) {
+    if (h->outbox_more || last ||
+        (h->polls_ended_ns &&
+         (!busy || clock_mono_ns() - h->polls_ended_ns >= OUTBOX_MAX_DELAY_MS * 1000000))) {
         h->polls_ended_ns = 0;
-        outbox_round(h, busy);
+        outbox_round(h, last);
     }
 }
 
@@ -334,8 +346,9 @@ void run_loop(host *h)
             dispatching = !(h->opt.polls && rounds >= h->opt.polls);
         }
         bool busy = registry_any_busy(r);
-        outbox_when_due(h, busy);
-        if (!busy && (h->stop || !dispatching))
+        bool last = !busy && (h->stop || !dispatching);
+        outbox_when_due(h, busy, last);
+        if (last)
             break;
         if (!busy && h->reload_config)
             reload_config(h);

@@ -131,7 +131,10 @@ void print_stats(host *h)
     for (size_t j = 0; j < r->slot_count; j++)
         log_status(r->slots[j]);
     log_msg(PA_LOG_INFO, "stats",
-            "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu",
+            "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu "
+            "outbox_rejected=%llu task_lines_dropped=%llu",
             (unsigned long long)r->reloads, (unsigned long long)r->failed_reloads,
-            count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use());
+            count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use(),
+            (unsigned long long)h->outbox_rejected,
+            (unsigned long long)task_output_dropped(h->output));
 }

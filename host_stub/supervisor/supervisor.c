@@ -149,10 +149,18 @@ static int setup_signals(host *h)
     return h->signal_fd < 0 ? -1 : 0;
 }
 
+/* Task lines waiting for a slow stdout reader, at most; past it, lines are dropped (counted). */
+#define TASK_OUTPUT_QUEUE_BYTES ((size_t)1 << 20)
+
 static void teardown(host *h)
 {
     registry_stop_all(&h->reg);
-    host_record_status(h, false); /* "not running" is a status a consumer reports */
+    host_record_status(h, 1000); /* "not running" is a status a consumer reports */
+    task_output_finish(h->output,
+                       h->reg.shutdown_deadline_ns
+                           ? h->reg.shutdown_deadline_ns
+                           : clock_mono_ns() + h->cfg.shutdown_grace_seconds * 1000000000);
+    h->output = NULL;
     if (h->pool && h->opt.stats)
         print_stats(h);
     registry_free(&h->reg);
@@ -257,6 +265,11 @@ static int run(host *h, worker_entry_fn in_process)
         (rc = open_plugins_and_lock(h)) != 0 || (rc = open_database(h)) != 0 ||
         (rc = start_instances(h)) != 0)
         return rc;
+    h->output = task_output_new(STDOUT_FILENO, TASK_OUTPUT_QUEUE_BYTES);
+    if (!h->output)
+        log_msg(PA_LOG_ERROR, "host",
+                "out of memory for the task stream; tasks go to pa_tasks "
+                "only, unprinted");
     run_loop(h);
     /* An exit code tells the truth: items that never became tasks are a failed run. */
     if (h->undelivered)

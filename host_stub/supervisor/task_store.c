@@ -27,7 +27,7 @@
 #define CONSUME_BATCH 256
 
 /* The host's tables: every one prefixed pa_, versioned in pa_schema (component "host"). */
-#define HOST_SCHEMA_VERSION 2
+#define HOST_SCHEMA_VERSION 3
 
 /* SQL generated from the one field list (task_fields.h). */
 #define COLUMN_DEF(name, def, kind, value)  ", " #name " " def
@@ -52,6 +52,7 @@ typedef struct task_sql {
     const char *record_version;  /* ?1 the version, ?2 the time */
     const char *has_task_column; /* ?1 a column name: 1 when pa_tasks has it */
     const char *record_status;   /* ?1..?8: pa_instances' columns in order */
+    const char *first_pending;   /* id, plugin, instance_id of the first row the move would take */
     bool adopts_old_tables;
 } task_sql;
 
@@ -77,7 +78,21 @@ typedef struct task_sql {
     " created_at TEXT NOT NULL,"                                                                   \
     " delivered_at TEXT" CLAIM_COLUMNS ");"                                                       \
     "CREATE INDEX IF NOT EXISTS pa_tasks_undelivered ON pa_tasks(id) WHERE delivered_at IS NULL;"  \
-    INSTANCES_TABLE
+    INSTANCES_TABLE REJECTED_TABLE(REF)
+
+/*
+ * Version 3. An outbox row the move cannot turn into a task (a NOT NULL
+ * column missing, JSON that does not parse): set aside with the engine's
+ * error, so everyone else's items keep flowing. The row itself stays in
+ * pa_outbox, marked consumed; docs/OPERATIONS.md says how to retry one.
+ */
+#define REJECTED_TABLE(REF)                                                                        \
+    "CREATE TABLE IF NOT EXISTS pa_outbox_rejected ("                                              \
+    " outbox_id " REF " PRIMARY KEY REFERENCES pa_outbox(id),"                                     \
+    " plugin TEXT NOT NULL,"                                                                       \
+    " instance_id TEXT NOT NULL,"                                                                  \
+    " error TEXT NOT NULL,"                                                                        \
+    " rejected_at TEXT NOT NULL);"
 
 /*
  * Version 2. A consumer's claim with a visibility timeout (docs/TASKS.md):
@@ -117,6 +132,14 @@ static const char RECORD_STATUS_SQL[] =
     " last_error = excluded.last_error, failures = excluded.failures,"
     " updated_at = excluded.updated_at";
 
+#define FIRST_PENDING_SQL                                                                          \
+    "SELECT id, plugin, instance_id FROM pa_outbox WHERE consumed_at IS NULL ORDER BY id LIMIT 1"
+static const char REJECT_SQL[] =
+    "INSERT INTO pa_outbox_rejected(outbox_id, plugin, instance_id, error, rejected_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char MARK_REJECTED_SQL[] =
+    "UPDATE pa_outbox SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL";
+
 static const task_sql SQLITE_SQL = {
     .schema_table = SCHEMA_TABLE_SQL,
     .schema = HOST_TABLES("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
@@ -130,6 +153,7 @@ static const task_sql SQLITE_SQL = {
     .record_version = RECORD_VERSION_SQL,
     .has_task_column = "SELECT count(*) FROM pragma_table_info('pa_tasks') WHERE name = ?1",
     .record_status = RECORD_STATUS_SQL,
+    .first_pending = FIRST_PENDING_SQL,
     .adopts_old_tables = true,
 };
 
@@ -154,6 +178,7 @@ static const task_sql POSTGRES_SQL = {
                        " WHERE table_schema = current_schema() AND table_name = 'pa_tasks'"
                        " AND column_name = ?1",
     .record_status = RECORD_STATUS_SQL,
+    .first_pending = FIRST_PENDING_SQL " FOR UPDATE SKIP LOCKED",
 };
 
 /* Earlier host versions' own tables (SQLite only), recognised by their columns, moved once. */
@@ -178,6 +203,7 @@ typedef struct host_lease {
     pa_lease lease;
     char *err;
     size_t err_size;
+    bool sql_refused; /* a statement did not prepare: the schema, not a row, is at fault */
 } host_lease;
 
 static db_stmt *prepare(host_lease *l, const char *sql, const char *what)
@@ -185,8 +211,10 @@ static db_stmt *prepare(host_lease *l, const char *sql, const char *what)
     int status;
     char why[900];
     db_stmt *st = pool_prepare(l->pool, l->owner, l->lease, 0, sql, &status, why, sizeof why);
-    if (!st)
+    if (!st) {
         snprintf(l->err, l->err_size, "%s: %s", what, why);
+        l->sql_refused = true;
+    }
     return st;
 }
 
@@ -305,8 +333,15 @@ static int migrate_to_2(host_lease *l, const task_sql *q)
     return rc;
 }
 
+/* Version 3: pa_outbox_rejected appears (HOST_TABLES creates what is missing). */
+static int migrate_to_3(host_lease *l, const task_sql *q)
+{
+    return exec(l, q->schema, "creating the host tables");
+}
+
 typedef int (*migration_fn)(host_lease *l, const task_sql *q);
-static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1, migrate_to_2};
+static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1, migrate_to_2,
+                                                             migrate_to_3};
 
 /* Brings the host's tables to HOST_SCHEMA_VERSION inside the lease's transaction. */
 static int migrate(host_lease *l, const task_sql *q)
@@ -369,7 +404,7 @@ static int release(host_lease *l, int rc)
 
 int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size)
 {
-    host_lease l = {p, host, {0}, err, err_size};
+    host_lease l = {p, host, {0}, err, err_size, false};
     int rc = pool_lease(p, host, PA_LEASE_WRITE, -1, POOL_HERE, &l.lease, err, err_size);
     if (rc != PA_OK)
         return rc;
@@ -483,23 +518,23 @@ static int collect_lines(host_lease *l, db_stmt *st, char **lines, size_t *count
     return rc;
 }
 
-static int bind_move(db_stmt *st, const char *stamp)
+static int bind_move(db_stmt *st, const char *stamp, size_t batch)
 {
     int rc = db_bind_text(st, 1, stamp, -1);
-    return rc == PA_OK ? db_bind_int64(st, 2, CONSUME_BATCH) : rc;
+    return rc == PA_OK ? db_bind_int64(st, 2, (int64_t)batch) : rc;
 }
 
-/* Moves up to CONSUME_BATCH pending items into pa_tasks; collects their JSON lines. */
-static int consume_batch(host_lease *l, const task_sql *q, const char *stamp, char **lines,
-                         size_t *count)
+/* Moves up to batch pending items into pa_tasks; collects their JSON lines. */
+static int consume_batch(host_lease *l, const task_sql *q, const char *stamp, size_t batch,
+                         char **lines, size_t *count)
 {
     int64_t before = q->lines ? scalar(l, "SELECT coalesce(max(id), 0) FROM pa_tasks", NULL) : 0;
     int rc = before >= 0 ? PA_OK : PA_ERR_DB;
     if (rc == PA_OK && q->lines) {
-        rc = run(l, q->move, stamp, CONSUME_BATCH, "outbox consumer");
+        rc = run(l, q->move, stamp, (int64_t)batch, "outbox consumer");
     } else if (rc == PA_OK) { /* the move returns the lines */
         db_stmt *move = prepare(l, q->move, "outbox consumer");
-        rc = move ? bind_move(move, stamp) : PA_ERR_DB;
+        rc = move ? bind_move(move, stamp, batch) : PA_ERR_DB;
         if (rc == PA_OK)
             rc = collect_lines(l, move, lines, count);
     }
@@ -529,41 +564,158 @@ static int lease_write(host_lease *l, int lock_wait_ms)
                               l->err, l->err_size);
 }
 
-int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
-                       char *err, size_t err_size)
+static const char *text_or_unknown(const db_stmt *st, int i)
 {
-    return task_store_consume_within(p, host, now_ms, -1, out, consumed, err, err_size);
+    const char *text = db_column_text(st, i, NULL);
+    return text ? text : "?";
 }
 
-int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
-                              FILE *out, size_t *consumed, char *err, size_t err_size)
+/* Binds ?1..?5 of REJECT_SQL and runs it: the first pending row, set aside with why. */
+static int record_rejection(host_lease *l, db_stmt *first, const char *why, const char *stamp)
 {
-    *consumed = 0;
+    db_stmt *st = prepare(l, REJECT_SQL, "setting a bad outbox row aside");
+    int rc = st ? db_bind_int64(st, 1, db_column_int64(first, 0)) : PA_ERR_DB;
+    if (rc == PA_OK)
+        rc = db_bind_text(st, 2, text_or_unknown(first, 1), -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(st, 3, text_or_unknown(first, 2), -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(st, 4, why, -1);
+    if (rc == PA_OK)
+        rc = db_bind_text(st, 5, stamp, -1);
+    bool row = true;
+    char step_err[900] = "cannot bind";
+    while (rc == PA_OK && row)
+        rc = db_step(st, &row, step_err, sizeof step_err);
+    if (rc != PA_OK)
+        snprintf(l->err, l->err_size, "setting a bad outbox row aside: %s", step_err);
+    return rc;
+}
+
+/*
+ * The first pending row, whose move alone just failed with why: marked
+ * consumed and recorded in pa_outbox_rejected, in one transaction. PA_OK
+ * when a row was set aside (logged once, here).
+ */
+static int reject_first_pending(host_lease *l, const task_sql *q, const char *stamp,
+                                const char *why)
+{
+    db_stmt *first = prepare(l, q->first_pending, "finding the bad outbox row");
+    bool row = false;
+    char step_err[900] = "";
+    int rc = first ? db_step(first, &row, step_err, sizeof step_err) : PA_ERR_DB;
+    if (rc == PA_OK && !row) {
+        snprintf(l->err, l->err_size, "outbox consumer: %s (no pending row to set aside)", why);
+        return PA_ERR_DB;
+    }
+    int64_t id = rc == PA_OK ? db_column_int64(first, 0) : 0;
+    if (rc == PA_OK)
+        rc = record_rejection(l, first, why, stamp);
+    if (rc == PA_OK)
+        log_msg(PA_LOG_ERROR, "outbox",
+                "outbox row %lld from %s/%s set aside: %s; every other item goes on (see "
+                "pa_outbox_rejected, docs/OPERATIONS.md)",
+                (long long)id, text_or_unknown(first, 1), text_or_unknown(first, 2), why);
+    while (rc == PA_OK && row)
+        rc = db_step(first, &row, step_err, sizeof step_err);
+    return rc == PA_OK ? run(l, MARK_REJECTED_SQL, stamp, id, "setting a bad outbox row aside")
+                       : rc;
+}
+
+/*
+ * Whether a failed move failed for its rows' sake (a constraint, a value that
+ * does not convert: SQLSTATE classes 23 and 22; SQLite's CONSTRAINT and
+ * MISMATCH, or ERROR from a statement that prepared, as a JSON function
+ * raises), not the schema's or the database's. Asked before the rollback.
+ */
+static bool rows_at_fault(host_lease *l, int rc)
+{
+    if (rc == PA_ERR_CONSTRAINT)
+        return true;
+    const db_conn *c = pool_conn(l->pool, l->owner, l->lease);
+    const char *code = c ? db_error_code(c) : "";
+    if (rc != PA_ERR_DB || l->sql_refused || !code[0])
+        return false;
+    if (pool_kind(l->pool) == DB_POSTGRES)
+        return strncmp(code, "22", 2) == 0 || strncmp(code, "23", 2) == 0;
+    long primary = strtol(code, NULL, 10) & 0xff;
+    return primary == 1 /* SQLITE_ERROR */ || primary == 19 /* CONSTRAINT */ ||
+           primary == 20 /* MISMATCH */;
+}
+
+/* One transaction of the round: up to batch rows moved, their lines to the sink once committed. */
+static int move_once(pool *p, pool_owner *host, const task_sql *q, task_round *r, const char *stamp,
+                     size_t batch, size_t *count, bool *row_fault, char *err, size_t err_size)
+{
+    char *lines[CONSUME_BATCH];
+    *count = 0;
+    host_lease l = {p, host, {0}, err, err_size, false};
+    err[0] = '\0';
+    int rc = lease_write(&l, r->lock_wait_ms);
+    if (rc != PA_OK)
+        return rc;
+    rc = consume_batch(&l, q, stamp, batch, lines, count);
+    *row_fault = rc != PA_OK && rows_at_fault(&l, rc);
+    rc = release(&l, rc);
+    /* Only what committed is announced: a task is printed once it exists. */
+    for (size_t i = 0; i < *count; i++) {
+        if (rc == PA_OK && r->sink)
+            r->sink->line(r->sink->arg, lines[i], strlen(lines[i]));
+        free(lines[i]);
+    }
+    return rc;
+}
+
+/* The first pending row, which moved alone fails with err: set aside (rejected) in its own lease.
+ */
+static int set_aside(pool *p, pool_owner *host, const task_sql *q, task_round *r, const char *stamp,
+                     char *err, size_t err_size)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", err);
+    host_lease l = {p, host, {0}, err, err_size, false};
+    int rc = lease_write(&l, r->lock_wait_ms);
+    if (rc == PA_OK)
+        rc = release(&l, reject_first_pending(&l, q, stamp, why));
+    if (rc == PA_OK)
+        r->rejected++;
+    return rc;
+}
+
+int task_store_consume(pool *p, pool_owner *host, task_round *r, char *err, size_t err_size)
+{
+    r->consumed = r->rejected = 0;
+    r->more = false;
     char stamp[32];
-    clock_format_iso8601(now_ms, stamp, sizeof stamp);
+    clock_format_iso8601(r->now_ms, stamp, sizeof stamp);
     const task_sql *q = sql_for(p);
+    int64_t deadline_ns = r->budget_ms < 0 ? 0 : clock_mono_ns() + r->budget_ms * 1000000;
+    /* After a failed batch, rows go one by one until the bad one is found (or a batch's worth). */
+    size_t batch = CONSUME_BATCH, singles_left = 0;
     for (;;) {
-        char *lines[CONSUME_BATCH];
         size_t count = 0;
-        host_lease l = {p, host, {0}, err, err_size};
-        err[0] = '\0';
-        int rc = lease_write(&l, lock_wait_ms);
-        if (rc != PA_OK)
-            return rc;
-        rc = release(&l, consume_batch(&l, q, stamp, lines, &count));
-        /* Print only what committed: a task is announced once it exists. */
-        for (size_t i = 0; i < count; i++) {
-            if (rc == PA_OK && out)
-                fprintf(out, "%s\n", lines[i]);
-            free(lines[i]);
+        bool at_fault = false;
+        int rc = move_once(p, host, q, r, stamp, batch, &count, &at_fault, err, err_size);
+        if (at_fault && batch > 1) {
+            batch = 1, singles_left = CONSUME_BATCH;
+            continue;
         }
-        if (out)
-            fflush(out);
+        if (at_fault) { /* this one row is the cause */
+            rc = set_aside(p, host, q, r, stamp, err, err_size);
+            batch = CONSUME_BATCH, singles_left = 0;
+            count = 1; /* not the end of the outbox */
+        } else if (batch == 1 && count > 0 && --singles_left == 0) {
+            batch = CONSUME_BATCH; /* no bad row among them: the failure has passed */
+        }
         if (rc != PA_OK)
             return rc;
-        *consumed += count;
-        if (count < CONSUME_BATCH)
+        r->consumed += at_fault ? 0 : count;
+        if (count < batch)
+            return PA_OK; /* the outbox is empty */
+        if (deadline_ns && clock_mono_ns() >= deadline_ns) {
+            r->more = true; /* the rest next round: the loop checks its signals and deadlines */
             return PA_OK;
+        }
     }
 }
 
@@ -613,7 +765,7 @@ int task_store_record_status(pool *p, pool_owner *host, int64_t now_ms, int lock
 {
     if (n == 0)
         return PA_OK;
-    host_lease l = {p, host, {0}, err, err_size};
+    host_lease l = {p, host, {0}, err, err_size, false};
     int rc = lease_write(&l, lock_wait_ms);
     if (rc != PA_OK)
         return rc;

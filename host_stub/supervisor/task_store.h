@@ -26,21 +26,33 @@
  */
 int task_store_migrate(pool *p, pool_owner *host, char *err, size_t err_size);
 
+/* Where new tasks' lines go, each once its transaction has committed. */
+typedef struct task_sink {
+    void (*line)(void *arg, const char *line, size_t len);
+    void *arg;
+} task_sink;
+
+/* One outbox round: its bounds, then what it did. */
+typedef struct task_round {
+    int64_t now_ms;        /* the tasks' created_at */
+    int lock_wait_ms;      /* each transaction waits this long for the lock; < 0: the pool's */
+    int64_t budget_ms;     /* no new batch starts after this long; < 0: until the outbox is empty */
+    const task_sink *sink; /* NULL: not printed (they are in pa_tasks all the same) */
+    size_t consumed;       /* out: tasks made */
+    size_t rejected;       /* out: rows set aside in pa_outbox_rejected */
+    bool more;             /* out: the budget ran out with rows left */
+} task_round;
+
 /*
- * Moves every pending outbox row into pa_tasks (one statement per batch of
- * 256, in one WRITE transaction each), then prints the new tasks to out
- * (NULL: not printed; they are in pa_tasks all the same).
- * *consumed receives the number of tasks made.
+ * Moves pending outbox rows into pa_tasks, one statement per batch of 256
+ * in one WRITE transaction each, and hands each new task's line to the sink.
+ * A batch that fails is retried row by row; a row that cannot become a task
+ * alone (a NOT NULL column missing, JSON that does not parse) is set aside
+ * in pa_outbox_rejected with the engine's error and logged, and the rest
+ * flows. PA_ERR_TIMEOUT when a poll held the lock past lock_wait_ms (nothing
+ * lost: the next round moves it); another error when the database failed.
  */
-int task_store_consume(pool *p, pool_owner *host, int64_t now_ms, FILE *out, size_t *consumed,
-                       char *err, size_t err_size);
-/*
- * The same while polls run: waits at most lock_wait_ms for the database's
- * lock and returns PA_ERR_TIMEOUT when a poll holds it (nothing moved, nothing
- * lost: the next round moves it).
- */
-int task_store_consume_within(pool *p, pool_owner *host, int64_t now_ms, int lock_wait_ms,
-                              FILE *out, size_t *consumed, char *err, size_t err_size);
+int task_store_consume(pool *p, pool_owner *host, task_round *r, char *err, size_t err_size);
 
 /* One instance's status as pa_instances keeps it (docs/TASKS.md). */
 typedef struct instance_status {

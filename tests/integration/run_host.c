@@ -205,6 +205,22 @@ long db_scalar(test_env *env, const char *sql)
     return v;
 }
 
+void db_exec_sql(test_env *env, const char *sql)
+{
+    if (env->pg_name[0]) {
+        pg_exec(env->db, sql);
+        return;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(env->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+    sqlite3_free(err);
+    sqlite3_close(db);
+}
+
 int count_lines_with(const char *text, const char *needle)
 {
     int n = 0;

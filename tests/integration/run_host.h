@@ -55,6 +55,8 @@ char *read_file(const char *path);
 /* Runs a query returning one integer on the env's database (either engine). */
 long db_scalar(test_env *env, const char *sql);
 /* Number of lines in text containing needle. */
+/* Runs sql (no result) on the test's database, whichever the engine; fails the test on error. */
+void db_exec_sql(test_env *env, const char *sql);
 int count_lines_with(const char *text, const char *needle);
 int count_lines(const char *text);
 

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "pg_env.h"
 #include "run_host.h"
 
 #define FAKE_CLOCK "1767225600" /* 2026-01-01T00:00:00Z */
@@ -302,6 +303,8 @@ static void test_stdout_never_reaches_the_task_stream(void **state)
 static void test_plugin_sql_cannot_touch_the_host_tables(void **state)
 {
     test_env *env = *state;
+    if (pg_backend_selected())
+        return; /* SQLite's authorizer; PostgreSQL has none (ARCHITECTURE.md, "Threat model") */
     host_result r;
     run_rounds(env, "", "\"does\": \"forge\", \"from_poll\": 1", POLLS, &r);
     assert_survived(env, &r, POLLS);
@@ -318,6 +321,45 @@ static void test_plugin_sql_cannot_touch_the_host_tables(void **state)
                      0);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'example'"),
                      POLLS);
+    host_result_free(&r);
+}
+
+/*
+ * An outbox row that cannot become a task (written by hand, an older host, a
+ * bug) jams no one: it is set aside in pa_outbox_rejected with the engine's
+ * error, logged once, and every other item flows.
+ */
+static void test_a_bad_outbox_row_is_set_aside(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_rounds(env, "", "\"does\": \"nothing\"", 1, &r);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    static const char *const bad_items[] = {"{\"type\": \"example\"}", "not JSON at all"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[400];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES "
+                 "('granola', 'forged-%zu', '%s', '2026-01-01T00:00:00Z')",
+                 i, bad_items[i]);
+        db_exec_sql(env, sql);
+    }
+    run_rounds(env, "", "\"does\": \"nothing\"", POLLS, &r);
+    if (r.exit_code != 0)
+        fail_msg("host exited %d\n%s", r.exit_code, r.err);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
+    if (count_lines_with(r.err, " set aside: outbox consumer: ") != 2)
+        fail_msg("not two rows set aside\n%s", r.err);
+    assert_contains(r.err, "from granola/forged-0 set aside: outbox consumer: ");
+    assert_contains(r.err, "from granola/forged-1 set aside: outbox consumer: ");
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox_rejected WHERE plugin = "
+                                    "'granola' AND error LIKE 'outbox consumer: %'"),
+                     2);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'example'"),
+                     1 + POLLS);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'misbehave'"),
+                     1 + POLLS);
     host_result_free(&r);
 }
 
@@ -555,6 +597,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_plugin_sql_cannot_touch_the_host_tables, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_bad_outbox_row_is_set_aside, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_fast_leak_is_stopped_at_the_memory_limit, env_setup,
                                         env_teardown),

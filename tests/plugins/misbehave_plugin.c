@@ -144,7 +144,8 @@ static void try_forgeries(tp_instance *t)
     /* The setup statements (its own table, its own trigger) are not forgeries. */
     unsigned forged = 0, tried = 0;
     for (size_t i = 0; i < FORGERY_COUNT; i++) {
-        bool setup = strstr(FORGERIES[i], "misbehave_side(x)") || strstr(FORGERIES[i], "side_relay");
+        bool setup =
+            strstr(FORGERIES[i], "misbehave_side(x)") || strstr(FORGERIES[i], "side_relay");
         bool by_api = tp_exec(t, lease, FORGERIES[i]) == PA_OK;
         bool raw = tp_exec_sqlite(t, lease, FORGERIES[i]) == SQLITE_OK;
         if (!setup) {
