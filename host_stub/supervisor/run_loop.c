@@ -223,7 +223,9 @@ static void wait_events(host *h, int64_t wait_ms)
     pfd[2] = (struct pollfd){.fd = task_output_waiting_fd(h->output), .events = POLLOUT};
     for (size_t i = 0; i < r->slot_count; i++) {
         const worker_proc *w = r->slots[i]->worker;
-        pfd[n++] = (struct pollfd){.fd = w ? w->channel : -1, .events = POLLIN};
+        /* A worker told to shut down answers BYE, read when its stop is finished. */
+        pfd[n++] =
+            (struct pollfd){.fd = w && !w->shutdown_sent ? w->channel : -1, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = w ? w->output : -1, .events = POLLIN};
     }
     int ready = poll(pfd, n, wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : (int)wait_ms);
@@ -301,6 +303,20 @@ static void enforce_deadlines(host *h, int64_t stop_deadline_ns)
             h, slot_enforce(h->reg.slots[i], &h->reg.policy, check_memory, stop_deadline_ns));
 }
 
+/*
+ * At a stop, every worker not polling is told to shut down at once, and one
+ * whose poll ends is told then: each gets what is left of the grace for its
+ * shutdown(), however long a hung poll beside it holds the stop up.
+ */
+static void ask_idle_to_stop(host *h)
+{
+    for (size_t i = 0; h->stop && i < h->reg.slot_count; i++) {
+        instance_slot *s = h->reg.slots[i];
+        if (s->running && !s->busy && s->worker && s->worker->stage == WORKER_READY)
+            slot_stop_begin(s);
+    }
+}
+
 /* One round's dispatch; with nothing to poll, a round is one interval. */
 static bool dispatch_round(host *h, int64_t *idle_due)
 {
@@ -345,6 +361,7 @@ void run_loop(host *h)
             rounds += dispatch_round(h, &idle_due);
             dispatching = !(h->opt.polls && rounds >= h->opt.polls);
         }
+        ask_idle_to_stop(h);
         bool busy = registry_any_busy(r);
         bool last = !busy && (h->stop || !dispatching);
         outbox_when_due(h, busy, last);

@@ -24,6 +24,9 @@
 /* Descriptors above the ones a worker is given, so the moves in the child cannot collide. */
 #define HIGH_FD 10
 
+/* How long a worker that said BYE may take to exit, even when the stop's deadline has passed. */
+#define EXIT_AFTER_BYE_MS 200
+
 /* How long a thread told to end (its channel closed) is waited for before it is left alone. */
 #define THREAD_END_WAIT_MS 100
 
@@ -323,15 +326,17 @@ static int await(worker_proc *w, int want, int64_t deadline_ns, channel_msg *m, 
     int slice_ms = 1000;
     m->type = 0;
     for (;;) {
+        /* Past the deadline, one look without waiting: an answer sent in time still counts. */
         int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
-        if (left_ms <= 0)
-            return -1;
         struct pollfd pfd[2] = {{.fd = w->channel, .events = POLLIN},
                                 {.fd = w->output, .events = POLLIN}};
-        if (poll(pfd, 2, left_ms > slice_ms ? slice_ms : (int)left_ms) < 0 && errno != EINTR)
+        int wait_ms = left_ms <= 0 ? 0 : left_ms > slice_ms ? slice_ms : (int)left_ms;
+        if (poll(pfd, 2, wait_ms) < 0 && errno != EINTR)
             return -1;
         if (pfd[1].revents)
             worker_read_output(w);
+        if (!pfd[0].revents && left_ms <= 0)
+            return -1;
         if (!pfd[0].revents)
             continue;
         int got = receive(w, &in, m, why);
@@ -703,8 +708,9 @@ int64_t worker_resident_bytes(const worker_proc *w)
 void worker_stop_begin(worker_proc *w)
 {
     channel_msg m = {.type = IPC_SHUTDOWN};
-    if (w->channel >= 0)
+    if (w->channel >= 0 && !w->shutdown_sent)
         channel_send(w->channel, &m);
+    w->shutdown_sent = true;
 }
 
 void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
@@ -726,7 +732,10 @@ void worker_stop_finish(worker_proc *w, int64_t deadline_ns)
                     "running on its thread (a plugin in process cannot be killed)");
         return;
     }
-    if (got >= 0 && w->pid > 0 && reap_process_by(w, deadline_ns, "during shutdown"))
+    /* A worker that said BYE in time gets a moment to exit, even at the deadline. */
+    int64_t floor_ns = clock_mono_ns() + EXIT_AFTER_BYE_MS * 1000000LL;
+    int64_t reap_by = got == 1 && deadline_ns < floor_ns ? floor_ns : deadline_ns;
+    if (got >= 0 && w->pid > 0 && reap_process_by(w, reap_by, "during shutdown"))
         return;
     if (w->pid <= 0)
         return;

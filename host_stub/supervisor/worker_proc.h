@@ -63,6 +63,7 @@ typedef struct worker_proc {
     size_t partial_len;
     char pool_stats[WORKER_STATS_MAX]; /* its pool's counters, as of its last reply */
     int64_t longest_hold_ns;           /* its instance's longest lease, as of its last reply */
+    bool shutdown_sent;                /* SHUTDOWN is on its way: its next message is BYE */
     unsigned char buf[IPC_MAX_MESSAGE];
 } worker_proc;
 
