@@ -41,6 +41,8 @@ typedef struct host {
     worker_settings workers;
     int64_t memory_check_ns; /* when busy workers' memory is next checked */
     int64_t polls_ended_ns;  /* when the first poll since the last outbox round ended */
+    bool child_ended;        /* SIGCHLD came: a worker, or an orphan, has ended */
+    int64_t orphan_sweep_ns; /* when adopted orphans are next looked for */
 } host;
 
 /*

@@ -35,7 +35,9 @@ static void handle_signals(host *h)
 {
     struct signalfd_siginfo si;
     while (read(h->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGUSR1) {
+        if (si.ssi_signo == SIGCHLD) {
+            h->child_ended = true;
+        } else if (si.ssi_signo == SIGUSR1) {
             print_stats(h);
         } else if (si.ssi_signo == SIGHUP) {
             log_msg(PA_LOG_INFO, "host", "SIGHUP received: re-reading %s between polls",
@@ -317,6 +319,33 @@ static void ask_idle_to_stop(host *h)
     }
 }
 
+/* How often the supervisor looks for processes plugins left behind, besides at each SIGCHLD. */
+#define ORPHAN_SWEEP_MS 1000LL
+
+/*
+ * Workers that ended are reaped at once (a child holding the channel no
+ * longer hides a crash), and processes of plugins whose parent ended, which
+ * the supervisor adopted as subreaper, are killed: no process of an
+ * instance outlives it.
+ */
+static void collect_ended(host *h)
+{
+    int64_t now = clock_mono_ns();
+    if (!h->child_ended && now < h->orphan_sweep_ns)
+        return;
+    bool signalled = h->child_ended;
+    h->child_ended = false;
+    h->orphan_sweep_ns = now + ORPHAN_SWEEP_MS * 1000000;
+    for (size_t i = 0; signalled && i < h->reg.slot_count; i++)
+        note_poll_ended(h, slot_check_ended(h->reg.slots[i], &h->reg.policy));
+    size_t orphans = h->cfg.isolated ? worker_reap_orphans() : 0;
+    if (orphans)
+        log_msg(PA_LOG_WARN, "host",
+                "killed %zu process(es) a plugin left running after their parent ended (no "
+                "process of an instance outlives it; docs/ARCHITECTURE.md)",
+                orphans);
+}
+
 /* One round's dispatch; with nothing to poll, a round is one interval. */
 static bool dispatch_round(host *h, int64_t *idle_due)
 {
@@ -383,7 +412,10 @@ void run_loop(host *h)
             clock_advance_ms(wait); /* nothing runs: the virtual clock jumps */
             wait = 0;
         }
-        wait_events(h, wait);
+        if (h->cfg.isolated)
+            wait = earlier(wait, (h->orphan_sweep_ns - clock_mono_ns()) / 1000000);
+        wait_events(h, wait < 0 ? 0 : wait);
+        collect_ended(h);
         enforce_deadlines(h, stop_deadline_ns);
     }
 }

@@ -276,6 +276,16 @@ bool slot_read(instance_slot *s, const slot_policy *p)
     return ended;
 }
 
+bool slot_check_ended(instance_slot *s, const slot_policy *p)
+{
+    if (!s->worker || s->worker->shutdown_sent || !worker_ended(s->worker))
+        return false;
+    bool ended = slot_read(s, p); /* what it sent before it ended counts */
+    if (s->worker && worker_ended(s->worker))
+        ended = worker_gone(s, p) || ended;
+    return ended;
+}
+
 bool slot_due(const instance_slot *s, int64_t now_ms)
 {
     return s->running && !s->busy && s->sched.next_due_ms <= now_ms;

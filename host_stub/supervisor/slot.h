@@ -84,6 +84,12 @@ bool slot_status(instance_slot *s, instance_status *out);
 /* The status written by slot_status did not reach the database: offer it again. */
 void slot_status_unsent(instance_slot *s);
 
+/*
+ * After a SIGCHLD: when the slot's worker process has ended, what it sent is
+ * read and it is reaped and described as a crash (its poll lost), even while
+ * a child it left holds its channel open. True when a poll ended.
+ */
+bool slot_check_ended(instance_slot *s, const slot_policy *p);
 /* Whether s is due at now_ms (host clock) and free to poll. */
 bool slot_due(const instance_slot *s, int64_t now_ms);
 /*

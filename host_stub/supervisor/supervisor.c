@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +141,7 @@ static int setup_signals(host *h)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD); /* a worker's end, seen at once (slot_check_ended) */
     /* A reader closing stdout is an error on write, logged once, not a fatal signal. */
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any worker thread starts, so threads plugins start inherit it. */
@@ -152,9 +154,17 @@ static int setup_signals(host *h)
 /* Task lines waiting for a slow stdout reader, at most; past it, lines are dropped (counted). */
 #define TASK_OUTPUT_QUEUE_BYTES ((size_t)1 << 20)
 
+/* The last workers' leftovers: each orphan killed may leave orphans of its own, found next. */
+static void reap_last_orphans(const host *h)
+{
+    for (int sweep = 0; h->cfg.isolated && sweep < 20 && worker_reap_orphans() > 0; sweep++)
+        usleep(10000);
+}
+
 static void teardown(host *h)
 {
     registry_stop_all(&h->reg);
+    reap_last_orphans(h);
     host_record_status(h, 1000); /* "not running" is a status a consumer reports */
     task_output_finish(h->output,
                        h->reg.shutdown_deadline_ns
@@ -265,6 +275,12 @@ static int run(host *h, worker_entry_fn in_process)
         (rc = open_plugins_and_lock(h)) != 0 || (rc = open_database(h)) != 0 ||
         (rc = start_instances(h)) != 0)
         return rc;
+    /* Orphans of plugins' processes come to the supervisor, which kills them (run_loop.c). */
+    if (h->cfg.isolated && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        log_msg(PA_LOG_WARN, "host",
+                "cannot become a subreaper (%s); processes plugins leave behind are not "
+                "collected",
+                strerror(errno));
     h->output = task_output_new(STDOUT_FILENO, TASK_OUTPUT_QUEUE_BYTES);
     if (!h->output)
         log_msg(PA_LOG_ERROR, "host",

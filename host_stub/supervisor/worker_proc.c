@@ -1,5 +1,6 @@
 #include "worker_proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,11 +27,126 @@
 /* Descriptors above the ones a worker is given, so the moves in the child cannot collide. */
 #define HIGH_FD 10
 
+/* How long a killed worker's last output is read, at most. */
+#define DRAIN_MS 100
+
 /* How long a worker that said BYE may take to exit, even when the stop's deadline has passed. */
 #define EXIT_AFTER_BYE_MS 200
 
 /* How long a thread told to end (its channel closed) is waited for before it is left alone. */
 #define THREAD_END_WAIT_MS 100
+
+/*
+ * The worker processes alive (spawned, not yet reaped). Any other child of
+ * the supervisor is an orphan it adopted as subreaper: a plugin's process
+ * whose parent ended (worker_reap_orphans). The supervisor's one thread
+ * alone spawns and reaps, so no lock.
+ */
+static pid_t *tracked;
+static size_t tracked_count, tracked_cap;
+
+static void track(pid_t pid)
+{
+    if (tracked_count == tracked_cap) {
+        size_t cap = tracked_cap ? 2 * tracked_cap : 16;
+        pid_t *more = realloc(tracked, cap * sizeof *more);
+        if (!more)
+            return; /* untracked: the sweep would take it for an orphan; see worker_reap_orphans */
+        tracked = more;
+        tracked_cap = cap;
+    }
+    tracked[tracked_count++] = pid;
+}
+
+static bool is_tracked(pid_t pid)
+{
+    for (size_t i = 0; i < tracked_count; i++)
+        if (tracked[i] == pid)
+            return true;
+    return false;
+}
+
+static void untrack(pid_t pid)
+{
+    for (size_t i = 0; i < tracked_count; i++)
+        if (tracked[i] == pid) {
+            tracked[i] = tracked[--tracked_count];
+            break;
+        }
+    if (tracked_count == 0) {
+        free(tracked);
+        tracked = NULL;
+        tracked_cap = 0;
+    }
+}
+
+/*
+ * Reaps w's process, which has ended or been sent SIGKILL, after killing
+ * what is left of its process group: processes the plugin started die with
+ * their worker, on every stop. The group is killed before the reap, while
+ * the leader's pid cannot yet be reused.
+ */
+static void reap_process(worker_proc *w, int *status)
+{
+    kill(-w->pid, SIGKILL);
+    while (waitpid(w->pid, status, 0) < 0 && errno == EINTR)
+        ;
+    untrack(w->pid);
+    w->pid = -1;
+}
+
+/* True when w's process has ended; it is left unreaped (a zombie) for reap_process. */
+static bool process_ended(const worker_proc *w)
+{
+    siginfo_t info = {0};
+    return w->pid > 0 && waitid(P_PID, (id_t)w->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == w->pid;
+}
+
+bool worker_ended(const worker_proc *w)
+{
+    return process_ended(w);
+}
+
+/* One task's children, from /proc/self/task/TID/children, each killed and reaped unless a worker.
+ */
+static size_t reap_orphans_of(const char *children_path)
+{
+    FILE *f = fopen(children_path, "r");
+    if (!f)
+        return 0;
+    size_t found = 0;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1) {
+        if (pid <= 0 || is_tracked((pid_t)pid))
+            continue;
+        kill(-(pid_t)pid, SIGKILL); /* its group, when it made one (setsid) */
+        kill((pid_t)pid, SIGKILL);
+        int status; /* a zombie is listed until reaped: reaped now, or at the next sweep */
+        waitpid((pid_t)pid, &status, WNOHANG);
+        found++;
+    }
+    fclose(f);
+    return found;
+}
+
+size_t worker_reap_orphans(void)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks)
+        return 0;
+    size_t found = 0;
+    struct dirent *e;
+    while ((e = readdir(tasks)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+        found += reap_orphans_of(path);
+    }
+    closedir(tasks);
+    return found;
+}
 
 static void close_fd(int *fd)
 {
@@ -42,6 +160,25 @@ static int high_dup(int fd)
     int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
     close(fd);
     return high;
+}
+
+/*
+ * Closes every descriptor from first up. close_range(2) where the kernel has
+ * it (Linux 5.9); otherwise each one below the descriptor limit.
+ * Async-signal-safe.
+ */
+static void close_inherited_from(int first)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0U) == 0)
+        return;
+#endif
+    struct rlimit lim;
+    long max = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
+                   ? (long)lim.rlim_cur
+                   : 65536;
+    for (long fd = first; fd < max; fd++)
+        close((int)fd);
 }
 
 /* In the child between fork and exec: async-signal-safe calls only. */
@@ -58,6 +195,7 @@ static void become_worker(const worker_settings *ws, pid_t supervisor, int chann
     if (dup2(null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 || dup2(channel, 3) < 0 ||
         dup2(held, 4) < 0)
         _exit(127);
+    close_inherited_from(5); /* whatever the launcher left open is not the plugin's */
     execv(ws->exe, (char *const *)argv);
     _exit(127);
 }
@@ -95,6 +233,7 @@ static int spawn_process(const worker_settings *ws, const char *private_path, co
         snprintf(err, err_size, "cannot start a worker process: %s", strerror(saved));
         return PA_ERR_GENERIC;
     }
+    track(w->pid);
     fcntl(w->output, F_SETFL, O_NONBLOCK);
     return PA_OK;
 }
@@ -368,13 +507,9 @@ void worker_kill(worker_proc *w, char *how, size_t how_size)
         how[0] = '\0';
     if (w->pid > 0) {
         int status = 0;
-        /* The whole group: processes the plugin started die with its worker. */
-        kill(-w->pid, SIGKILL);
         kill(w->pid, SIGKILL);
-        while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-            ;
+        reap_process(w, &status);
         describe_status(status, how, how_size);
-        w->pid = -1;
     }
     close_fd(&w->channel); /* a thread waiting on it reads end of file and ends */
     if (w->thread) {
@@ -384,12 +519,18 @@ void worker_kill(worker_proc *w, char *how, size_t how_size)
                        : "was left running on its thread (a plugin in process cannot be killed)");
     }
     /*
-     * Whatever it printed before dying. The pipe ends with its group; a
-     * process that left the group and kept the pipe gets 100 ms per read.
+     * Whatever it printed before dying, for DRAIN_MS at most: the pipe ends
+     * with its group, but a process that left the group (setsid) may keep
+     * it open and keep writing.
      */
+    int64_t until = clock_mono_ns() + DRAIN_MS * 1000000LL;
     struct pollfd pfd = {.fd = w->output, .events = POLLIN};
-    while (w->output >= 0 && poll(&pfd, 1, 100) > 0)
+    for (int64_t left_ms = DRAIN_MS; w->output >= 0 && left_ms > 0;
+         left_ms = (until - clock_mono_ns()) / 1000000) {
+        if (poll(&pfd, 1, (int)left_ms) <= 0)
+            break;
         worker_read_output(w);
+    }
     close_fd(&w->output);
 }
 
@@ -644,15 +785,13 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
 static bool reap_process_by(worker_proc *w, int64_t deadline_ns, const char *phase)
 {
     int status = 0;
-    bool reaped = false;
-    while (!reaped && w->pid > 0) {
-        reaped = waitpid(w->pid, &status, WNOHANG) == w->pid;
-        if (!reaped && clock_mono_ns() >= deadline_ns)
+    while (w->pid > 0 && !process_ended(w)) {
+        if (clock_mono_ns() >= deadline_ns)
             return false;
-        if (!reaped)
-            usleep(1000);
+        usleep(1000);
     }
-    w->pid = -1;
+    if (w->pid > 0)
+        reap_process(w, &status);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char how[128];
         describe_status(status, how, sizeof how);

@@ -74,6 +74,20 @@ typedef struct worker_poll_result {
     uint64_t items, http_requests;
 } worker_poll_result;
 
+/*
+ * True when the worker's process has ended (it is left unreaped for
+ * worker_kill, which describes how): a crash seen at SIGCHLD, not only when
+ * its channel closes, which a child holding the channel delays.
+ */
+bool worker_ended(const worker_proc *w);
+/*
+ * Kills and reaps every child of this process that is not a live worker:
+ * with the supervisor a subreaper, the processes plugins started whose
+ * parent ended. Returns how many were found. Processes only ("isolation":
+ * "none" runs plugins' children as the supervisor's own).
+ */
+size_t worker_reap_orphans(void);
+
 /* Loader describer (loader_set_describer; userdata is a worker_settings). */
 int worker_describe(void *settings, const char *private_path, const char *path, const char *name,
                     plugin_description *out, char *err, size_t err_size);

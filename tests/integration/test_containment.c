@@ -8,6 +8,7 @@
  *   - the event is logged with its cause;
  *   - exactly-once holds: every committed item is one task, none twice.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -242,6 +243,28 @@ static void test_a_worker_leaves_no_core_file(void **state)
     }
 }
 
+/* The process whose pid pid_file holds is not running within tries * 20 ms (gone or a zombie). */
+static void assert_process_gone(const char *pid_file, int tries)
+{
+    char *text = read_file(pid_file);
+    long child = strtol(text, NULL, 10); /* read_file gives "" for a missing file */
+    free(text);
+    assert_true(child > 0);
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", child);
+    char *stat = NULL;
+    for (int i = 0; i < tries; i++) {
+        free(stat);
+        stat = read_file(stat_path);
+        if (!stat[0] || strstr(stat, ") Z "))
+            break;
+        usleep(20000);
+    }
+    if (stat[0] && !strstr(stat, ") Z "))
+        fail_msg("the plugin's process %ld still runs: %s", child, stat);
+    free(stat);
+}
+
 /* A process the plugin started dies with its worker (the worker's process group). */
 static void test_a_plugins_child_dies_with_its_worker(void **state)
 {
@@ -260,25 +283,97 @@ static void test_a_plugins_child_dies_with_its_worker(void **state)
     snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (pid ",
              hang_timeout_seconds());
     assert_contains(r.err, cause);
-    char *text = read_file(pid_file);
-    long child = strtol(text, NULL, 10); /* read_file gives "" for a missing file */
-    free(text);
-    assert_true(child > 0);
-    /* Gone, or a zombie waiting for whoever adopted it: either way not running. */
-    char stat_path[64];
-    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", child);
-    char *stat = NULL;
-    for (int i = 0; i < 50; i++) {
-        free(stat);
-        stat = read_file(stat_path);
-        if (!stat[0] || strstr(stat, ") Z "))
-            break;
-        usleep(20000);
-    }
-    if (stat[0] && !strstr(stat, ") Z "))
-        fail_msg("the plugin's child %ld still runs: %s", child, stat);
-    free(stat);
+    assert_process_gone(pid_file, 50);
     assert_exactly_once(env);
+    host_result_free(&r);
+}
+
+/*
+ * A crash is seen when the worker ends (SIGCHLD), not when its channel
+ * closes: a child it left holds the channel open, and the poll deadline is
+ * a minute away.
+ */
+static void test_a_crash_is_seen_though_a_child_holds_the_channel(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_rounds(env, "", "\"does\": \"fork_segfault\", \"poll_timeout_seconds\": 60", POLLS, &r);
+    assert_survived(env, &r, POLLS);
+    assert_contains(r.err, "killed by signal 11 (Segmentation fault) during the poll");
+    assert_lacks(r.err, "poll_timeout_seconds is 60");
+    host_result_free(&r);
+}
+
+/*
+ * A child that leaves its worker's process group (setsid) and floods the
+ * output pipe wedges nothing: the hung poll is killed at its deadline, the
+ * pipe is read for a bounded time, and the child, adopted by the
+ * supervisor, is killed.
+ */
+static void test_an_escaped_flooding_child_is_killed(void **state)
+{
+    test_env *env = *state;
+    char pid_file[200], bad[400];
+    snprintf(pid_file, sizeof pid_file, "%s/escapee.pid", env->dir);
+    snprintf(bad, sizeof bad,
+             "\"does\": \"escape_flood\", \"from_poll\": 1, \"poll_timeout_seconds\": %d, "
+             "\"pid_file\": \"%s\"",
+             hang_timeout_seconds(), pid_file);
+    host_result r;
+    run_rounds(env, "", bad, 1, &r);
+    if (r.exit_code != 0)
+        fail_msg("host exited %d\n%.3000s", r.exit_code, r.err);
+    assert_process_gone(pid_file, 50);
+    assert_exactly_once(env);
+    host_result_free(&r);
+}
+
+/*
+ * A daemon a plugin starts (its parent exits, it leaves the group) is
+ * adopted by the supervisor and killed while the instance runs on: no
+ * process of an instance outlives it, and none runs on its own.
+ */
+static void test_a_daemon_a_plugin_starts_is_killed(void **state)
+{
+    test_env *env = *state;
+    char pid_file[200], bad[400];
+    snprintf(pid_file, sizeof pid_file, "%s/daemon.pid", env->dir);
+    snprintf(bad, sizeof bad, "\"does\": \"daemon\", \"from_poll\": 1, \"pid_file\": \"%s\"",
+             pid_file);
+    write_config(env, "", bad);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    char *text = NULL;
+    for (int i = 0; i < 400 && !(text && text[0]); i++) {
+        free(text);
+        usleep(50000);
+        text = read_file(pid_file);
+    }
+    free(text);
+    assert_process_gone(pid_file, 150); /* the sweep runs every second */
+    assert_int_equal(kill(pid, 0), 0);  /* while the host runs */
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "warn host: killed 1 process(es) a plugin left running after their "
+                           "parent ended");
+    host_result_free(&r);
+}
+
+/* A worker holds its channel, its pipes and its held-sites table, nothing its launcher left open.
+ */
+static void test_a_worker_inherits_no_stray_descriptor(void **state)
+{
+    test_env *env = *state;
+    int null_fd = open("/dev/null", O_RDONLY);
+    int stray = fcntl(null_fd, F_DUPFD, 20); /* no FD_CLOEXEC: the host inherits it */
+    close(null_fd);
+    assert_true(stray >= 20);
+    host_result r;
+    run_rounds(env, "", "\"does\": \"report_fds\", \"from_poll\": 1", 1, &r);
+    close(stray);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "plugin misbehave/bad: output: null_fds_above_4=0");
     host_result_free(&r);
 }
 
@@ -627,6 +722,14 @@ int main(void)
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_worker_leaves_no_core_file, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_plugins_child_dies_with_its_worker, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_crash_is_seen_though_a_child_holds_the_channel,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_an_escaped_flooding_child_is_killed, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_daemon_a_plugin_starts_is_killed, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_worker_inherits_no_stray_descriptor, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
                                         env_teardown),

@@ -14,6 +14,17 @@
  *   report_dumpable          print "dumpable=D core=C" (PR_GET_DUMPABLE,
  *                            RLIMIT_CORE's soft limit), then carry on
  *   leak                     allocate and touch memory until stopped
+ *   fork_segfault            start a child that sleeps for ever (holding the
+ *                            worker's channel), then crash
+ *   escape_flood             start a child that leaves the process group
+ *                            (setsid), writes its pid to "pid_file" and
+ *                            prints without end; then hang
+ *   daemon                   start a daemon (fork, setsid, fork; the middle
+ *                            one exits), its pid in "pid_file"; carry on
+ *   report_fds               print "null_fds_above_4=N": descriptors on
+ *                            /dev/null beyond stdin..the held-sites table
+ *                            (the worker's own stdin is one; a test leaves
+ *                            one more open in the host)
  *   forge                    try, in a WRITE lease of its own, each way plain
  *                            SQL could forge, eat or jam the host's tasks
  *                            (FORGERIES), through the statement API and the
@@ -26,12 +37,14 @@
  * instead, once "init_after_items" (default 0) items are committed: 1 makes
  * the first init succeed and every init of a restarted worker go wrong.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -88,17 +101,22 @@ static void leak_until_stopped(void)
         pause();
 }
 
+static void write_pid_file(const char *pid_file)
+{
+    FILE *f = fopen(pid_file, "w");
+    if (f) {
+        fprintf(f, "%ld\n", (long)getpid());
+        fclose(f);
+    }
+}
+
 /* A child the plugin leaves behind: it must die with the worker's process group. */
 static void start_child(const char *pid_file)
 {
     pid_t child = fork();
     if (child != 0)
         return;
-    FILE *f = fopen(pid_file, "w");
-    if (f) {
-        fprintf(f, "%ld\n", (long)getpid());
-        fclose(f);
-    }
+    write_pid_file(pid_file);
     for (;;)
         pause();
 }
@@ -158,8 +176,67 @@ static void try_forgeries(tp_instance *t)
     fflush(stdout);
 }
 
+/* A child that leaves the worker's process group and floods the output pipe. */
+static void start_escaping_flood(const char *pid_file)
+{
+    if (fork() != 0)
+        return;
+    setsid();
+    write_pid_file(pid_file);
+    for (;;)
+        printf("flood: a line from a process that left its worker's group\n");
+}
+
+/* A classic daemon: its parent exits at once, so the supervisor adopts it. */
+static void start_daemon(const char *pid_file)
+{
+    pid_t middle = fork();
+    if (middle == 0) {
+        if (fork() == 0) {
+            setsid();
+            write_pid_file(pid_file);
+            for (;;)
+                pause();
+        }
+        _exit(0);
+    }
+    if (middle > 0)
+        waitpid(middle, NULL, 0);
+}
+
+/* Descriptors beyond 0..4 open on /dev/null. */
+static int null_fds_above_4(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char link[300], target[64] = "";
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (e->d_name[0] != '.' && atoi(e->d_name) > 4 && len > 0 &&
+            strncmp(target, "/dev/null", (size_t)len) == 0 && len == 9)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static void go_wrong(tp_instance *t, const char *does)
 {
+    if (strcmp(does, "fork_segfault") == 0) {
+        start_child("/dev/null");
+        does = "segfault";
+    } else if (strcmp(does, "escape_flood") == 0) {
+        start_escaping_flood(tp_str(t, "pid_file", "/dev/null"));
+        does = "hang";
+    } else if (strcmp(does, "daemon") == 0) {
+        start_daemon(tp_str(t, "pid_file", "/dev/null"));
+    } else if (strcmp(does, "report_fds") == 0) {
+        printf("null_fds_above_4=%d\n", null_fds_above_4());
+        fflush(stdout);
+    }
     if (strcmp(does, "fork_hang") == 0) {
         start_child(tp_str(t, "pid_file", "/dev/null"));
         does = "hang";
