@@ -122,6 +122,19 @@ static bool check_database_when_due(host *h, int64_t *due_ms)
     return false;
 }
 
+/* The file and -wal still the ones the host opened; false (logged) when one was deleted or
+ * replaced. */
+static bool database_file_in_place(host *h)
+{
+    pool_stats st;
+    pool_get_stats(h->pool, &st);
+    char err[4600];
+    if (db_watch_check(&h->watch, st.connections_opened, err, sizeof err) == 0)
+        return true;
+    log_msg(PA_LOG_ERROR, "host", "%s; stopping, and exiting with status 1", err);
+    return false;
+}
+
 /*
  * An outbox round waits this long at most for the database's lock: a plugin
  * hung inside its WRITE lease holds SQLite's write lock until its deadline,
@@ -367,6 +380,8 @@ static bool dispatch_round(host *h, int64_t *idle_due)
  */
 static void outbox_when_due(host *h, bool busy, bool last)
 {
+    if (h->damaged)
+        return; /* nothing more is written to a damaged or vanished file */
     if (h->outbox_more || last ||
         (h->polls_ended_ns &&
          (!busy || clock_mono_ns() - h->polls_ended_ns >= OUTBOX_MAX_DELAY_MS * 1000000))) {
@@ -400,11 +415,16 @@ void run_loop(host *h)
             reload_config(h);
         if (!busy)
             apply_plugin_changes(h);
-        if (!h->stop && !check_database_when_due(h, &check_due))
+        if (!h->damaged &&
+            (!database_file_in_place(h) || (!h->stop && !check_database_when_due(h, &check_due))))
             h->stop = h->damaged = true;
         int64_t wait = next_wake_ms(h, dispatching && !h->stop, idle_due, stop_deadline_ns);
-        /* The supervisor's own connections idle out too (pool.idle_seconds). */
-        int64_t idle_ms = h->cfg.pool_idle_seconds * 1000;
+        /*
+         * The supervisor's own PostgreSQL connections idle out too
+         * (pool.idle_seconds); its SQLite one stays, so the -wal lives as
+         * long as the host does (db_watch.h).
+         */
+        int64_t idle_ms = h->db.kind == DB_POSTGRES ? h->cfg.pool_idle_seconds * 1000 : 0;
         pool_close_idle(h->pool, idle_ms);
         if (idle_ms > 0 && (wait < 0 || wait > idle_ms))
             wait = idle_ms;

@@ -177,6 +177,7 @@ static void teardown(host *h)
     watcher_close(h->watcher);
     loader_free(h->loader);
     pool_close(h->pool);
+    db_watch_close(&h->watch);
     config_free(&h->cfg);
     if (h->signal_fd >= 0)
         close(h->signal_fd);
@@ -230,6 +231,13 @@ static int open_database(host *h)
         db_quick_check(h->pool, &h->self, h->db.path, err, sizeof err) != PA_OK ||
         task_store_migrate(h->pool, &h->self, err, sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
+        return EXIT_RUNTIME;
+    }
+    pool_stats st;
+    pool_get_stats(h->pool, &st);
+    if (h->db.kind == DB_SQLITE && db_watch_open(&h->watch, h->db.path, st.connections_opened)) {
+        log_msg(PA_LOG_ERROR, "host", "cannot watch the database file %s: %s", h->db.path,
+                strerror(errno));
         return EXIT_RUNTIME;
     }
     return 0;
@@ -298,6 +306,7 @@ static int run(host *h, worker_entry_fn in_process)
 int supervisor_run(const options *opt, worker_entry_fn in_process)
 {
     host h = {.opt = *opt,
+              .watch = {.db_fd = -1, .wal_fd = -1},
               .signal_fd = -1,
               .db_lock_fd = -1,
               .self = {.plugin = "host", .instance = "outbox"}};

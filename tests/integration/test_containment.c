@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,22 @@ static void assert_exactly_once(test_env *env)
 static int hang_timeout_seconds(void)
 {
     return getenv("PA_TEST_WRAPPER") ? 5 : 1;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * How much later than the grace a stop may end: 0.5 s (issue #19), and more
+ * under valgrind, where every step of a worker is ten times slower.
+ */
+static double stop_allowance(void)
+{
+    return getenv("PA_TEST_WRAPPER") ? 5.0 : 0.5;
 }
 
 /* Runs `rounds` rounds on the virtual clock with the bad instance's keys. */
@@ -377,6 +394,48 @@ static void test_a_worker_inherits_no_stray_descriptor(void **state)
     host_result_free(&r);
 }
 
+/*
+ * A reader that stops reading stdout (a full pipe) blocks nothing: task
+ * lines wait in a bounded queue, then are dropped, counted and logged; every
+ * task is in pa_tasks; SIGTERM ends the host within the grace.
+ */
+static void test_a_stalled_stdout_reader_blocks_nothing(void **state)
+{
+    test_env *env = *state;
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"shutdown_grace_seconds\": 1, \"plugins\": {\"example\": "
+                          "{\"instances\": [{\"id\": \"good\", \"items_per_poll\": 4000}]}}}");
+    unlink(env->out_path);
+    assert_int_equal(mkfifo(env->out_path, 0600), 0);
+    int reader = open(env->out_path, O_RDONLY | O_NONBLOCK); /* opened, never read */
+    assert_true(reader >= 0);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", "--stats", NULL});
+    char *err = NULL;
+    for (int i = 0; i < 600 && !(err && strstr(err, "stdout's reader has stalled")); i++) {
+        free(err);
+        usleep(50000);
+        err = read_file(env->err_path);
+    }
+    free(err);
+    usleep(1500000); /* polls go on, their lines dropped */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(pid, SIGTERM);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    env->pid = 0;
+    double took = seconds_since(&t0);
+    close(reader);
+    err = read_file(env->err_path);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || took > 1.0 + stop_allowance())
+        fail_msg("status %d after %.2f s\n%.4000s", status, took, err);
+    assert_contains(err, "warn outbox: stdout's reader has stalled with ");
+    assert_contains(err, "task_lines_dropped=");
+    free(err);
+    assert_true(db_scalar(env, "SELECT count(*) FROM pa_tasks") >= 8000);
+    assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
+}
+
 /* What a plugin prints goes to the log, never into the task stream. */
 static void test_stdout_never_reaches_the_task_stream(void **state)
 {
@@ -466,22 +525,6 @@ static void test_fast_leak_is_stopped_at_the_memory_limit(void **state)
     assert_survived(env, &r, POLLS); /* rounds at 0, 900, 1800, 2700 s */
     assert_contains(r.err, "is over worker_memory_limit_mb 256); worker (pid ");
     host_result_free(&r);
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/*
- * How much later than the grace a stop may end: 0.5 s (issue #19), and more
- * under valgrind, where every step of a worker is ten times slower.
- */
-static double stop_allowance(void)
-{
-    return getenv("PA_TEST_WRAPPER") ? 5.0 : 0.5;
 }
 
 /* Waits until the host's log says the bad instance started and its first poll is under way. */
@@ -730,6 +773,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_daemon_a_plugin_starts_is_killed, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_a_worker_inherits_no_stray_descriptor, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_stalled_stdout_reader_blocks_nothing, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
                                         env_teardown),

@@ -242,7 +242,8 @@ static void test_version_1_tables_gain_the_claim_columns(void **state)
     env_write_config(env, "{\"plugins\": {}}");
     host_result r;
     const char *args[] = {"--polls", "1", NULL};
-    for (int run = 0; run < 2; run++) { /* the second start finds the current version: nothing to do */
+    for (int run = 0; run < 2;
+         run++) { /* the second start finds the current version: nothing to do */
         host_run(env, &r, args);
         assert_int_equal(r.exit_code, 0);
         host_result_free(&r);
@@ -973,6 +974,52 @@ static bool wait_for(const char *path, const char *needle, int seconds)
 }
 
 /*
+ * The database file, or its -wal, deleted or replaced under a running host:
+ * the host stops writing at once, says which and why, and exits 1, instead
+ * of writing tasks into a file no one will read again.
+ */
+static void test_a_vanished_database_stops_the_host(void **state)
+{
+    test_env *env = *state;
+    static const char *const cases[][2] = {
+        {"", "was deleted while the host ran"},
+        {"replace", "was replaced while the host ran"},
+        {"-wal", "the database's write-ahead log "},
+    };
+    env_add_plugin(env, "example");
+    env_write_config(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"a\"}]}}}");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char side[600];
+        for (const char *const *suffix = (const char *const[]){"", "-wal", "-shm", NULL}; *suffix;
+             suffix++) {
+            snprintf(side, sizeof side, "%s%s", env->db, *suffix);
+            unlink(side); /* each case starts on a new file */
+        }
+        unlink(env->err_path); /* the last case's "created" must not be read for this one's */
+        pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+        assert_true(wait_for(env->err_path, "created 1 task(s)", 60));
+        char path[600];
+        snprintf(path, sizeof path, "%s%s", env->db, strcmp(cases[i][0], "-wal") ? "" : "-wal");
+        if (strcmp(cases[i][0], "replace") == 0) {
+            char copy[600];
+            snprintf(copy, sizeof copy, "%s.copy", env->db);
+            FILE *f = fopen(copy, "w");
+            assert_non_null(f);
+            fclose(f);
+            assert_int_equal(rename(copy, env->db), 0);
+        } else {
+            assert_int_equal(unlink(path), 0);
+        }
+        host_result r;
+        host_wait(env, pid, &r);
+        assert_int_equal(r.exit_code, 1);
+        assert_contains(r.err, cases[i][1]);
+        assert_contains(r.err, "; stopping, and exiting with status 1");
+        host_result_free(&r);
+    }
+}
+
+/*
  * The instance's figures in the stats come from its own worker's pool, in
  * either isolation: the supervisor's pool serves no plugin, so reading it
  * for an instance (as the host once did) showed 0.000 with workers.
@@ -1368,6 +1415,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_emit_refuses_invalid_utf8, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_database_is_refused, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_vanished_database_stops_the_host, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_side_files_follow_the_database_mode, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
