@@ -221,6 +221,8 @@ static int open_conn(const db_settings *settings, db_conn **out, char *err, size
     s->path = path;
     s->busy_timeout_ms = settings->busy_timeout_ms;
     s->guard = settings->guard;
+    /* Before the open as well as after: a -shm left read-only must not fail this open. */
+    match_side_files_mode(path);
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -31,6 +31,54 @@ static const char *unsafe_ownership(const struct stat *st)
     return NULL;
 }
 
+/*
+ * Why the directory st describes could let someone else rename what is in
+ * it: owned by another user (not root), or writable by everyone and not
+ * sticky (in a sticky one, as /tmp, only an entry's owner may rename it).
+ * NULL when it is safe.
+ */
+static const char *unsafe_parent(const struct stat *st)
+{
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return "owned by another user";
+    if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX))
+        return "writable by everyone and not sticky";
+    return NULL;
+}
+
+/*
+ * Every directory above the plugins directory, symlinks resolved, as sshd's
+ * StrictModes checks them: anyone who could rename a parent could put their
+ * own plugins in its place. Group-writable parents pass (a shared checkout
+ * under umask 002 is common); the directory itself may not be (check_dir).
+ */
+static int check_parents(const char *dir, char *err, size_t err_size)
+{
+    char *real = realpath(dir, NULL);
+    if (!real) {
+        snprintf(err, err_size, "plugins directory '%s': %s", dir, strerror(errno));
+        return PA_ERR_CONFIG;
+    }
+    int rc = PA_OK;
+    for (char *slash = strrchr(real, '/'); slash && rc == PA_OK; slash = strrchr(real, '/')) {
+        *slash = '\0'; /* real is now the parent */
+        const char *parent = real[0] ? real : "/";
+        struct stat st = {0};
+        const char *why = stat(parent, &st) != 0 ? strerror(errno) : unsafe_parent(&st);
+        if (why) {
+            snprintf(err, err_size,
+                     "refusing plugins directory '%s': its parent '%s' is %s (mode %04o); anyone "
+                     "who can rename it can replace the plugins",
+                     dir, parent, why, (unsigned)(st.st_mode & 07777));
+            rc = PA_ERR_CONFIG;
+        }
+        if (!real[0])
+            break;
+    }
+    free(real);
+    return rc;
+}
+
 static int check_dir(const char *dir, char *err, size_t err_size)
 {
     struct stat st;
@@ -48,7 +96,7 @@ static int check_dir(const char *dir, char *err, size_t err_size)
                  (unsigned)(st.st_mode & 07777));
         return PA_ERR_CONFIG;
     }
-    return PA_OK;
+    return check_parents(dir, err, err_size);
 }
 
 /* Removes path's files, then path itself; quietly, best effort. */

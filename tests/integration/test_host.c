@@ -477,6 +477,40 @@ static void test_side_files_follow_the_database_mode(void **state)
     sqlite3_close(reader);
 }
 
+/*
+ * The plugins directory's whole path is checked, as sshd's StrictModes does:
+ * a parent anyone may write to (and rename the directory in) is refused; a
+ * sticky one (as /tmp) is not.
+ */
+static void test_a_plugins_directory_under_an_open_parent_is_refused(void **state)
+{
+    test_env *env = *state;
+    char parent[300], plugins[400];
+    snprintf(parent, sizeof parent, "%s/open", env->dir);
+    snprintf(plugins, sizeof plugins, "%s/plugins", parent);
+    assert_int_equal(mkdir(parent, 0755), 0);
+    assert_int_equal(mkdir(plugins, 0755), 0);
+    env_write_config(env, "{\"plugins\": {}}");
+    for (int sticky = 0; sticky < 2; sticky++) {
+        assert_int_equal(chmod(parent, sticky ? 01777 : 0777), 0);
+        const char *argv[] = {PA_HOST_STUB, "--plugins", plugins,   "--config", env->config,
+                              "--db",       env->db,     "--polls", "1",        NULL};
+        pid_t pid = spawn_wrapped(argv, env->out_path, env->err_path);
+        host_result r;
+        host_wait(env, pid, &r);
+        if (sticky) {
+            assert_int_equal(r.exit_code, 0);
+        } else {
+            assert_int_equal(r.exit_code, 2);
+            assert_contains(r.err, "its parent '");
+            assert_contains(r.err,
+                            "/open' is writable by everyone and not sticky (mode 0777); anyone "
+                            "who can rename it can replace the plugins");
+        }
+        host_result_free(&r);
+    }
+}
+
 static void test_emitted_items_roll_back_with_their_transaction(void **state)
 {
     test_env *env = *state;
@@ -1419,6 +1453,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_side_files_follow_the_database_mode, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_plugins_directory_under_an_open_parent_is_refused,
+                                        env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_emitted_items_roll_back_with_their_transaction,
                                         env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_unreleased_lease_is_reclaimed_after_each_phase,
