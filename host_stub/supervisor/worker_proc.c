@@ -354,6 +354,46 @@ static worker_proc *new_handle(const char *source)
     return w;
 }
 
+/*
+ * A worker's log and output lines together, at most LINE_BURST per
+ * LINE_WINDOW_MS; the rest are counted and said once the window ends, as
+ * journald's RateLimitBurst does. A flooding plugin costs the log that much
+ * and no more.
+ */
+#define LINE_WINDOW_MS 30000
+#define LINE_BURST     1000
+
+/* Says how many lines the window that ended suppressed, if any. */
+static void say_suppressed(worker_proc *w)
+{
+    if (w->lines_suppressed)
+        log_msg(PA_LOG_WARN, w->source,
+                "suppressed %llu log and output line(s): more than %d in %d s",
+                (unsigned long long)w->lines_suppressed, LINE_BURST, LINE_WINDOW_MS / 1000);
+    w->lines_suppressed = 0;
+}
+
+/* Whether one more line of w's may be logged now. */
+static bool line_allowed(worker_proc *w)
+{
+    int64_t now = clock_mono_ns() / 1000000;
+    if (now - w->lines_window_ms >= LINE_WINDOW_MS) {
+        say_suppressed(w);
+        w->lines_window_ms = now;
+        w->lines_in_window = 0;
+    }
+    if (w->lines_in_window < LINE_BURST) {
+        w->lines_in_window++;
+        return true;
+    }
+    if (w->lines_suppressed++ == 0)
+        log_msg(PA_LOG_WARN, w->source,
+                "more than %d log and output lines in %d s; the rest of this window's are "
+                "suppressed and counted",
+                LINE_BURST, LINE_WINDOW_MS / 1000);
+    return false;
+}
+
 static void remember(worker_proc *w, const char *line)
 {
     snprintf(w->last_line, sizeof w->last_line, "%s", line);
@@ -362,15 +402,20 @@ static void remember(worker_proc *w, const char *line)
 /* Logs one line the worker printed (not through the host API: printf, a crash report). */
 static void log_output_line(worker_proc *w, const char *line, size_t len)
 {
-    log_msg(PA_LOG_WARN, w->source, "output: %.*s", (int)len, line);
+    if (line_allowed(w))
+        log_msg(PA_LOG_WARN, w->source, "output: %.*s", (int)len, line);
     snprintf(w->last_line, sizeof w->last_line, "%.*s", (int)len, line);
 }
+
+/* What one call reads of a worker's output, at most: a flood waits for the next turn. */
+#define OUTPUT_READ_MAX (64 * 1024)
 
 void worker_read_output(worker_proc *w)
 {
     char chunk[4096];
     ssize_t n;
-    while (w->output >= 0) {
+    size_t taken = 0;
+    while (w->output >= 0 && taken < OUTPUT_READ_MAX) {
         n = read(w->output, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR)
             continue;
@@ -380,6 +425,7 @@ void worker_read_output(worker_proc *w)
             close_fd(&w->output);
             break;
         }
+        taken += (size_t)n;
         for (ssize_t i = 0; i < n; i++) {
             bool full = w->partial_len == sizeof w->partial;
             if (chunk[i] == '\n' || full) {
@@ -405,11 +451,13 @@ static void take_log(worker_proc *w, const msg_log *m)
 {
     pa_log_level level =
         m->level < PA_LOG_ERROR || m->level > PA_LOG_DEBUG ? PA_LOG_INFO : (pa_log_level)m->level;
+    remember(w, m->text);
+    if (level > log_get_level() || !line_allowed(w))
+        return; /* lines below the level do not count against the limit */
     if (m->source[0] && strcmp(m->source, w->source) != 0)
         log_msg(level, w->source, "%s: %s", m->source, m->text);
     else
         log_msg(level, w->source, "%s", m->text);
-    remember(w, m->text);
 }
 
 /* A report's pool figures: kept for the stats lines. */
@@ -544,6 +592,7 @@ void worker_free(worker_proc *w)
     }
     close_fd(&w->channel);
     close_fd(&w->output);
+    say_suppressed(w);
     held_unmap(w->held);
     free(w);
 }
@@ -652,11 +701,14 @@ static worker_event take_poll_done(worker_proc *w, const msg_poll_done *done,
     return WORKER_POLL_DONE;
 }
 
+/* Messages one worker_read takes at most: a worker flooding LOG leaves the loop its turn. */
+#define READ_MESSAGES_MAX 256
+
 worker_event worker_read(worker_proc *w, worker_poll_result *res)
 {
     ipc_msg in;
     ipc_reader(&in, w->buf, sizeof w->buf);
-    for (;;) {
+    for (int taken = 0; taken < READ_MESSAGES_MAX; taken++) {
         channel_msg m;
         int got = receive(w, &in, &m, &w->gone_why);
         if (got == 0)
@@ -674,6 +726,7 @@ worker_event worker_read(worker_proc *w, worker_poll_result *res)
             w->gone_why = "the worker sent a message out of turn";
         return ev;
     }
+    return WORKER_NOTHING; /* more waits: the loop's next turn reads it */
 }
 
 /* How a synchronous start that did not finish ended, said as the stage it reached. */

@@ -436,6 +436,25 @@ static void test_a_stalled_stdout_reader_blocks_nothing(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
 }
 
+/*
+ * A plugin that floods its log and its output costs the log 1000 lines per
+ * 30 s window and no more; the rest are counted and said.
+ */
+static void test_a_log_flood_is_rate_limited(void **state)
+{
+    test_env *env = *state;
+    host_result r;
+    run_rounds(env, "", "\"does\": \"flood\", \"from_poll\": 1, \"flood_lines\": 5000", 1, &r);
+    assert_survived(env, &r, 1);
+    int flood = count_lines_with(r.err, "flood: ");
+    if (flood != 1000)
+        fail_msg("%d flood lines logged, not the burst of 1000", flood);
+    assert_contains(r.err, "warn plugin misbehave/bad: more than 1000 log and output lines in 30 "
+                           "s; the rest of this window's are suppressed and counted");
+    assert_contains(r.err, "warn plugin misbehave/bad: suppressed 9000 log and output line(s)");
+    host_result_free(&r);
+}
+
 /* What a plugin prints goes to the log, never into the task stream. */
 static void test_stdout_never_reaches_the_task_stream(void **state)
 {
@@ -776,6 +795,7 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_a_stalled_stdout_reader_blocks_nothing, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_log_flood_is_rate_limited, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_stdout_never_reaches_the_task_stream, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_plugin_sql_cannot_touch_the_host_tables, env_setup,

@@ -21,6 +21,8 @@
  *                            prints without end; then hang
  *   daemon                   start a daemon (fork, setsid, fork; the middle
  *                            one exits), its pid in "pid_file"; carry on
+ *   flood                    log and print "flood_lines" lines each (default
+ *                            20000), then carry on
  *   report_fds               print "null_fds_above_4=N": descriptors on
  *                            /dev/null beyond stdin..the held-sites table
  *                            (the worker's own stdin is one; a test leaves
@@ -233,6 +235,12 @@ static void go_wrong(tp_instance *t, const char *does)
         does = "hang";
     } else if (strcmp(does, "daemon") == 0) {
         start_daemon(tp_str(t, "pid_file", "/dev/null"));
+    } else if (strcmp(does, "flood") == 0) {
+        for (long i = 0, n = tp_int(t, "flood_lines", 20000); i < n; i++) {
+            t->api->log(t->ctx, PA_LOG_INFO, "flood: log line %ld", i);
+            printf("flood: output line %ld\n", i);
+        }
+        fflush(stdout);
     } else if (strcmp(does, "report_fds") == 0) {
         printf("null_fds_above_4=%d\n", null_fds_above_4());
         fflush(stdout);
