@@ -22,14 +22,18 @@
  *   INIT         plugin instance_id instance_json db_path pool_size
  *                lease_timeout_ms busy_timeout_ms max_lifetime_ms virtual_ms
  *   INIT_DONE    rc message longest_hold_ns pool_stats
- *   POLL         virtual_ms
+ *   POLL         virtual_ms nonce
  *   POLL_DONE    rc message not_before_ms items http_requests
- *                longest_hold_ns pool_stats
+ *                longest_hold_ns pool_stats nonce
  *   LOG          level source text
  *   SHUTDOWN     (none)
  *   BYE          longest_hold_ns pool_stats
  *
  * virtual_ms is the supervisor's virtual clock, or -1 for the real one.
+ * nonce is a random number each POLL carries and its POLL_DONE gives back:
+ * the poll is over when the worker's own loop says so, not when a plugin's
+ * thread writes a POLL_DONE to the channel (it would have to go looking for
+ * the number).
  * pool_stats is the worker pool's pool_print_stats text (at most
  * WORKER_STATS_MAX bytes). The worker shares its process with plugin code, so
  * the supervisor decodes every message as untrusted input.
@@ -61,12 +65,12 @@
     X(INT, statement_timeout_ms) X(INT, pool_idle_ms)
 #define CHANNEL_INIT_DONE_FIELDS(X)                                                                \
     X(INT, rc) X(STR, message) X(INT, longest_hold_ns) X(STR, pool_stats)
-#define CHANNEL_POLL_FIELDS(X) X(INT, virtual_ms)
+#define CHANNEL_POLL_FIELDS(X) X(INT, virtual_ms) X(INT, nonce)
 #define CHANNEL_POLL_DONE_FIELDS(X)                                                                \
     X(INT, rc)                                                                                     \
     X(STR, message)                                                                                \
     X(INT, not_before_ms)                                                                          \
-    X(INT, items) X(INT, http_requests) X(INT, longest_hold_ns) X(STR, pool_stats)
+    X(INT, items) X(INT, http_requests) X(INT, longest_hold_ns) X(STR, pool_stats) X(INT, nonce)
 #define CHANNEL_LOG_FIELDS(X)      X(INT, level) X(STR, source) X(STR, text)
 #define CHANNEL_SHUTDOWN_FIELDS(X) /* none */
 #define CHANNEL_BYE_FIELDS(X)      X(INT, longest_hold_ns) X(STR, pool_stats)

@@ -768,6 +768,22 @@ void pool_close(pool *p)
     free(p);
 }
 
+int64_t pool_idle_due_ms(pool *p, int64_t idle_ms)
+{
+    if (idle_ms <= 0)
+        return -1;
+    int64_t oldest = -1;
+    pthread_mutex_lock(&p->mu);
+    for (const slot *s = p->free_list; s; s = s->next_free)
+        if (s->conn && (oldest < 0 || s->idle_since_ns < oldest))
+            oldest = s->idle_since_ns;
+    pthread_mutex_unlock(&p->mu);
+    if (oldest < 0)
+        return -1;
+    int64_t due_ms = (oldest + idle_ms * 1000000 - clock_mono_ns() + 999999) / 1000000;
+    return due_ms < 0 ? 0 : due_ms;
+}
+
 int pool_close_idle(pool *p, int64_t idle_ms)
 {
     if (idle_ms <= 0)

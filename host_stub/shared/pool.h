@@ -149,6 +149,8 @@ int pool_reclaim(pool *p, pool_owner *owner, const char *phase);
  * a server keeps no backend for a host between polls. Returns how many.
  */
 int pool_close_idle(pool *p, int64_t idle_ms);
+/* Milliseconds until pool_close_idle(p, idle_ms) would close a connection, or -1: none is idle. */
+int64_t pool_idle_due_ms(pool *p, int64_t idle_ms);
 
 void pool_get_stats(pool *p, pool_stats *out);
 int64_t pool_owner_longest_hold_ns(pool *p, const pool_owner *owner);

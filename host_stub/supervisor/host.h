@@ -37,9 +37,9 @@ typedef struct host {
     uint64_t outbox_rejected; /* outbox rows set aside in pa_outbox_rejected by this run */
     bool reload_config;       /* SIGHUP: apply host.json anew at the next poll boundary */
     int db_lock_fd;           /* the one-host-per-database lock, or -1 */
-    bool damaged; /* a periodic quick_check found the database damaged, or it was deleted */
+    bool damaged;   /* a periodic quick_check found the database damaged, or it was deleted */
     db_watch watch; /* the SQLite file and -wal, checked each turn of the loop */
-    char exe[4096];           /* this binary, started again as each worker process */
+    char exe[4096]; /* this binary, started again as each worker process */
     worker_settings workers;
     int64_t memory_check_ns; /* when busy workers' memory is next checked */
     int64_t polls_ended_ns;  /* when the first poll since the last outbox round ended */

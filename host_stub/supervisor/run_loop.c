@@ -178,12 +178,25 @@ void host_record_status(host *h, int lock_wait_ms)
  * last: the loop ends after it, so it may wait for the lock as a bounded run
  * always has.
  */
+/*
+ * How long the last round may move rows: a bounded run's, until the outbox is
+ * empty; a stop's, what is left of the grace (what stays waits in pa_outbox
+ * for the next start, lost to no one).
+ */
+static int64_t last_round_budget_ms(const host *h)
+{
+    if (!h->stop)
+        return -1;
+    int64_t left = (h->reg.shutdown_deadline_ns - clock_mono_ns()) / 1000000;
+    return left > OUTBOX_ROUND_BUDGET_MS ? left : OUTBOX_ROUND_BUDGET_MS;
+}
+
 static void outbox_round(host *h, bool last)
 {
     task_sink sink = {task_output_line, h->output};
     task_round r = {.now_ms = clock_wall_ms(),
                     .lock_wait_ms = last && !h->stop ? -1 : OUTBOX_LOCK_WAIT_MS,
-                    .budget_ms = last ? -1 : OUTBOX_ROUND_BUDGET_MS,
+                    .budget_ms = last ? last_round_budget_ms(h) : OUTBOX_ROUND_BUDGET_MS,
                     .sink = task_output_closed(h->output) ? NULL : &sink};
     char err[1024];
     int rc = task_store_consume(h->pool, &h->self, &r, err, sizeof err);
@@ -200,6 +213,9 @@ static void outbox_round(host *h, bool last)
         log_msg(PA_LOG_ERROR, "outbox", "%s", err);
     else if (r.consumed)
         log_msg(PA_LOG_INFO, "outbox", "created %zu task(s)", r.consumed);
+    if (last && r.more)
+        log_msg(PA_LOG_INFO, "outbox",
+                "stopping with items still in pa_outbox; the next start makes them tasks");
     host_record_status(h, OUTBOX_LOCK_WAIT_MS);
 }
 
@@ -426,8 +442,9 @@ void run_loop(host *h)
          */
         int64_t idle_ms = h->db.kind == DB_POSTGRES ? h->cfg.pool_idle_seconds * 1000 : 0;
         pool_close_idle(h->pool, idle_ms);
-        if (idle_ms > 0 && (wait < 0 || wait > idle_ms))
-            wait = idle_ms;
+        int64_t connections_due = pool_idle_due_ms(h->pool, idle_ms);
+        if (connections_due >= 0)
+            wait = earlier(wait, connections_due);
         if (!busy && clock_is_virtual() && wait > 0 && !changes_pending(h)) {
             clock_advance_ms(wait); /* nothing runs: the virtual clock jumps */
             wait = 0;

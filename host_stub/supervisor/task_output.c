@@ -7,7 +7,9 @@
  * reader that closes ends the printing, logged once.
  *
  * stdout's O_NONBLOCK is set for the run and its flags restored at the end,
- * since the open file description may be shared with whoever started us.
+ * since the open file description may be shared with whoever started us;
+ * never on a terminal, whose description the shell shares and which a
+ * kill -9 would leave non-blocking.
  */
 #include "task_output.h"
 
@@ -40,7 +42,7 @@ task_output *task_output_new(int fd, size_t limit)
     }
     o->fd = fd;
     o->limit = limit;
-    o->saved_flags = fcntl(fd, F_GETFL);
+    o->saved_flags = isatty(fd) ? -1 : fcntl(fd, F_GETFL);
     if (o->saved_flags >= 0 && !(o->saved_flags & O_NONBLOCK))
         fcntl(fd, F_SETFL, o->saved_flags | O_NONBLOCK);
     return o;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -658,9 +659,20 @@ int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const inst
     return PA_OK;
 }
 
+/* A number a plugin cannot guess for a poll: getrandom, or failing that the clock and the pid. */
+static int64_t poll_nonce(void)
+{
+    uint64_t n = 0;
+    if (getrandom(&n, sizeof n, GRND_NONBLOCK) != (ssize_t)sizeof n)
+        n = (uint64_t)clock_mono_ns() * 6364136223846793005ULL ^ (uint64_t)getpid();
+    return (int64_t)(n >> 1);
+}
+
 int worker_send_poll(worker_proc *w)
 {
-    channel_msg m = {.type = IPC_POLL, .u.poll = {clock_is_virtual() ? clock_wall_ms() : -1}};
+    w->poll_nonce = poll_nonce();
+    channel_msg m = {.type = IPC_POLL,
+                     .u.poll = {clock_is_virtual() ? clock_wall_ms() : -1, w->poll_nonce}};
     return channel_send(w->channel, &m);
 }
 
@@ -689,14 +701,38 @@ static worker_event take_start_reply(worker_proc *w, const channel_msg *m, worke
     return WORKER_STARTED;
 }
 
+/*
+ * A poll's counts, at most: far above what one poll does (emit writes one
+ * row per call), far below what would overflow the totals kept from them.
+ */
+#define PLAUSIBLE_ITEMS         100000000
+#define PLAUSIBLE_HTTP_REQUESTS 10000000
+
+/* A count from a worker, kept when plausible; 0 (logged) when not. */
+static uint64_t plausible(const worker_proc *w, const char *what, int64_t count, int64_t max)
+{
+    if (count >= 0 && count <= max)
+        return (uint64_t)count;
+    log_msg(PA_LOG_WARN, w->source,
+            "the worker reported %lld %s for one poll, outside 0..%lld; counted as 0",
+            (long long)count, what, (long long)max);
+    return 0;
+}
+
 static worker_event take_poll_done(worker_proc *w, const msg_poll_done *done,
                                    worker_poll_result *res)
 {
+    if (done->nonce != w->poll_nonce) {
+        w->gone_why = "the worker sent a POLL_DONE for no poll it was sent (not from its own "
+                      "loop: the nonce does not match)";
+        return WORKER_GONE;
+    }
     res->rc = (int)done->rc;
     snprintf(res->message, sizeof res->message, "%s", done->message);
     res->not_before_ms = done->not_before_ms;
-    res->items = (uint64_t)done->items;
-    res->http_requests = (uint64_t)done->http_requests;
+    res->items = plausible(w, "items", done->items, PLAUSIBLE_ITEMS);
+    res->http_requests =
+        plausible(w, "HTTP requests", done->http_requests, PLAUSIBLE_HTTP_REQUESTS);
     take_pool_figures(w, done->longest_hold_ns, done->pool_stats);
     return WORKER_POLL_DONE;
 }
@@ -722,8 +758,8 @@ worker_event worker_read(worker_proc *w, worker_poll_result *res)
                                                     : WORKER_GONE;
         if (ev == WORKER_NOTHING)
             continue; /* HELLO: INIT_DONE comes next */
-        if (ev == WORKER_GONE)
-            w->gone_why = "the worker sent a message out of turn";
+        if (ev == WORKER_GONE && (m.type != IPC_POLL_DONE || w->stage != WORKER_READY))
+            w->gone_why = "the worker sent a message out of turn"; /* take_poll_done says its own */
         return ev;
     }
     return WORKER_NOTHING; /* more waits: the loop's next turn reads it */

@@ -64,6 +64,7 @@ typedef struct worker_proc {
     char pool_stats[WORKER_STATS_MAX]; /* its pool's counters, as of its last reply */
     int64_t longest_hold_ns;           /* its instance's longest lease, as of its last reply */
     bool shutdown_sent;                /* SHUTDOWN is on its way: its next message is BYE */
+    int64_t poll_nonce;                /* the poll under way's, which its POLL_DONE gives back */
     int64_t lines_window_ms;           /* when its current rate-limit window began */
     unsigned lines_in_window;          /* log and output lines logged in that window */
     uint64_t lines_suppressed;         /* and not logged, over LINE_BURST */

@@ -139,10 +139,11 @@ static void serve_poll(worker *w, const msg_poll *poll)
     char err[1200] = "";
     int rc = instance_poll(&w->in, err, sizeof err);
     char *stats = pool_stats_text(w->pool);
-    channel_msg m = {
-        .type = IPC_POLL_DONE,
-        .u.poll_done = {rc, err, w->in.not_before_ms, (int64_t)(w->in.items_emitted - items),
-                        (int64_t)(w->in.http_requests - http), longest_hold_ns(w), stats}};
+    channel_msg m = {.type = IPC_POLL_DONE,
+                     .u.poll_done = {rc, err, w->in.not_before_ms,
+                                     (int64_t)(w->in.items_emitted - items),
+                                     (int64_t)(w->in.http_requests - http), longest_hold_ns(w),
+                                     stats, poll->nonce}};
     channel_send(w->args->channel_fd, &m);
     free(stats);
 }
