@@ -409,7 +409,7 @@ static void log_output_line(worker_proc *w, const char *line, size_t len)
 }
 
 /* What one call reads of a worker's output, at most: a flood waits for the next turn. */
-#define OUTPUT_READ_MAX (64 * 1024)
+#define OUTPUT_READ_MAX ((size_t)64 * 1024)
 
 void worker_read_output(worker_proc *w)
 {
