@@ -46,17 +46,18 @@
 static pid_t *tracked;
 static size_t tracked_count, tracked_cap;
 
-static void track(pid_t pid)
+/* Room for one more tracked pid, made before a fork: an untracked worker would be swept. */
+static bool tracking_reserve(void)
 {
-    if (tracked_count == tracked_cap) {
-        size_t cap = tracked_cap ? 2 * tracked_cap : 16;
-        pid_t *more = realloc(tracked, cap * sizeof *more);
-        if (!more)
-            return; /* untracked: the sweep would take it for an orphan; see worker_reap_orphans */
-        tracked = more;
-        tracked_cap = cap;
-    }
-    tracked[tracked_count++] = pid;
+    if (tracked_count < tracked_cap)
+        return true;
+    size_t cap = tracked_cap ? 2 * tracked_cap : 16;
+    pid_t *more = realloc(tracked, cap * sizeof *more);
+    if (!more)
+        return false;
+    tracked = more;
+    tracked_cap = cap;
+    return true;
 }
 
 static bool is_tracked(pid_t pid)
@@ -96,17 +97,11 @@ static void reap_process(worker_proc *w, int *status)
     w->pid = -1;
 }
 
-/* True when w's process has ended; it is left unreaped (a zombie) for reap_process. */
-static bool process_ended(const worker_proc *w)
+bool worker_ended(const worker_proc *w)
 {
     siginfo_t info = {0};
     return w->pid > 0 && waitid(P_PID, (id_t)w->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
            info.si_pid == w->pid;
-}
-
-bool worker_ended(const worker_proc *w)
-{
-    return process_ended(w);
 }
 
 /* One task's children, from /proc/self/task/TID/children, each killed and reaped unless a worker.
@@ -214,7 +209,7 @@ static int spawn_process(const worker_settings *ws, const char *private_path, co
         pipefd[1] = high_dup(pipefd[1]);
         held_fd = high_dup(held_fd);
         null_fd = high_dup(null_fd);
-        made = sv[1] >= 0 && pipefd[1] >= 0 && held_fd >= 0 && null_fd >= 0;
+        made = sv[1] >= 0 && pipefd[1] >= 0 && held_fd >= 0 && null_fd >= 0 && tracking_reserve();
     }
     char level[16];
     snprintf(level, sizeof level, "%d", (int)log_get_level());
@@ -234,7 +229,7 @@ static int spawn_process(const worker_settings *ws, const char *private_path, co
         snprintf(err, err_size, "cannot start a worker process: %s", strerror(saved));
         return PA_ERR_GENERIC;
     }
-    track(w->pid);
+    tracked[tracked_count++] = w->pid; /* room reserved before the fork */
     fcntl(w->output, F_SETFL, O_NONBLOCK);
     return PA_OK;
 }
@@ -874,7 +869,7 @@ int worker_start(const worker_settings *ws, const loaded_plugin *pl, const insta
 static bool reap_process_by(worker_proc *w, int64_t deadline_ns, const char *phase)
 {
     int status = 0;
-    while (w->pid > 0 && !process_ended(w)) {
+    while (w->pid > 0 && !worker_ended(w)) {
         if (clock_mono_ns() >= deadline_ns)
             return false;
         usleep(1000);

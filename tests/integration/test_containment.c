@@ -313,20 +313,32 @@ static void assert_process_gone(const char *pid_file, int tries)
     free(stat);
 }
 
+/*
+ * One round where the bad instance does `does` (starting a child whose pid
+ * goes to pid_file, then hanging past its poll deadline); the host must
+ * exit 0.
+ */
+static void run_hang_with_child(test_env *env, const char *does, char *pid_file,
+                                size_t pid_file_size, host_result *r)
+{
+    char bad[600];
+    snprintf(pid_file, pid_file_size, "%s/%s.pid", env->dir, does);
+    snprintf(bad, sizeof bad,
+             "\"does\": \"%s\", \"from_poll\": 1, \"poll_timeout_seconds\": %d, "
+             "\"pid_file\": \"%s\"",
+             does, hang_timeout_seconds(), pid_file);
+    run_rounds(env, "", bad, 1, r);
+    if (r->exit_code != 0)
+        fail_msg("host exited %d\n%.3000s", r->exit_code, r->err);
+}
+
 /* A process the plugin started dies with its worker (the worker's process group). */
 static void test_a_plugins_child_dies_with_its_worker(void **state)
 {
     test_env *env = *state;
-    char pid_file[200], bad[400];
-    snprintf(pid_file, sizeof pid_file, "%s/child.pid", env->dir);
-    snprintf(bad, sizeof bad,
-             "\"does\": \"fork_hang\", \"from_poll\": 1, \"poll_timeout_seconds\": %d, "
-             "\"pid_file\": \"%s\"",
-             hang_timeout_seconds(), pid_file);
+    char pid_file[200];
     host_result r;
-    run_rounds(env, "", bad, 1, &r);
-    if (r.exit_code != 0)
-        fail_msg("host exited %d\n%s", r.exit_code, r.err);
+    run_hang_with_child(env, "fork_hang", pid_file, sizeof pid_file, &r);
     char cause[64];
     snprintf(cause, sizeof cause, "(poll_timeout_seconds is %d); worker (pid ",
              hang_timeout_seconds());
@@ -361,16 +373,9 @@ static void test_a_crash_is_seen_though_a_child_holds_the_channel(void **state)
 static void test_an_escaped_flooding_child_is_killed(void **state)
 {
     test_env *env = *state;
-    char pid_file[200], bad[400];
-    snprintf(pid_file, sizeof pid_file, "%s/escapee.pid", env->dir);
-    snprintf(bad, sizeof bad,
-             "\"does\": \"escape_flood\", \"from_poll\": 1, \"poll_timeout_seconds\": %d, "
-             "\"pid_file\": \"%s\"",
-             hang_timeout_seconds(), pid_file);
+    char pid_file[200];
     host_result r;
-    run_rounds(env, "", bad, 1, &r);
-    if (r.exit_code != 0)
-        fail_msg("host exited %d\n%.3000s", r.exit_code, r.err);
+    run_hang_with_child(env, "escape_flood", pid_file, sizeof pid_file, &r);
     assert_process_gone(pid_file, 50);
     assert_exactly_once(env);
     host_result_free(&r);
