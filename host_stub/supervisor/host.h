@@ -41,10 +41,11 @@ typedef struct host {
     db_watch watch; /* the SQLite file and -wal, checked each turn of the loop */
     char exe[4096]; /* this binary, started again as each worker process */
     worker_settings workers;
-    int64_t memory_check_ns; /* when busy workers' memory is next checked */
-    int64_t polls_ended_ns;  /* when the first poll since the last outbox round ended */
-    bool child_ended;        /* SIGCHLD came: a worker, or an orphan, has ended */
-    int64_t orphan_sweep_ns; /* when adopted orphans are next looked for */
+    int64_t memory_check_ns;      /* when busy workers' memory is next checked */
+    int64_t idle_memory_check_ns; /* when the memory of workers between polls is */
+    int64_t polls_ended_ns;       /* when the first poll since the last outbox round ended */
+    bool child_ended;             /* SIGCHLD came: a worker, or an orphan, has ended */
+    int64_t orphan_sweep_ns;      /* when adopted orphans are next looked for */
 } host;
 
 /*

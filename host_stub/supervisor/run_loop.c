@@ -24,8 +24,13 @@
 #include "task_output.h"
 #include "task_store.h"
 
-/* How often a polling worker's resident memory is compared with its limit. */
-#define MEMORY_CHECK_MS 100LL
+/*
+ * How often the resident memory of a polling worker's tree is compared with
+ * its limit, and of a worker between polls (threads and children go on
+ * after a poll; the check costs a few /proc reads per process).
+ */
+#define MEMORY_CHECK_MS      100LL
+#define IDLE_MEMORY_CHECK_MS 1000LL
 
 /* The longest a finished poll's items wait for a slower poll before becoming tasks. */
 #define OUTBOX_MAX_DELAY_MS 1000LL
@@ -296,6 +301,8 @@ static int64_t next_wake_ms(host *h, bool dispatching, int64_t idle_due, int64_t
         /* While a poll runs: its memory, and a WRITE lease it may take at any moment. */
         if (s->busy)
             wait = earlier(wait, MEMORY_CHECK_MS);
+        else if (s->worker && r->policy.memory_limit_mb > 0)
+            wait = earlier(wait, h->idle_memory_check_ns / 1000000 - mono_ms);
         if (dispatching && s->running && !s->busy)
             wait = earlier(wait, s->sched.next_due_ms - now);
     }
@@ -320,18 +327,24 @@ static bool changes_pending(host *h)
 
 /*
  * Polls past their deadline are killed; at a stop, so are polls past the
- * grace; and, checked every MEMORY_CHECK_MS while they poll, workers past
- * the memory limit.
+ * grace; and workers past the memory limit, checked every MEMORY_CHECK_MS
+ * while they poll and every IDLE_MEMORY_CHECK_MS between polls.
  */
 static void enforce_deadlines(host *h, int64_t stop_deadline_ns)
 {
     int64_t now = clock_mono_ns();
     bool check_memory = now >= h->memory_check_ns;
+    bool check_idle = now >= h->idle_memory_check_ns;
     if (check_memory)
         h->memory_check_ns = now + MEMORY_CHECK_MS * 1000000;
-    for (size_t i = 0; i < h->reg.slot_count; i++)
-        note_poll_ended(
-            h, slot_enforce(h->reg.slots[i], &h->reg.policy, check_memory, stop_deadline_ns));
+    if (check_idle)
+        h->idle_memory_check_ns = now + IDLE_MEMORY_CHECK_MS * 1000000;
+    for (size_t i = 0; i < h->reg.slot_count; i++) {
+        instance_slot *s = h->reg.slots[i];
+        if (check_idle && !h->stop)
+            slot_enforce_idle(s, &h->reg.policy);
+        note_poll_ended(h, slot_enforce(s, &h->reg.policy, check_memory, stop_deadline_ns));
+    }
 }
 
 /*

@@ -308,16 +308,33 @@ bool slot_dispatch(instance_slot *s, const slot_policy *p)
     return false;
 }
 
-/* Whether a worker's resident memory is past the limit; says so into why. */
+/* Whether the memory of a worker and its processes is past the limit; says so into why. */
 static bool over_memory_limit(const slot_policy *p, const worker_proc *w, char *why,
                               size_t why_size)
 {
-    int64_t limit = p->memory_limit_mb << 20, resident;
-    if (limit <= 0 || (resident = worker_resident_bytes(w)) <= limit)
+    int64_t limit = p->memory_limit_mb << 20;
+    proc_tree_usage use;
+    if (limit <= 0 || worker_memory(w, &use) != 0 || use.resident_bytes <= limit)
         return false;
-    snprintf(why, why_size, "worker resident memory %lld MiB is over worker_memory_limit_mb %lld",
-             (long long)(resident >> 20), (long long)p->memory_limit_mb);
+    snprintf(why, why_size,
+             "resident memory of the worker and its processes (%zu) %lld MiB is over "
+             "worker_memory_limit_mb %lld",
+             use.processes, (long long)(use.resident_bytes >> 20), (long long)p->memory_limit_mb);
     return true;
+}
+
+void slot_enforce_idle(instance_slot *s, const slot_policy *p)
+{
+    char over[200], where[64], how[128], why[600];
+    if (s->busy || !s->worker || s->worker->shutdown_sent ||
+        !over_memory_limit(p, s->worker, over, sizeof over))
+        return;
+    worker_where(s->worker, where, sizeof where);
+    drop_worker(s, how, sizeof how);
+    snprintf(why, sizeof why, "worker (%s) %s between polls: %s", where, how, over);
+    s->poll_failures++;
+    after_poll(s, p, PA_ERR_GENERIC, why,
+               0); /* the next poll starts a new worker, after a backoff */
 }
 
 bool slot_enforce(instance_slot *s, const slot_policy *p, bool check_memory,

@@ -101,12 +101,19 @@ bool slot_dispatch(instance_slot *s, const slot_policy *p);
 /* Takes what s's worker sent; true when a poll ended. */
 bool slot_read(instance_slot *s, const slot_policy *p);
 /*
- * Kills a busy worker past the memory limit (when check_memory), past its
+ * Kills a busy worker past the memory limit (when check_memory; the worker
+ * and every process it started, proc_tree.h), past its
  * WRITE-lease deadline (slot_write_deadline_ms), past its poll deadline, or
  * past stop_deadline_ns (0: not stopping); true when a poll ended so.
  */
 bool slot_enforce(instance_slot *s, const slot_policy *p, bool check_memory,
                   int64_t stop_deadline_ns);
+/*
+ * Kills a worker that is not polling when it and the processes it started
+ * are past the memory limit (a thread or child that grows after its poll),
+ * as a failed poll: the next poll starts a new worker, after a backoff.
+ */
+void slot_enforce_idle(instance_slot *s, const slot_policy *p);
 
 /*
  * When (CLOCK_MONOTONIC, ms) s's busy worker passes its WRITE-lease deadline:

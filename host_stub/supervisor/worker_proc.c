@@ -914,18 +914,9 @@ int worker_describe(void *settings, const char *private_path, const char *path, 
     return rc;
 }
 
-int64_t worker_resident_bytes(const worker_proc *w)
+int worker_memory(const worker_proc *w, proc_tree_usage *out)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/statm", (long)w->pid);
-    FILE *f = w->pid > 0 ? fopen(path, "r") : NULL;
-    long long size = 0, resident = -1;
-    if (f) {
-        if (fscanf(f, "%lld %lld", &size, &resident) != 2)
-            resident = -1;
-        fclose(f);
-    }
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+    return w->pid > 0 ? proc_tree_usage_of(w->pid, out) : -1;
 }
 
 void worker_stop_begin(worker_proc *w)

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "held_sites.h"
+#include "proc_tree.h"
 #include "ipc.h"
 #include "db.h"
 #include "loader.h"
@@ -148,9 +149,12 @@ void worker_kill(worker_proc *w, char *how, size_t how_size);
 /* "pid 123" for a process, "in process" for a thread: for log lines. */
 void worker_where(const worker_proc *w, char *buf, size_t size);
 
-/* The worker's resident memory in bytes (from /proc), or -1 when it cannot be read or is a thread.
+/*
+ * The resident memory of the worker and every process it started
+ * (proc_tree.h) into *out: 0, or -1 when it cannot be read or the worker is
+ * a thread.
  */
-int64_t worker_resident_bytes(const worker_proc *w);
+int worker_memory(const worker_proc *w, proc_tree_usage *out);
 
 /* Orderly end: SHUTDOWN now (worker_stop_begin), then wait until deadline_ns (monotonic). */
 void worker_stop_begin(worker_proc *w);

@@ -14,6 +14,10 @@
  *   report_dumpable          print "dumpable=D core=C" (PR_GET_DUMPABLE,
  *                            RLIMIT_CORE's soft limit), then carry on
  *   leak                     allocate and touch memory until stopped
+ *   leak_in_child            start a child that leaves the process group
+ *                            (setsid), writes its pid to "pid_file" and
+ *                            leaks; carry on
+ *   leak_in_thread           start a thread that leaks; carry on
  *   fork_segfault            start a child that sleeps for ever (holding the
  *                            worker's channel), then crash
  *   escape_flood             start a child that leaves the process group
@@ -40,6 +44,7 @@
  * the first init succeed and every init of a restarted worker go wrong.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +95,9 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
     return PA_OK;
 }
 
-static void leak_until_stopped(void)
+static void *leak_until_stopped(void *unused)
 {
+    (void)unused;
     for (size_t total = 0; total < ((size_t)4 << 30); total += (size_t)8 << 20) {
         char *block = malloc((size_t)8 << 20);
         if (!block)
@@ -99,8 +105,9 @@ static void leak_until_stopped(void)
         memset(block, 0x5a, (size_t)8 << 20); /* touched, so it counts as resident */
         usleep(5000);
     }
-    for (;;)
-        pause();
+    while (pause() == -1) /* pause() returns only after a signal: waits to be killed */
+        continue;
+    return NULL;
 }
 
 static void write_pid_file(const char *pid_file)
@@ -189,6 +196,23 @@ static void start_escaping_flood(const char *pid_file)
         printf("flood: a line from a process that left its worker's group\n");
 }
 
+/* Memory that grows after the poll, where the worker's own figure does not show it. */
+static void start_leaking_child(const char *pid_file)
+{
+    if (fork() != 0)
+        return;
+    setsid();
+    write_pid_file(pid_file);
+    leak_until_stopped(NULL);
+}
+
+static void start_leaking_thread(void)
+{
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, leak_until_stopped, NULL) == 0)
+        pthread_detach(thread);
+}
+
 /* A classic daemon: its parent exits at once, so the supervisor adopts it. */
 static void start_daemon(const char *pid_file)
 {
@@ -233,6 +257,10 @@ static void go_wrong(tp_instance *t, const char *does)
     } else if (strcmp(does, "escape_flood") == 0) {
         start_escaping_flood(tp_str(t, "pid_file", "/dev/null"));
         does = "hang";
+    } else if (strcmp(does, "leak_in_child") == 0) {
+        start_leaking_child(tp_str(t, "pid_file", "/dev/null"));
+    } else if (strcmp(does, "leak_in_thread") == 0) {
+        start_leaking_thread();
     } else if (strcmp(does, "daemon") == 0) {
         start_daemon(tp_str(t, "pid_file", "/dev/null"));
     } else if (strcmp(does, "flood") == 0) {
@@ -268,7 +296,7 @@ static void go_wrong(tp_instance *t, const char *does)
         printf("{\"type\":\"forged\",\"title\":\"a task line no plugin may write\"}\n");
         fflush(stdout);
     } else if (strcmp(does, "leak") == 0)
-        leak_until_stopped();
+        leak_until_stopped(NULL);
     else if (strcmp(does, "forge") == 0)
         try_forgeries(t);
 }
