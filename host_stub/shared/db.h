@@ -45,13 +45,18 @@ typedef struct db_stmt db_stmt;
  * host's tables (pa_*: write it, or create, drop or alter it or a trigger,
  * view or index on it) is refused besides unless host_sql() says the host
  * itself is running it; host_sql NULL: the host's tables are open to all.
- * refused() is told which table and which action (an SQLite action code).
+ * refused() is told which table and which action ("SQLite action 18").
+ *
+ * PostgreSQL has no authorizer: there a session marked plugin_session is
+ * refused by the host tables' own trigger (task_store.c, schema version 4),
+ * and refused() is told of each refusal a statement through this API meets.
+ * allows, denied and host_sql are SQLite's alone.
  */
 typedef struct db_guard {
     bool (*allows)(void *arg);
     void (*denied)(void *arg);
     bool (*host_sql)(void *arg);
-    void (*refused)(void *arg, const char *table, int action);
+    void (*refused)(void *arg, const char *table, const char *action);
     void *arg;
 } db_guard;
 
@@ -62,6 +67,7 @@ typedef struct db_settings {
     int busy_timeout_ms;          /* SQLite: how long to wait on a locked file */
     int connect_timeout_s;        /* PostgreSQL: connecting, at most (>= 2, libpq's minimum) */
     int statement_timeout_ms;     /* PostgreSQL: one statement, at most; 0 = the server's */
+    bool plugin_session;          /* PostgreSQL: lent to a plugin (pa.plugin_session = on) */
     db_guard guard;
 } db_settings;
 

@@ -61,6 +61,8 @@ typedef struct pg_state {
     bool lease_did_work;   /* a statement of this lease succeeded: no retry after this */
     bool server_read_only; /* the database or role has default_transaction_read_only on */
     bool silent;           /* a call got no answer in time: the connection is abandoned */
+    bool plugin_session;   /* marked so the host tables' trigger refuses its writes */
+    db_guard guard;        /* told of each such refusal (refused only) */
 } pg_state;
 
 typedef struct pg_stmt {
@@ -148,6 +150,20 @@ static PGresult *exec_simple(pg_state *s, const char *sql)
 }
 
 /* The status for a failed result, its SQLSTATE noted and its message in err. */
+/*
+ * The host tables' trigger (task_store.c) refuses a plugin session's write
+ * with insufficient_privilege and the table named: the pool counts and logs
+ * it, as SQLite's authorizer does. Raw-handle statements are refused alike,
+ * unseen here.
+ */
+static void report_host_table_refusal(pg_state *s, const PGresult *res, const char *state)
+{
+    const char *table = res ? PQresultErrorField(res, PG_DIAG_TABLE_NAME) : NULL;
+    if (s->plugin_session && s->guard.refused && state && strcmp(state, "42501") == 0 && table &&
+        strncmp(table, "pa_", 3) == 0)
+        s->guard.refused(s->guard.arg, table, "PostgreSQL, its trigger pa_host_only");
+}
+
 static int result_failure(pg_state *s, const PGresult *res, char *err, size_t err_size)
 {
     if (!res && s->silent) {
@@ -158,6 +174,7 @@ static int result_failure(pg_state *s, const PGresult *res, char *err, size_t er
         return PA_ERR_TIMEOUT;
     }
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    report_host_table_refusal(s, res, state);
     if (PQstatus(s->pg) == CONNECTION_BAD && !state)
         state = "08006"; /* connection_failure */
     db_set_code(&s->base, state ? state : "XX000");
@@ -192,11 +209,12 @@ static int set_up_session(pg_state *s, char *err, size_t err_size)
     s->server_read_only = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
                           strcmp(PQgetvalue(res, 0, 0), "on") == 0;
     PQclear(res);
-    char sql[256];
+    char sql[320];
     snprintf(sql, sizeof sql,
              "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601';"
-             " SET default_transaction_read_only = on; SET statement_timeout = %d",
-             s->statement_timeout_ms > 0 ? s->statement_timeout_ms : 0);
+             " SET default_transaction_read_only = on; SET statement_timeout = %d%s",
+             s->statement_timeout_ms > 0 ? s->statement_timeout_ms : 0,
+             s->plugin_session ? "; SET pa.plugin_session = on" : "");
     return command(s, sql, err, err_size);
 }
 
@@ -216,6 +234,8 @@ static int open_conn(const db_settings *settings, db_conn **out, char *err, size
     }
     s->base.driver = &db_pg_driver;
     s->statement_timeout_ms = settings->statement_timeout_ms;
+    s->plugin_session = settings->plugin_session;
+    s->guard = settings->guard;
     s->generation = 1;
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d",

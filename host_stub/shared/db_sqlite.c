@@ -128,8 +128,10 @@ static int guard_statement(void *userdata, int action, const char *a, const char
     const char *table = g->host_sql ? host_table_changed(action, a, b) : NULL;
     if (!table || g->host_sql(g->arg))
         return SQLITE_OK;
+    char what[32];
+    snprintf(what, sizeof what, "SQLite action %d", action);
     if (g->refused)
-        g->refused(g->arg, table, action);
+        g->refused(g->arg, table, what);
     return SQLITE_DENY;
 }
 

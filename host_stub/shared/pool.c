@@ -118,7 +118,7 @@ static bool slot_runs_host_sql(void *arg)
 }
 
 /* A plugin's statement that would change one of the host's tables. */
-static void slot_refused(void *arg, const char *table, int action)
+static void slot_refused(void *arg, const char *table, const char *action)
 {
     slot *s = arg;
     pool *p = s->pool;
@@ -128,7 +128,7 @@ static void slot_refused(void *arg, const char *table, int action)
     pthread_mutex_unlock(&p->mu);
     log_msg(PA_LOG_ERROR, "pool",
             "a plugin statement on the lease from %s:%d in %s() would change the host's table "
-            "'%s' (SQLite action %d); refused: only emit() writes the outbox, and the host's "
+            "'%s' (%s); refused: only emit() writes the outbox, and the host's "
             "tables are the host's (docs/ARCHITECTURE.md, \"Threat model\")",
             site.file, site.line, site.func, table, action);
 }
@@ -167,6 +167,7 @@ static int open_slot(pool *p, slot *s, char *err, size_t err_size)
         .busy_timeout_ms = p->cfg.busy_timeout_ms,
         .connect_timeout_s = p->cfg.connect_timeout_s,
         .statement_timeout_ms = p->cfg.statement_timeout_ms,
+        .plugin_session = p->cfg.lent_to_plugins,
         .guard = {slot_allows, slot_denied, slot_runs_host_sql, slot_refused, s}};
     int rc = db_open(&settings, &s->conn, err, err_size);
     if (rc != PA_OK)

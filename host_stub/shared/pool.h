@@ -42,11 +42,12 @@ typedef struct pool_config {
     const char *application_name; /* PostgreSQL: host_stub/<plugin>/<instance>; may be NULL */
     int connect_timeout_s;        /* PostgreSQL */
     int statement_timeout_ms;     /* PostgreSQL; 0: the server's */
-    int size;                     /* max connections, >= 1 */
-    int lease_timeout_ms;         /* used for PA_LEASE_DEFAULT_TIMEOUT */
-    int busy_timeout_ms;          /* sqlite3_busy_timeout */
-    int64_t max_lifetime_ms;      /* 0 = unlimited; up to 10% jitter below */
-    int64_t (*now_ms)(void);      /* clock for lifetimes; NULL = monotonic */
+    bool lent_to_plugins;    /* PostgreSQL: sessions a plugin uses (db_settings.plugin_session) */
+    int size;                /* max connections, >= 1 */
+    int lease_timeout_ms;    /* used for PA_LEASE_DEFAULT_TIMEOUT */
+    int busy_timeout_ms;     /* sqlite3_busy_timeout */
+    int64_t max_lifetime_ms; /* 0 = unlimited; up to 10% jitter below */
+    int64_t (*now_ms)(void); /* clock for lifetimes; NULL = monotonic */
 } pool_config;
 
 typedef struct pool_stats {

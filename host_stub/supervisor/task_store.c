@@ -27,7 +27,7 @@
 #define CONSUME_BATCH 256
 
 /* The host's tables: every one prefixed pa_, versioned in pa_schema (component "host"). */
-#define HOST_SCHEMA_VERSION 3
+#define HOST_SCHEMA_VERSION 4
 
 /* SQL generated from the one field list (task_fields.h). */
 #define COLUMN_DEF(name, def, kind, value)  ", " #name " " def
@@ -53,6 +53,7 @@ typedef struct task_sql {
     const char *has_task_column; /* ?1 a column name: 1 when pa_tasks has it */
     const char *record_status;   /* ?1..?8: pa_instances' columns in order */
     const char *first_pending;   /* id, plugin, instance_id of the first row the move would take */
+    const char *guard;           /* keeps plugin sessions out of the host tables; NULL: none */
     bool adopts_old_tables;
 } task_sql;
 
@@ -111,6 +112,53 @@ typedef struct task_sql {
     " failures INTEGER NOT NULL,"                                                                  \
     " updated_at TEXT NOT NULL,"                                                                   \
     " PRIMARY KEY (plugin, instance));"
+
+/*
+ * Version 4, PostgreSQL: the host's tables refuse a plugin's session.
+ * PostgreSQL has no authorizer, so each pa_ table has a statement trigger
+ * that refuses INSERT, UPDATE, DELETE and TRUNCATE from a session the host
+ * marked as lent to a plugin (pa.plugin_session, db_pg.c), unless the write
+ * comes through pa_emit(), which emit() calls and which sets pa.host_write
+ * for its own length only. It uses set_config: a function's SET clause on a
+ * custom setting needs a superuser since PostgreSQL 15, and an error inside
+ * ends the transaction or savepoint, which undoes the setting. Sessions of
+ * the supervisor, the agent and its tools are not marked and not affected.
+ * This holds against a plugin's bugs, not its malice (docs/ARCHITECTURE.md,
+ * "Threat model"): a session may reset the setting, and DDL is not covered
+ * (event triggers need a superuser). The triggers are made only where
+ * missing: replacing one would lock its table against the agent's readers
+ * at every start.
+ */
+#define PG_GUARD_SQL                                                                               \
+    "CREATE OR REPLACE FUNCTION pa_host_only() RETURNS trigger LANGUAGE plpgsql AS $f$"            \
+    " BEGIN"                                                                                       \
+    "  IF current_setting('pa.plugin_session', true) = 'on'"                                       \
+    "     AND current_setting('pa.host_write', true) IS DISTINCT FROM 'on' THEN"                   \
+    "   RAISE EXCEPTION 'a plugin''s session may not change the host''s table % (%);"              \
+    " only emit() writes the outbox', TG_TABLE_NAME, TG_OP"                                        \
+    "    USING ERRCODE = 'insufficient_privilege', TABLE = TG_TABLE_NAME;"                        \
+    "  END IF;"                                                                                    \
+    "  RETURN NULL;"                                                                               \
+    " END $f$;"                                                                                    \
+    "CREATE OR REPLACE FUNCTION pa_emit(p_plugin TEXT, p_instance_id TEXT, p_item_json TEXT,"      \
+    " p_created_at TEXT) RETURNS void LANGUAGE plpgsql AS $f$"                                     \
+    " DECLARE was TEXT := current_setting('pa.host_write', true);"                                 \
+    " BEGIN"                                                                                       \
+    "  PERFORM set_config('pa.host_write', 'on', true);"                                           \
+    "  INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at)"                          \
+    "   VALUES (p_plugin, p_instance_id, p_item_json, p_created_at);"                              \
+    "  PERFORM set_config('pa.host_write', coalesce(was, ''), true);"                              \
+    " END $f$;"                                                                                    \
+    "DO $d$ DECLARE t TEXT; BEGIN"                                                                 \
+    " FOREACH t IN ARRAY ARRAY['pa_schema', 'pa_outbox', 'pa_tasks', 'pa_outbox_rejected',"       \
+    "  'pa_instances'] LOOP"                                                                       \
+    "  IF NOT EXISTS (SELECT 1 FROM pg_trigger"                                                    \
+    "   WHERE tgname = 'pa_host_only' AND tgrelid = to_regclass(t)) THEN"                          \
+    "   EXECUTE format('CREATE TRIGGER pa_host_only BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE" \
+    " ON %I FOR EACH STATEMENT EXECUTE FUNCTION pa_host_only()', t);"                              \
+    "  END IF;"                                                                                    \
+    " END LOOP;"                                                                                   \
+    " END $d$"
 
 /* The same on both engines. */
 static const char SCHEMA_TABLE_SQL[] =
@@ -179,6 +227,7 @@ static const task_sql POSTGRES_SQL = {
                        " AND column_name = ?1",
     .record_status = RECORD_STATUS_SQL,
     .first_pending = FIRST_PENDING_SQL " FOR UPDATE SKIP LOCKED",
+    .guard = PG_GUARD_SQL,
 };
 
 /* Earlier host versions' own tables (SQLite only), recognised by their columns, moved once. */
@@ -339,9 +388,15 @@ static int migrate_to_3(host_lease *l, const task_sql *q)
     return exec(l, q->schema, "creating the host tables");
 }
 
+/* Version 4: the guard on PostgreSQL (PG_GUARD_SQL); nothing on SQLite, whose authorizer guards. */
+static int guard_tables(host_lease *l, const task_sql *q)
+{
+    return q->guard ? exec(l, q->guard, "guarding the host tables") : PA_OK;
+}
+
 typedef int (*migration_fn)(host_lease *l, const task_sql *q);
 static const migration_fn MIGRATIONS[HOST_SCHEMA_VERSION] = {migrate_to_1, migrate_to_2,
-                                                             migrate_to_3};
+                                                             migrate_to_3, guard_tables};
 
 /* Brings the host's tables to HOST_SCHEMA_VERSION inside the lease's transaction. */
 static int migrate(host_lease *l, const task_sql *q)
@@ -370,9 +425,11 @@ static int migrate(host_lease *l, const task_sql *q)
     }
     for (int64_t v = version; v < HOST_SCHEMA_VERSION && rc == PA_OK; v++)
         rc = MIGRATIONS[v](l, q);
-    /* Up to date: a table someone dropped comes back (IF NOT EXISTS costs nothing). */
+    /* Up to date: a table someone dropped comes back (IF NOT EXISTS costs nothing), guarded. */
     if (rc == PA_OK && version == HOST_SCHEMA_VERSION)
         rc = exec(l, q->schema, "creating the host tables");
+    if (rc == PA_OK && version == HOST_SCHEMA_VERSION)
+        rc = guard_tables(l, q);
     if (rc == PA_OK && version < HOST_SCHEMA_VERSION) {
         db_stmt *st = prepare(l, q->record_version, "recording the schema version");
         char stamp[32];

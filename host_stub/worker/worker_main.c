@@ -119,6 +119,7 @@ static int serve_init(worker *w, const msg_init *init)
                       .application_name = application,
                       .connect_timeout_s = (int)init->connect_timeout_s,
                       .statement_timeout_ms = (int)init->statement_timeout_ms,
+                      .lent_to_plugins = true,
                       .size = (int)init->pool_size,
                       .lease_timeout_ms = (int)init->lease_timeout_ms,
                       .busy_timeout_ms = (int)init->busy_timeout_ms,

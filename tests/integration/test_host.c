@@ -154,7 +154,7 @@ static void test_agent_database_is_used_unchanged(void **state)
                                     " AND name NOT IN ('tasks', 'processed_granola_notes',"
                                     " 'sqlite_sequence')"),
                      0);
-    assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"), 3);
+    assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"), 4);
 }
 
 static void test_earlier_host_tables_are_migrated_once(void **state)
@@ -248,7 +248,7 @@ static void test_version_1_tables_gain_the_claim_columns(void **state)
         assert_int_equal(r.exit_code, 0);
         host_result_free(&r);
         assert_int_equal(db_scalar(env, "SELECT version FROM pa_schema WHERE component = 'host'"),
-                         3);
+                         4);
         assert_int_equal(db_scalar(env, "SELECT count(*) FROM pragma_table_info('pa_tasks')"
                                         " WHERE name IN ('claimed_by', 'claim_until', 'claims')"),
                          3);
@@ -271,7 +271,7 @@ static void test_a_newer_schema_is_refused_untouched(void **state)
     host_run(env, &r, args);
     assert_int_equal(r.exit_code, 1);
     assert_contains(r.err, "the database's host tables are at schema version 99, newer than this "
-                           "host_stub's 3; use a newer host_stub");
+                           "host_stub's 4; use a newer host_stub");
     host_result_free(&r);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM sqlite_master WHERE name = 'pa_tasks'"),
                      0);

@@ -34,7 +34,8 @@
  *   forge                    try, in a WRITE lease of its own, each way plain
  *                            SQL could forge, eat or jam the host's tasks
  *                            (FORGERIES), through the statement API and the
- *                            raw handle, then print "forged=N of M": how
+ *                            raw handle (PostgreSQL: PG_FORGERIES, through
+ *                            the API), then print "forged=N of M": how
  *                            many the database took
  *
  * "inside_lease": true does it before COMMIT (the item rolls back); the
@@ -162,24 +163,85 @@ static const char *const FORGERIES[] = {
 
 #define FORGERY_COUNT (sizeof FORGERIES / sizeof FORGERIES[0])
 
+/*
+ * The same on PostgreSQL, where the statement API is the one way to run SQL:
+ * each in a savepoint, so one refused leaves the transaction usable.
+ */
+static const char *const PG_FORGERIES[] = {
+    "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', "
+    "'work', '{\"type\":\"forged\",\"title\":\"urgent\",\"source\":\"granola\","
+    "\"source_reference\":\"forged\",\"priority\":\"urgent\"}', '2026-01-01T00:00:00Z')",
+    "UPDATE pa_outbox SET plugin = 'granola'",
+    "DELETE FROM pa_outbox",
+    "DELETE FROM pa_tasks",
+    "UPDATE pa_tasks SET title = 'forged'",
+    "TRUNCATE pa_instances",
+    "UPDATE pa_schema SET version = 99",
+    "DELETE FROM pa_outbox_rejected",
+    /* A trigger on its own table that writes the outbox is refused when it would fire. */
+    "CREATE TABLE IF NOT EXISTS misbehave_side(x INTEGER)",
+    "CREATE OR REPLACE FUNCTION misbehave_relay() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+    "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', 'work', "
+    "'{}', '2026-01-01T00:00:00Z'); RETURN NULL; END $f$",
+    "DROP TRIGGER IF EXISTS side_relay ON misbehave_side",
+    "CREATE TRIGGER side_relay AFTER INSERT ON misbehave_side FOR EACH STATEMENT EXECUTE "
+    "FUNCTION misbehave_relay()",
+    "INSERT INTO misbehave_side VALUES (1)",
+};
+
+#define PG_FORGERY_COUNT (sizeof PG_FORGERIES / sizeof PG_FORGERIES[0])
+
+static bool is_setup(const char *sql)
+{
+    return strstr(sql, "misbehave_side(x") || strstr(sql, "side_relay") ||
+           strstr(sql, "misbehave_relay");
+}
+
+/* One forgery in a savepoint: true when the database took it. */
+static bool pg_forgery_taken(tp_instance *t, pa_lease lease, const char *sql)
+{
+    if (tp_exec(t, lease, "SAVEPOINT forgery") != PA_OK)
+        return false;
+    bool taken = tp_exec(t, lease, sql) == PA_OK;
+    tp_exec(t, lease, taken ? "RELEASE SAVEPOINT forgery" : "ROLLBACK TO SAVEPOINT forgery");
+    return taken;
+}
+
+/* How many of PG_FORGERIES the database took into *forged, of *tried. */
+static void try_pg_forgeries(tp_instance *t, pa_lease lease, unsigned *forged, unsigned *tried)
+{
+    for (size_t i = 0; i < PG_FORGERY_COUNT; i++) {
+        bool taken = pg_forgery_taken(t, lease, PG_FORGERIES[i]);
+        if (!is_setup(PG_FORGERIES[i])) {
+            *forged += taken;
+            (*tried)++;
+        }
+    }
+}
+
 /* How many of FORGERIES the database took, through both ways to run SQL. */
+static void try_sqlite_forgeries(tp_instance *t, pa_lease lease, unsigned *forged, unsigned *tried)
+{
+    for (size_t i = 0; i < FORGERY_COUNT; i++) {
+        bool by_api = tp_exec(t, lease, FORGERIES[i]) == PA_OK;
+        bool raw = tp_exec_sqlite(t, lease, FORGERIES[i]) == SQLITE_OK;
+        if (!is_setup(FORGERIES[i])) {
+            *forged += by_api + raw;
+            *tried += 2;
+        }
+    }
+}
+
 static void try_forgeries(tp_instance *t)
 {
     pa_lease lease;
     if (PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease) != PA_OK)
         return;
-    /* The setup statements (its own table, its own trigger) are not forgeries. */
     unsigned forged = 0, tried = 0;
-    for (size_t i = 0; i < FORGERY_COUNT; i++) {
-        bool setup =
-            strstr(FORGERIES[i], "misbehave_side(x)") || strstr(FORGERIES[i], "side_relay");
-        bool by_api = tp_exec(t, lease, FORGERIES[i]) == PA_OK;
-        bool raw = tp_exec_sqlite(t, lease, FORGERIES[i]) == SQLITE_OK;
-        if (!setup) {
-            forged += by_api + raw;
-            tried += 2;
-        }
-    }
+    if (t->api->db_backend(t->ctx) == PA_DB_POSTGRESQL)
+        try_pg_forgeries(t, lease, &forged, &tried);
+    else
+        try_sqlite_forgeries(t, lease, &forged, &tried);
     PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
     printf("forged=%u of %u\n", forged, tried);
     fflush(stdout);
