@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "group_record.h"
 #include "log.h"
 #include "regular_file.h"
 
@@ -115,7 +116,8 @@ static void remove_dir_files(const char *path)
 /*
  * Runtime folders of hosts that died without cleaning up (kill -9, a crash):
  * host_stub-PID-XXXXXX under base whose PID no longer runs and whose owner
- * is this user.
+ * is this user. What their workers' plugins started and left running is
+ * ended first (group_record.h).
  */
 static void remove_stale_runtime_dirs(const char *base)
 {
@@ -130,6 +132,12 @@ static void remove_stale_runtime_dirs(const char *base)
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", base, e->d_name);
         if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid()) {
+            size_t groups = group_record_end_left(path);
+            if (groups)
+                log_msg(PA_LOG_WARN, "loader",
+                        "killed what was left of %zu worker process group(s) of host_stub pid "
+                        "%ld, which ended without a stop (processes its plugins started)",
+                        groups, pid);
             remove_dir_files(path);
             log_msg(PA_LOG_INFO, "loader", "removed %s, left by host_stub pid %ld", path, pid);
         }
@@ -163,6 +171,7 @@ int loader_new(const char *dir, loader_describe_fn describe, void *userdata, loa
     }
     l->describe = describe;
     l->describe_userdata = userdata;
+    group_record_into(l->runtime_dir);
     *out = l; /* mkdtemp made it 0700 */
     return PA_OK;
 }
@@ -171,6 +180,7 @@ void loader_free(loader *l)
 {
     if (!l)
         return;
+    group_record_into(NULL);
     if (rmdir(l->runtime_dir) != 0)
         log_msg(PA_LOG_WARN, "loader", "cannot remove runtime directory %s: %s", l->runtime_dir,
                 strerror(errno));

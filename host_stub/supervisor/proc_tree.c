@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int64_t resident_bytes(pid_t pid)
@@ -75,4 +76,23 @@ int proc_tree_usage_of(pid_t root, proc_tree_usage *out)
         append_children_of(tree[next], tree, &count);
     }
     return 0;
+}
+
+int64_t proc_start_time(pid_t pid)
+{
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+    size_t got = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[got] = '\0';
+    /* The command name, in parentheses, may hold anything: fields are counted after its end. */
+    const char *p = strrchr(stat, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    long long started = -1;
+    if (!p || sscanf(p + 1, "%lld", &started) != 1)
+        return -1;
+    return started;
 }

@@ -30,4 +30,10 @@ typedef struct proc_tree_usage {
  */
 int proc_tree_usage_of(pid_t root, proc_tree_usage *out);
 
+/*
+ * When pid started, in the kernel's clock ticks since boot: with the pid, it
+ * names one process for good. -1 when there is no such process.
+ */
+int64_t proc_start_time(pid_t pid);
+
 #endif

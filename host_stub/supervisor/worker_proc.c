@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "group_record.h"
 #include "clock.h"
 #include "log.h"
 
@@ -94,6 +95,7 @@ static void reap_process(worker_proc *w, int *status)
     while (waitpid(w->pid, status, 0) < 0 && errno == EINTR)
         ;
     untrack(w->pid);
+    group_record_remove(w->pid);
     w->pid = -1;
 }
 
@@ -230,6 +232,7 @@ static int spawn_process(const worker_settings *ws, const char *private_path, co
         return PA_ERR_GENERIC;
     }
     tracked[tracked_count++] = w->pid; /* room reserved before the fork */
+    group_record_add(w->pid);
     fcntl(w->output, F_SETFL, O_NONBLOCK);
     return PA_OK;
 }

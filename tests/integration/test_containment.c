@@ -428,6 +428,60 @@ static void test_a_daemon_a_plugin_starts_is_killed(void **state)
     host_result_free(&r);
 }
 
+/* Waits up to 20 s for pid_file to name a process; its pid. */
+static long wait_for_pid_file(const char *pid_file)
+{
+    char *text = NULL;
+    for (int i = 0; i < 400 && !(text && text[0]); i++) {
+        free(text);
+        usleep(50000);
+        text = read_file(pid_file);
+    }
+    long pid = strtol(text, NULL, 10);
+    free(text);
+    if (pid <= 0)
+        fail_msg("no pid in %s after 20 s", pid_file);
+    return pid;
+}
+
+/*
+ * A supervisor killed with kill -9 takes its workers along
+ * (PR_SET_PDEATHSIG), and the child a plugin left in its worker's group
+ * outlives them: the next host to start on this machine ends it, from the
+ * dead host's record of its worker groups.
+ */
+static void test_a_killed_hosts_leftovers_end_at_the_next_start(void **state)
+{
+    test_env *env = *state;
+    char pid_file[200], bad[400];
+    snprintf(pid_file, sizeof pid_file, "%s/child.pid", env->dir);
+    snprintf(bad, sizeof bad, "\"does\": \"leave_child\", \"from_poll\": 1, \"pid_file\": \"%s\"",
+             pid_file);
+    write_config(env, "", bad);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "3600", NULL});
+    long child = wait_for_pid_file(pid_file);
+    kill(pid, SIGKILL);
+    host_result r;
+    host_wait(env, pid, &r);
+    host_result_free(&r);
+    usleep(300000);
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", child);
+    char *stat = read_file(stat_path);
+    bool outlived = stat[0] && !strstr(stat, ") Z ");
+    free(stat);
+    if (!outlived)
+        fail_msg("the plugin's child %ld did not outlive its host: nothing to test", child);
+    host_run(env, &r, (const char *[]){"--polls", "1", NULL});
+    assert_int_equal(r.exit_code, 0);
+    char said[200];
+    snprintf(said, sizeof said,
+             "worker process group(s) of host_stub pid %ld, which ended without a stop", (long)pid);
+    assert_contains(r.err, said);
+    host_result_free(&r);
+    assert_process_gone(pid_file, 50);
+}
+
 /* A worker holds its channel, its pipes and its held-sites table, nothing its launcher left open.
  */
 static void test_a_worker_inherits_no_stray_descriptor(void **state)
@@ -906,6 +960,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_a_daemon_a_plugin_starts_is_killed, env_setup,
                                         env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_killed_hosts_leftovers_end_at_the_next_start,
+                                        env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_a_worker_inherits_no_stray_descriptor, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_a_stalled_stdout_reader_blocks_nothing, env_setup,

@@ -10,6 +10,9 @@
  *   hang_write               sleep for ever inside its WRITE lease
  *   fork_hang                start a child that sleeps for ever (its pid
  *                            written to "pid_file"), then hang
+ *   leave_child              start a child that sleeps for ever, its pid in
+ *                            "pid_file", or in a file of its own in
+ *                            "pid_dir"; carry on
  *   stdout                   print a forged task line, then carry on
  *   report_dumpable          print "dumpable=D core=C" (PR_GET_DUMPABLE,
  *                            RLIMIT_CORE's soft limit), then carry on
@@ -120,12 +123,20 @@ static void write_pid_file(const char *pid_file)
     }
 }
 
-/* A child the plugin leaves behind: it must die with the worker's process group. */
-static void start_child(const char *pid_file)
+/*
+ * A child the plugin leaves behind: it must die with the worker's process
+ * group. Its pid goes to pid_file, or to a file named by it in pid_dir.
+ */
+static void start_child(const char *pid_file, const char *pid_dir)
 {
     pid_t child = fork();
     if (child != 0)
         return;
+    char own[512];
+    if (pid_dir) {
+        snprintf(own, sizeof own, "%s/%ld", pid_dir, (long)getpid());
+        pid_file = own;
+    }
     write_pid_file(pid_file);
     for (;;)
         pause();
@@ -314,7 +325,7 @@ static int null_fds_above_4(void)
 static void go_wrong(tp_instance *t, const char *does)
 {
     if (strcmp(does, "fork_segfault") == 0) {
-        start_child("/dev/null");
+        start_child("/dev/null", NULL);
         does = "segfault";
     } else if (strcmp(does, "escape_flood") == 0) {
         start_escaping_flood(tp_str(t, "pid_file", "/dev/null"));
@@ -335,10 +346,10 @@ static void go_wrong(tp_instance *t, const char *does)
         printf("null_fds_above_4=%d\n", null_fds_above_4());
         fflush(stdout);
     }
-    if (strcmp(does, "fork_hang") == 0) {
-        start_child(tp_str(t, "pid_file", "/dev/null"));
+    if (strcmp(does, "fork_hang") == 0 || strcmp(does, "leave_child") == 0)
+        start_child(tp_str(t, "pid_file", "/dev/null"), tp_str(t, "pid_dir", NULL));
+    if (strcmp(does, "fork_hang") == 0)
         does = "hang";
-    }
     if (strcmp(does, "segfault") == 0)
         raise(SIGSEGV);
     else if (strcmp(does, "abort") == 0)
