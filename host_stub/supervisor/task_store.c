@@ -54,6 +54,7 @@ typedef struct task_sql {
     const char *record_status;   /* ?1..?8: pa_instances' columns in order */
     const char *first_pending;   /* id, plugin, instance_id of the first row the move would take */
     const char *guard;           /* keeps plugin sessions out of the host tables; NULL: none */
+    const char *drop_foreign;    /* drops triggers not the host's on its tables; NULL: none */
     bool adopts_old_tables;
 } task_sql;
 
@@ -124,10 +125,13 @@ typedef struct task_sql {
  * ends the transaction or savepoint, which undoes the setting. Sessions of
  * the supervisor, the agent and its tools are not marked and not affected.
  * This holds against a plugin's bugs, not its malice (docs/ARCHITECTURE.md,
- * "Threat model"): a session may reset the setting, and DDL is not covered
- * (event triggers need a superuser). The triggers are made only where
- * missing: replacing one would lock its table against the agent's readers
- * at every start.
+ * "Threat model"): a session may reset the setting, and DDL is not refused
+ * (event triggers need a superuser). A trigger of anyone else's on a pa_
+ * table, which could eat or change rows when the supervisor's own writes
+ * fire it, is dropped by the move itself, in its transaction, before it
+ * moves anything (pa_drop_foreign_triggers, one round trip per batch). The
+ * host's triggers are made only where missing: replacing one would lock its
+ * table against the agent's readers at every start.
  */
 #define PG_GUARD_SQL                                                                               \
     "CREATE OR REPLACE FUNCTION pa_host_only() RETURNS trigger LANGUAGE plpgsql AS $f$"            \
@@ -148,6 +152,19 @@ typedef struct task_sql {
     "  INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at)"                          \
     "   VALUES (p_plugin, p_instance_id, p_item_json, p_created_at);"                              \
     "  PERFORM set_config('pa.host_write', coalesce(was, ''), true);"                              \
+    " END $f$;"                                                                                    \
+    "CREATE OR REPLACE FUNCTION pa_drop_foreign_triggers() RETURNS TEXT LANGUAGE plpgsql AS $f$"   \
+    " DECLARE r RECORD; dropped TEXT := '';"                                                       \
+    " BEGIN"                                                                                       \
+    "  FOR r IN SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"  \
+    "   WHERE NOT t.tgisinternal AND t.tgname <> 'pa_host_only' AND t.tgrelid IN (SELECT"          \
+    "    to_regclass(n) FROM unnest(ARRAY['pa_schema', 'pa_outbox', 'pa_tasks',"                   \
+    "    'pa_outbox_rejected', 'pa_instances']) n) ORDER BY c.relname, t.tgname LOOP"              \
+    "   EXECUTE format('DROP TRIGGER %I ON %I', r.tgname, r.relname);"                             \
+    "   dropped := dropped || CASE WHEN dropped = '' THEN '' ELSE ', ' END"                        \
+    "    || r.tgname || ' on ' || r.relname;"                                                      \
+    "  END LOOP;"                                                                                  \
+    "  RETURN dropped;"                                                                            \
     " END $f$;"                                                                                    \
     "DO $d$ DECLARE t TEXT; BEGIN"                                                                 \
     " FOREACH t IN ARRAY ARRAY['pa_schema', 'pa_outbox', 'pa_tasks', 'pa_outbox_rejected',"       \
@@ -228,6 +245,7 @@ static const task_sql POSTGRES_SQL = {
     .record_status = RECORD_STATUS_SQL,
     .first_pending = FIRST_PENDING_SQL " FOR UPDATE SKIP LOCKED",
     .guard = PG_GUARD_SQL,
+    .drop_foreign = "SELECT pa_drop_foreign_triggers()",
 };
 
 /* Earlier host versions' own tables (SQLite only), recognised by their columns, moved once. */
@@ -582,11 +600,34 @@ static int bind_move(db_stmt *st, const char *stamp, size_t batch)
 }
 
 /* Moves up to batch pending items into pa_tasks; collects their JSON lines. */
+/* Triggers of anyone else's on the host's tables (PostgreSQL, PG_GUARD_SQL) dropped, and said. */
+static int drop_foreign_triggers(host_lease *l, const task_sql *q)
+{
+    db_stmt *st = q->drop_foreign ? prepare(l, q->drop_foreign, "guarding the host tables") : NULL;
+    bool row = false;
+    char why[900] = "";
+    int rc = !q->drop_foreign ? PA_OK : st ? db_step(st, &row, why, sizeof why) : PA_ERR_DB;
+    if (rc != PA_OK && why[0])
+        snprintf(l->err, l->err_size, "guarding the host tables: %s", why);
+    size_t len = 0;
+    const char *dropped = rc == PA_OK && row ? db_column_text(st, 0, &len) : NULL;
+    if (dropped && len)
+        log_msg(PA_LOG_ERROR, "outbox",
+                "dropped trigger(s) on the host's tables that were not the host's: %.*s (they "
+                "could eat or change tasks; docs/ARCHITECTURE.md, \"Threat model\")",
+                (int)(len > 800 ? 800 : len), dropped);
+    while (rc == PA_OK && row)
+        rc = db_step(st, &row, why, sizeof why);
+    return rc;
+}
+
 static int consume_batch(host_lease *l, const task_sql *q, const char *stamp, size_t batch,
                          char **lines, size_t *count)
 {
-    int64_t before = q->lines ? scalar(l, "SELECT coalesce(max(id), 0) FROM pa_tasks", NULL) : 0;
-    int rc = before >= 0 ? PA_OK : PA_ERR_DB;
+    int rc = drop_foreign_triggers(l, q);
+    int64_t before =
+        rc == PA_OK && q->lines ? scalar(l, "SELECT coalesce(max(id), 0) FROM pa_tasks", NULL) : 0;
+    rc = rc == PA_OK && before >= 0 ? PA_OK : PA_ERR_DB;
     if (rc == PA_OK && q->lines) {
         rc = run(l, q->move, stamp, (int64_t)batch, "outbox consumer");
     } else if (rc == PA_OK) { /* the move returns the lines */

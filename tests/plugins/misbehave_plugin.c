@@ -38,7 +38,7 @@
  *                            SQL could forge, eat or jam the host's tasks
  *                            (FORGERIES), through the statement API and the
  *                            raw handle (PostgreSQL: PG_FORGERIES, through
- *                            the API), then print "forged=N of M": how
+ *                            the API, each in its own lease), then print "forged=N of M": how
  *                            many the database took
  *
  * "inside_lease": true does it before COMMIT (the item rolls back); the
@@ -176,7 +176,7 @@ static const char *const FORGERIES[] = {
 
 /*
  * The same on PostgreSQL, where the statement API is the one way to run SQL:
- * each in a savepoint, so one refused leaves the transaction usable.
+ * each in a transaction of its own, so one refused leaves the next unharmed.
  */
 static const char *const PG_FORGERIES[] = {
     "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', "
@@ -198,6 +198,14 @@ static const char *const PG_FORGERIES[] = {
     "CREATE TRIGGER side_relay AFTER INSERT ON misbehave_side FOR EACH STATEMENT EXECUTE "
     "FUNCTION misbehave_relay()",
     "INSERT INTO misbehave_side VALUES (1)",
+    /*
+     * DDL, which PostgreSQL takes: a trigger that would eat the witness's
+     * tasks when the supervisor's move fires it. The move drops it first.
+     */
+    "CREATE OR REPLACE FUNCTION misbehave_eat() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+    "DELETE FROM pa_tasks WHERE source = 'example'; RETURN NULL; END $f$",
+    "CREATE TRIGGER forged_eater AFTER INSERT ON pa_tasks FOR EACH STATEMENT EXECUTE FUNCTION "
+    "misbehave_eat()",
 };
 
 #define PG_FORGERY_COUNT (sizeof PG_FORGERIES / sizeof PG_FORGERIES[0])
@@ -205,24 +213,26 @@ static const char *const PG_FORGERIES[] = {
 static bool is_setup(const char *sql)
 {
     return strstr(sql, "misbehave_side(x") || strstr(sql, "side_relay") ||
-           strstr(sql, "misbehave_relay");
+           strstr(sql, "misbehave_relay") || strstr(sql, "misbehave_eat");
 }
 
-/* One forgery in a savepoint: true when the database took it. */
-static bool pg_forgery_taken(tp_instance *t, pa_lease lease, const char *sql)
+/* One forgery in a WRITE lease of its own: true when the database took it (and it committed). */
+static bool pg_forgery_taken(tp_instance *t, const char *sql)
 {
-    if (tp_exec(t, lease, "SAVEPOINT forgery") != PA_OK)
+    pa_lease lease;
+    if (PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease) != PA_OK)
         return false;
     bool taken = tp_exec(t, lease, sql) == PA_OK;
-    tp_exec(t, lease, taken ? "RELEASE SAVEPOINT forgery" : "ROLLBACK TO SAVEPOINT forgery");
-    return taken;
+    return PA_RELEASE(t->api, t->ctx, lease, taken ? PA_RELEASE_COMMIT : PA_RELEASE_ROLLBACK) ==
+               PA_OK &&
+           taken;
 }
 
 /* How many of PG_FORGERIES the database took into *forged, of *tried. */
-static void try_pg_forgeries(tp_instance *t, pa_lease lease, unsigned *forged, unsigned *tried)
+static void try_pg_forgeries(tp_instance *t, unsigned *forged, unsigned *tried)
 {
     for (size_t i = 0; i < PG_FORGERY_COUNT; i++) {
-        bool taken = pg_forgery_taken(t, lease, PG_FORGERIES[i]);
+        bool taken = pg_forgery_taken(t, PG_FORGERIES[i]);
         if (!is_setup(PG_FORGERIES[i])) {
             *forged += taken;
             (*tried)++;
@@ -245,15 +255,15 @@ static void try_sqlite_forgeries(tp_instance *t, pa_lease lease, unsigned *forge
 
 static void try_forgeries(tp_instance *t)
 {
-    pa_lease lease;
-    if (PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease) != PA_OK)
-        return;
     unsigned forged = 0, tried = 0;
-    if (t->api->db_backend(t->ctx) == PA_DB_POSTGRESQL)
-        try_pg_forgeries(t, lease, &forged, &tried);
-    else
+    pa_lease lease;
+    if (t->api->db_backend(t->ctx) == PA_DB_POSTGRESQL) {
+        try_pg_forgeries(t, &forged, &tried);
+    } else if (PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease) ==
+               PA_OK) {
         try_sqlite_forgeries(t, lease, &forged, &tried);
-    PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
+        PA_RELEASE(t->api, t->ctx, lease, PA_RELEASE_COMMIT);
+    }
     printf("forged=%u of %u\n", forged, tried);
     fflush(stdout);
 }
