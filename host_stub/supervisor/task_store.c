@@ -129,22 +129,26 @@ typedef struct task_sql {
  * (event triggers need a superuser). A trigger of anyone else's on a pa_
  * table, which could eat or change rows when the supervisor's own writes
  * fire it, is dropped by the move itself, in its transaction, before it
- * moves anything (pa_drop_foreign_triggers, one round trip per batch). The
- * host's triggers are made only where missing: replacing one would lock its
- * table against the agent's readers at every start.
+ * moves anything (pa_drop_foreign_triggers, one round trip per batch; one
+ * it may not drop is reported, never a reason to stop moving). Functions and
+ * triggers are made only where missing, at every start: replacing a trigger
+ * would lock its table against the agent's readers. A later version that
+ * changes one replaces it in its migration.
  */
-#define PG_GUARD_SQL                                                                               \
-    "CREATE OR REPLACE FUNCTION pa_host_only() RETURNS trigger LANGUAGE plpgsql AS $f$"            \
+#define PG_HOST_ONLY_FN                                                                            \
+    "CREATE FUNCTION pa_host_only() RETURNS trigger LANGUAGE plpgsql AS $f$"                       \
     " BEGIN"                                                                                       \
     "  IF current_setting('pa.plugin_session', true) = 'on'"                                       \
     "     AND current_setting('pa.host_write', true) IS DISTINCT FROM 'on' THEN"                   \
     "   RAISE EXCEPTION 'a plugin''s session may not change the host''s table % (%);"              \
     " only emit() writes the outbox', TG_TABLE_NAME, TG_OP"                                        \
-    "    USING ERRCODE = 'insufficient_privilege', TABLE = TG_TABLE_NAME;"                        \
+    "    USING ERRCODE = 'insufficient_privilege', TABLE = TG_TABLE_NAME;"                         \
     "  END IF;"                                                                                    \
     "  RETURN NULL;"                                                                               \
-    " END $f$;"                                                                                    \
-    "CREATE OR REPLACE FUNCTION pa_emit(p_plugin TEXT, p_instance_id TEXT, p_item_json TEXT,"      \
+    " END $f$"
+
+#define PG_EMIT_FN                                                                                 \
+    "CREATE FUNCTION pa_emit(p_plugin TEXT, p_instance_id TEXT, p_item_json TEXT,"                 \
     " p_created_at TEXT) RETURNS void LANGUAGE plpgsql AS $f$"                                     \
     " DECLARE was TEXT := current_setting('pa.host_write', true);"                                 \
     " BEGIN"                                                                                       \
@@ -152,22 +156,35 @@ typedef struct task_sql {
     "  INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at)"                          \
     "   VALUES (p_plugin, p_instance_id, p_item_json, p_created_at);"                              \
     "  PERFORM set_config('pa.host_write', coalesce(was, ''), true);"                              \
-    " END $f$;"                                                                                    \
-    "CREATE OR REPLACE FUNCTION pa_drop_foreign_triggers() RETURNS TEXT LANGUAGE plpgsql AS $f$"   \
-    " DECLARE r RECORD; dropped TEXT := '';"                                                       \
+    " END $f$"
+
+#define PG_DROP_FOREIGN_FN                                                                         \
+    "CREATE FUNCTION pa_drop_foreign_triggers() RETURNS TEXT LANGUAGE plpgsql AS $f$"              \
+    " DECLARE r RECORD; found TEXT := '';"                                                         \
     " BEGIN"                                                                                       \
-    "  FOR r IN SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"  \
+    "  FOR r IN SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid" \
     "   WHERE NOT t.tgisinternal AND t.tgname <> 'pa_host_only' AND t.tgrelid IN (SELECT"          \
     "    to_regclass(n) FROM unnest(ARRAY['pa_schema', 'pa_outbox', 'pa_tasks',"                   \
     "    'pa_outbox_rejected', 'pa_instances']) n) ORDER BY c.relname, t.tgname LOOP"              \
-    "   EXECUTE format('DROP TRIGGER %I ON %I', r.tgname, r.relname);"                             \
-    "   dropped := dropped || CASE WHEN dropped = '' THEN '' ELSE ', ' END"                        \
+    "   found := found || CASE WHEN found = '' THEN '' ELSE ', ' END"                              \
     "    || r.tgname || ' on ' || r.relname;"                                                      \
+    "   BEGIN"                                                                                     \
+    "    EXECUTE format('DROP TRIGGER %I ON %I', r.tgname, r.relname);"                            \
+    "   EXCEPTION WHEN insufficient_privilege THEN"                                                \
+    "    found := found || ' (not dropped: this role does not own the table)';"                    \
+    "   END;"                                                                                      \
     "  END LOOP;"                                                                                  \
-    "  RETURN dropped;"                                                                            \
-    " END $f$;"                                                                                    \
+    "  RETURN found;"                                                                              \
+    " END $f$"
+
+#define PG_GUARD_SQL                                                                               \
     "DO $d$ DECLARE t TEXT; BEGIN"                                                                 \
-    " FOREACH t IN ARRAY ARRAY['pa_schema', 'pa_outbox', 'pa_tasks', 'pa_outbox_rejected',"       \
+    " IF to_regproc('pa_host_only') IS NULL THEN EXECUTE $e$" PG_HOST_ONLY_FN "$e$; END IF;"       \
+    " IF to_regproc('pa_emit') IS NULL THEN EXECUTE $e$" PG_EMIT_FN "$e$; END IF;"                 \
+    " IF to_regproc('pa_drop_foreign_triggers') IS NULL THEN"                                      \
+    "  EXECUTE $e$" PG_DROP_FOREIGN_FN "$e$;"                                                      \
+    " END IF;"                                                                                     \
+    " FOREACH t IN ARRAY ARRAY['pa_schema', 'pa_outbox', 'pa_tasks', 'pa_outbox_rejected',"        \
     "  'pa_instances'] LOOP"                                                                       \
     "  IF NOT EXISTS (SELECT 1 FROM pg_trigger"                                                    \
     "   WHERE tgname = 'pa_host_only' AND tgrelid = to_regclass(t)) THEN"                          \
@@ -613,8 +630,9 @@ static int drop_foreign_triggers(host_lease *l, const task_sql *q)
     const char *dropped = rc == PA_OK && row ? db_column_text(st, 0, &len) : NULL;
     if (dropped && len)
         log_msg(PA_LOG_ERROR, "outbox",
-                "dropped trigger(s) on the host's tables that were not the host's: %.*s (they "
-                "could eat or change tasks; docs/ARCHITECTURE.md, \"Threat model\")",
+                "dropped trigger(s) on the host's tables that were not the host's: %.*s (the "
+                "host's writes would fire them, to eat or change tasks; docs/ARCHITECTURE.md, "
+                "\"Threat model\")",
                 (int)(len > 800 ? 800 : len), dropped);
     while (rc == PA_OK && row)
         rc = db_step(st, &row, why, sizeof why);
