@@ -149,7 +149,6 @@ static PGresult *exec_simple(pg_state *s, const char *sql)
     return await_answer(s, PQsendQuery(s->pg, sql));
 }
 
-/* The status for a failed result, its SQLSTATE noted and its message in err. */
 /*
  * The host tables' trigger (task_store.c) refuses a plugin session's write
  * with insufficient_privilege and the table named: the pool counts and logs
@@ -164,6 +163,7 @@ static void report_host_table_refusal(pg_state *s, const PGresult *res, const ch
         s->guard.refused(s->guard.arg, table, "PostgreSQL, its trigger pa_host_only");
 }
 
+/* The status for a failed result, its SQLSTATE noted and its message in err. */
 static int result_failure(pg_state *s, const PGresult *res, char *err, size_t err_size)
 {
     if (!res && s->silent) {

@@ -332,9 +332,9 @@ void slot_enforce_idle(instance_slot *s, const slot_policy *p)
     worker_where(s->worker, where, sizeof where);
     drop_worker(s, how, sizeof how);
     snprintf(why, sizeof why, "worker (%s) %s between polls: %s", where, how, over);
+    /* As for a worker lost between polls: the next poll starts a new one, after a backoff. */
     s->poll_failures++;
-    after_poll(s, p, PA_ERR_GENERIC, why,
-               0); /* the next poll starts a new worker, after a backoff */
+    after_poll(s, p, PA_ERR_GENERIC, why, 0);
 }
 
 bool slot_enforce(instance_slot *s, const slot_policy *p, bool check_memory,
