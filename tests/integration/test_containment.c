@@ -396,38 +396,6 @@ static void test_an_escaped_flooding_child_is_killed(void **state)
     host_result_free(&r);
 }
 
-/*
- * A daemon a plugin starts (its parent exits, it leaves the group) is
- * adopted by the supervisor and killed while the instance runs on: no
- * process of an instance outlives it, and none runs on its own.
- */
-static void test_a_daemon_a_plugin_starts_is_killed(void **state)
-{
-    test_env *env = *state;
-    char pid_file[200], bad[400];
-    snprintf(pid_file, sizeof pid_file, "%s/daemon.pid", env->dir);
-    snprintf(bad, sizeof bad, "\"does\": \"daemon\", \"from_poll\": 1, \"pid_file\": \"%s\"",
-             pid_file);
-    write_config(env, "", bad);
-    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
-    char *text = NULL;
-    for (int i = 0; i < 400 && !(text && text[0]); i++) {
-        free(text);
-        usleep(50000);
-        text = read_file(pid_file);
-    }
-    free(text);
-    assert_process_gone(pid_file, 150); /* the sweep runs every second */
-    assert_int_equal(kill(pid, 0), 0);  /* while the host runs */
-    kill(pid, SIGTERM);
-    host_result r;
-    host_wait(env, pid, &r);
-    assert_int_equal(r.exit_code, 0);
-    assert_contains(r.err, "warn host: killed 1 process(es) a plugin left running after their "
-                           "parent ended");
-    host_result_free(&r);
-}
-
 /* Waits up to 20 s for pid_file to name a process; its pid. */
 static long wait_for_pid_file(const char *pid_file)
 {
@@ -442,6 +410,32 @@ static long wait_for_pid_file(const char *pid_file)
     if (pid <= 0)
         fail_msg("no pid in %s after 20 s", pid_file);
     return pid;
+}
+
+/*
+ * A daemon a plugin starts (its parent exits, it leaves the group) is
+ * adopted by the supervisor and killed while the instance runs on: no
+ * process of an instance outlives it, and none runs on its own.
+ */
+static void test_a_daemon_a_plugin_starts_is_killed(void **state)
+{
+    test_env *env = *state;
+    char pid_file[200], bad[400];
+    snprintf(pid_file, sizeof pid_file, "%s/daemon.pid", env->dir);
+    snprintf(bad, sizeof bad, "\"does\": \"daemon\", \"from_poll\": 1, \"pid_file\": \"%s\"",
+             pid_file);
+    write_config(env, "", bad);
+    pid_t pid = host_start(env, (const char *[]){"--interval", "1", NULL});
+    wait_for_pid_file(pid_file);
+    assert_process_gone(pid_file, 150); /* the sweep runs every second */
+    assert_int_equal(kill(pid, 0), 0);  /* while the host runs */
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "warn host: killed 1 process(es) a plugin left running after their "
+                           "parent ended");
+    host_result_free(&r);
 }
 
 /*

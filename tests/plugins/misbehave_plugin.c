@@ -144,16 +144,18 @@ static void start_child(const char *pid_file, const char *pid_dir)
 
 /*
  * Plain SQL against the host's tables. Every object is named forged_*, so a
- * test can look for any that got through.
+ * test can look for any that got through. The writes are the same on both
+ * engines.
  */
+#define DML_FORGERIES                                                                              \
+    "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', "        \
+    "'work', '{\"type\":\"forged\",\"title\":\"urgent\",\"source\":\"granola\","                   \
+    "\"source_reference\":\"forged\",\"priority\":\"urgent\"}', '2026-01-01T00:00:00Z')",          \
+        "UPDATE pa_outbox SET plugin = 'granola'", "DELETE FROM pa_outbox",                        \
+        "DELETE FROM pa_tasks", "UPDATE pa_tasks SET title = 'forged'",
+
 static const char *const FORGERIES[] = {
-    "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', "
-    "'work', '{\"type\":\"forged\",\"title\":\"urgent\",\"source\":\"granola\","
-    "\"source_reference\":\"forged\",\"priority\":\"urgent\"}', '2026-01-01T00:00:00Z')",
-    "UPDATE pa_outbox SET plugin = 'granola'",
-    "DELETE FROM pa_outbox",
-    "DELETE FROM pa_tasks",
-    "UPDATE pa_tasks SET title = 'forged'",
+    DML_FORGERIES
     "CREATE TRIGGER forged_eater AFTER INSERT ON pa_outbox BEGIN DELETE FROM pa_outbox "
     "WHERE plugin = 'example'; END",
     "CREATE TEMP TRIGGER forged_temp_eater AFTER INSERT ON pa_tasks BEGIN DELETE FROM pa_tasks; "
@@ -179,14 +181,7 @@ static const char *const FORGERIES[] = {
  * each in a transaction of its own, so one refused leaves the next unharmed.
  */
 static const char *const PG_FORGERIES[] = {
-    "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES ('granola', "
-    "'work', '{\"type\":\"forged\",\"title\":\"urgent\",\"source\":\"granola\","
-    "\"source_reference\":\"forged\",\"priority\":\"urgent\"}', '2026-01-01T00:00:00Z')",
-    "UPDATE pa_outbox SET plugin = 'granola'",
-    "DELETE FROM pa_outbox",
-    "DELETE FROM pa_tasks",
-    "UPDATE pa_tasks SET title = 'forged'",
-    "TRUNCATE pa_instances",
+    DML_FORGERIES "TRUNCATE pa_instances",
     "UPDATE pa_schema SET version = 99",
     "DELETE FROM pa_outbox_rejected",
     /* A trigger on its own table that writes the outbox is refused when it would fire. */

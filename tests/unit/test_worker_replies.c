@@ -83,13 +83,19 @@ static worker_event answer(pair *p, int64_t nonce, int64_t items, int64_t reques
     return worker_read(p->w, res);
 }
 
-static void test_the_poll_answered_with_its_nonce_ends(void **state)
+/* A POLL_DONE with the poll's nonce and these counts ends the poll with them, unremarked. */
+static void assert_answer_kept(pair *p, int64_t items, int64_t requests)
 {
     worker_poll_result res;
-    assert_int_equal(answer(*state, NONCE, 5, 2, &res), WORKER_POLL_DONE);
-    assert_int_equal(res.items, 5);
-    assert_int_equal(res.http_requests, 2);
+    assert_int_equal(answer(p, NONCE, items, requests, &res), WORKER_POLL_DONE);
+    assert_int_equal(res.items, items);
+    assert_int_equal(res.http_requests, requests);
     assert_string_equal(logged, "");
+}
+
+static void test_the_poll_answered_with_its_nonce_ends(void **state)
+{
+    assert_answer_kept(*state, 5, 2);
 }
 
 /* A plugin's thread writing a POLL_DONE of its own to the channel: the worker is dropped. */
@@ -116,11 +122,7 @@ static void test_implausible_counts_are_counted_as_zero(void **state)
 
 static void test_the_largest_plausible_counts_are_kept(void **state)
 {
-    worker_poll_result res;
-    assert_int_equal(answer(*state, NONCE, 100000000, 10000000, &res), WORKER_POLL_DONE);
-    assert_int_equal(res.items, 100000000);
-    assert_int_equal(res.http_requests, 10000000);
-    assert_string_equal(logged, "");
+    assert_answer_kept(*state, 100000000, 10000000);
 }
 
 int main(void)
