@@ -14,6 +14,10 @@
  * plugin's transaction. A process's log lines travel as LOG messages. It
  * ends after SHUTDOWN, or when the supervisor goes away (end of file on the
  * channel, or SIGKILL through PR_SET_PDEATHSIG, set before exec).
+ *
+ * Signals are the supervisor's business: SIGHUP, SIGUSR1 and SIGINT are
+ * ignored (a "systemctl kill -s HUP" of the whole unit reloads once and kills
+ * no worker), and SIGTERM ends a worker only when its own supervisor sent it.
  */
 #include "worker_main.h"
 
@@ -235,6 +239,31 @@ int worker_serve(const worker_args *args)
     return 0;
 }
 
+/* SIGTERM: the worker's own supervisor's ends it; anyone else's is ignored. */
+static void on_sigterm(int sig, siginfo_t *info, void *context)
+{
+    (void)context;
+    if (info->si_code != SI_USER || info->si_pid != getppid())
+        return;
+    signal(sig, SIG_DFL); /* dies of it, as the supervisor's books expect */
+    kill(getpid(), sig);
+}
+
+/*
+ * SIG_IGN, not a handler, for the supervisor's signals: nothing is
+ * interrupted, and the plugin's children inherit the same deafness.
+ */
+static void ignore_supervisor_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    struct sigaction sa = {.sa_sigaction = on_sigterm, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int worker_main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -243,7 +272,7 @@ int worker_main(int argc, char **argv)
     }
     /* PR_SET_PDEATHSIG was set before exec (worker_proc.c): it dies with the supervisor. */
     secret_protect_process(); /* the plugin's tokens live here: no core, no attaching */
-    signal(SIGPIPE, SIG_IGN);
+    ignore_supervisor_signals();
     worker_args args = {.channel_fd = CHANNEL_FD,
                         .held_fd = HELD_FD,
                         .private_path = argv[2],
