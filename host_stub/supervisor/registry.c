@@ -201,6 +201,21 @@ static void reload_done(registry *r, size_t index, loaded_plugin *fresh, size_t 
 }
 
 /*
+ * An instance of the old version with no worker (crashed, in backoff) polls
+ * on the new one at once; one whose start failed starts on it. A fixed
+ * version serves without waiting out the broken one's backoff. True when it
+ * will run.
+ */
+static bool retarget_stalled(registry *r, instance_slot *s, const loaded_plugin *fresh)
+{
+    if (!s->running)
+        return slot_start(s, &r->policy, fresh);
+    slot_retarget(s, fresh);
+    slot_poll_now(s);
+    return true;
+}
+
+/*
  * The new version's workers start first, beside the old ones; only once
  * every one is up do the old workers stop. If one fails, the new ones stop
  * and the old ones never paused.
@@ -248,8 +263,8 @@ static void replace_plugin(registry *r, size_t index, loaded_plugin *fresh, int6
         if (next[i]) { /* the old instance shuts down, the new one takes its place */
             slot_stop_finish(s, deadline);
             slot_adopt(s, &r->policy, fresh, next[i]);
-        } else if (s->version == old) { /* a crashed one restarts on the new version */
-            slot_retarget(s, fresh);
+        } else if (s->version == old) {
+            count += retarget_stalled(r, s, fresh);
         }
     }
     free(next);
@@ -338,9 +353,11 @@ static bool instance_changed(const instance_config *now, const instance_config *
            now->write_lease_timeout_seconds != before->write_lease_timeout_seconds;
 }
 
-int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size)
+int registry_apply_config(registry *r, const host_config *cfg, char *summary, size_t summary_size,
+                          char *err, size_t err_size)
 {
     size_t total = total_enabled(cfg), kept = 0, started = 0, restarted = 0, stopped = 0;
+    size_t backed_off = 0;
     instance_slot **slots = calloc(total ? total : 1, sizeof *slots);
     if (!slots) {
         snprintf(err, err_size, "out of memory");
@@ -368,6 +385,9 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
             started += start_if_loaded(r, s); /* new object, or a failed one retried */
         } else {
             kept++;
+            backed_off += s->sched.failures > 0;
+            if (s->sched.failures > 0)
+                slot_poll_now(s); /* the operator may have fixed what it failed on */
         }
         slots[n++] = s;
     }
@@ -393,9 +413,10 @@ int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t
     r->slots = slots;
     r->slot_count = n;
     r->slot_cap = total ? total : 1;
-    log_msg(PA_LOG_INFO, "host",
-            "configuration applied: %zu instance(s) unchanged, %zu restarted, %zu started, "
-            "%zu stopped",
-            kept, restarted, started, stopped);
+    snprintf(summary, summary_size,
+             "configuration applied: %zu instance(s) unchanged, %zu restarted, %zu started, "
+             "%zu stopped; %zu failing instance(s) poll now",
+             kept, restarted, started, stopped, backed_off);
+    log_msg(PA_LOG_INFO, "host", "%s", summary);
     return PA_OK;
 }

@@ -44,10 +44,12 @@ void registry_stop_all(registry *r);
  * A new host.json, applied between polls (SIGHUP): instances of the same
  * plugin and id whose object is unchanged keep running; changed ones restart
  * with the new object; new ones start (when their plugin is loaded); removed
- * or disabled ones stop. The slots then point into cfg, which must outlive
- * them. Logs one line with the counts.
+ * or disabled ones stop; kept ones in backoff poll now (slot_poll_now). The
+ * slots then point into cfg, which must outlive them. Logs one line with the
+ * counts, also written into summary.
  */
-int registry_apply_config(registry *r, const host_config *cfg, char *err, size_t err_size);
+int registry_apply_config(registry *r, const host_config *cfg, char *summary, size_t summary_size,
+                          char *err, size_t err_size);
 
 /* Whether any instance has a poll under way. */
 bool registry_any_busy(const registry *r);

@@ -26,6 +26,12 @@ int64_t sched_on_failure(sched_entry *e, int64_t now_ms, int64_t cap_ms)
     return e->delay_ms;
 }
 
+void sched_poll_now(sched_entry *e, int64_t now_ms)
+{
+    e->delay_ms = e->interval_ms;
+    e->next_due_ms = now_ms;
+}
+
 void sched_not_before(sched_entry *e, int64_t earliest_ms)
 {
     if (e->next_due_ms < earliest_ms)

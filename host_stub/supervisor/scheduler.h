@@ -22,6 +22,12 @@ void sched_start(sched_entry *e, int64_t now_ms, int64_t interval_ms);
 unsigned sched_on_success(sched_entry *e, int64_t now_ms);
 /* Returns the new delay until the next poll. */
 int64_t sched_on_failure(sched_entry *e, int64_t now_ms, int64_t cap_ms);
+/*
+ * An operator's "now" (a reload, ctl poll): the next poll is due at now_ms
+ * and the backoff delay is back to the interval. The failures in a row are
+ * kept: they are a fact, and the next success ends them.
+ */
+void sched_poll_now(sched_entry *e, int64_t now_ms);
 /* Earliest time at or after which not_before allows the next poll. */
 void sched_not_before(sched_entry *e, int64_t earliest_ms);
 

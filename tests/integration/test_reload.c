@@ -404,6 +404,34 @@ static void test_reload_cycles_leave_no_residue_in_process(void **state)
     reload_cycles_leave_no_residue(*state, "none");
 }
 
+/*
+ * A poll that crashes backs its instance off for hours; installing the fixed
+ * version serves at once (the reload retargets the stalled instance and
+ * resets its backoff), not after the broken one's 2 h.
+ */
+static void test_a_fixed_version_serves_at_once_after_a_crash(void **state)
+{
+    test_env *env = *state;
+    install_plugin_as(env, "example_crash", "example.so");
+    pid_t pid =
+        start_watching(env, "{\"plugins\": {\"example\": {\"instances\": [{\"id\": \"c\"}]}}}");
+    wait_for_lines(env->err_path, "poll failed (1 in a row)", 1);
+    char *err = read_file(env->err_path);
+    assert_contains(err, "backing off, next poll in 7200 s");
+    free(err);
+    install_plugin_as(env, "example_v2", "example.so");
+    wait_for_lines(
+        env->err_path,
+        "reloaded plugin 'example' version 1.0.3-crash -> 2.0.0: 1 instance(s) restarted", 1);
+    wait_for_lines(env->out_path, "\"title\":\"V2 item 1.1\"", 1);
+    kill(pid, SIGTERM);
+    host_result r;
+    host_wait(env, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.err, "poll succeeded after 1 failure(s)");
+    host_result_free(&r);
+}
+
 int main(void)
 {
     /*
@@ -418,6 +446,8 @@ int main(void)
                                         env_teardown),
         cmocka_unit_test_setup_teardown(
             test_file_written_in_two_halves_is_never_loaded_half_written, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_a_fixed_version_serves_at_once_after_a_crash,
+                                        env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_plugins_added_and_removed_at_run_time, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_reload_cycles_leave_no_residue_in_workers, env_setup,

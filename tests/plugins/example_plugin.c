@@ -5,6 +5,7 @@
  * each title ends in a byte that is not UTF-8).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "tp_support.h"
 
@@ -41,6 +42,9 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
 int pa_plugin_poll(void *instance, char *errbuf, size_t errbuf_size)
 {
     tp_instance *t = instance;
+#ifdef EXAMPLE_CRASH_POLL
+    abort(); /* the broken version a fix replaces */
+#endif
     t->polls++;
     pa_lease lease;
     int rc = PA_LEASE(t->api, t->ctx, PA_LEASE_WRITE, PA_LEASE_DEFAULT_TIMEOUT, &lease);
