@@ -13,6 +13,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--worker") == 0)
         return worker_main(argc, argv);
+    if (argc > 1 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "ctl") == 0))
+        return ctl_main(argc, argv);
     options opt;
     int rc = options_parse(argc, argv, &opt);
     if (rc != 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "control.h"
 #include "db_url.h"
 #include "db_watch.h"
 #include "loader.h"
@@ -46,6 +47,10 @@ typedef struct host {
     int64_t polls_ended_ns;       /* when the first poll since the last outbox round ended */
     bool child_ended;             /* SIGCHLD came: a worker, or an orphan, has ended */
     int64_t orphan_sweep_ns;      /* when adopted orphans are next looked for */
+    int64_t started_ms;           /* host clock, when the host started */
+    control *control;             /* the control socket; NULL: none (--control none, or held) */
+    struct commands *commands;    /* control requests answered later (control_commands.c) */
+    char status_line[200];        /* the last STATUS= sent to the service manager */
 } host;
 
 /*

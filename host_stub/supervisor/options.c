@@ -15,7 +15,10 @@ static void usage(FILE *out)
           "                 [--db URL|FILE] [--polls N]\n"
           "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
           "                 [--log-format text|journald] [--allow-shared-db]\n"
-          "                 [--fake-clock EPOCH_SECONDS] [--check-config] [-h|--help] [--version]\n"
+          "                 [--fake-clock EPOCH_SECONDS] [--check-config] [--control PATH|none]\n"
+          "                 [-h|--help] [--version]\n"
+          "       host_stub status [--json] [--quiet] [--control PATH]\n"
+          "       host_stub ctl status|reload|poll PLUGIN[/INSTANCE] [--json] [--control PATH]\n"
           "defaults: --plugins " PA_DEFAULT_PLUGIN_DIR " --config ./host.json\n"
           "--agent-config reads the agent's config.yaml (default ./config.yaml): its granola\n"
           "  workspaces become granola instances, its database.url the database; host.json\n"
@@ -28,6 +31,8 @@ static void usage(FILE *out)
           "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
           "--check-config checks host.json and every enabled instance by its plugin's rules,\n"
           "  without the database or the network; exits 0 or 2.\n"
+          "--control: the socket status and ctl talk to (default $PA_CONTROL_SOCKET, else\n"
+          "  $XDG_RUNTIME_DIR/pa-plugins/control.sock, else /tmp/pa-plugins-UID/control.sock).\n"
           "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
           out);
 }
@@ -126,6 +131,9 @@ static int apply_option(int c, const char *arg, options *opt)
     case 'C':
         opt->check_config = true;
         return 0;
+    case 'K':
+        opt->control_path = arg;
+        return 0;
     case 'n':
     case 'i':
     case 'f':
@@ -161,6 +169,7 @@ int options_parse(int argc, char **argv, options *opt)
                                              {"log-format", required_argument, NULL, 'L'},
                                              {"allow-shared-db", no_argument, NULL, 'S'},
                                              {"check-config", no_argument, NULL, 'C'},
+                                             {"control", required_argument, NULL, 'K'},
                                              {NULL, 0, NULL, 0}};
     *opt = (options){.plugins_dir = PA_DEFAULT_PLUGIN_DIR,
                      .config_path = "./host.json",

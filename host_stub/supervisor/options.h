@@ -10,6 +10,8 @@
 /* Exit codes (docs/OPERATIONS.md). */
 #define EXIT_RUNTIME 1 /* database, or the last round left items undelivered */
 #define EXIT_CONFIG  2 /* usage or configuration */
+#define EXIT_POLLS                                                                                 \
+    3 /* a bounded run (--polls) in which a poll failed or an instance did not start */
 
 typedef struct options {
     const char *plugins_dir;
@@ -27,6 +29,7 @@ typedef struct options {
     bool allow_shared_db;
     bool journald;
     bool check_config;
+    const char *control_path; /* --control: the control socket; NULL: the default */
 } options;
 
 /*

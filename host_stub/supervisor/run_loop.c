@@ -18,9 +18,11 @@
 
 #include "agent_config.h"
 #include "clock.h"
+#include "control_commands.h"
 #include "db_health.h"
 #include "host.h"
 #include "log.h"
+#include "service_notify.h"
 #include "task_output.h"
 #include "task_store.h"
 
@@ -51,9 +53,17 @@ static void handle_signals(host *h)
         } else if (!h->stop) {
             log_msg(PA_LOG_INFO, "host", "signal %u received; finishing and shutting down",
                     si.ssi_signo);
+            service_notify("STOPPING=1");
             h->stop = true;
         }
     }
+}
+
+/* A reload's end, told to the service manager and to whoever asked on the control socket. */
+static void reload_done(host *h, bool applied, const char *outcome)
+{
+    service_notify("READY=1");
+    commands_reload_done(h, applied, outcome);
 }
 
 /*
@@ -65,11 +75,13 @@ static void handle_signals(host *h)
 static void reload_config(host *h)
 {
     h->reload_config = false;
+    service_notify("RELOADING=1");
     host_config fresh;
     char err[1200];
     if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &fresh, err,
                             sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s; keeping the running configuration", err);
+        reload_done(h, false, err);
         return;
     }
     if (fresh.pool_size != h->cfg.pool_size || fresh.lease_timeout_ms != h->cfg.lease_timeout_ms ||
@@ -84,15 +96,19 @@ static void reload_config(host *h)
     h->cfg = fresh;
     h->reg.policy = host_policy(h);
     h->reg.grace_ms = fresh.shutdown_grace_seconds * 1000;
-    if (registry_apply_config(&h->reg, &h->cfg, err, sizeof err) != PA_OK) {
+    char outcome[300];
+    if (registry_apply_config(&h->reg, &h->cfg, outcome, sizeof outcome, err, sizeof err) !=
+        PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "applying %s failed: %s", h->opt.config_name, err);
         h->cfg = old;
         h->reg.policy = host_policy(h);
         h->reg.grace_ms = old.shutdown_grace_seconds * 1000;
         config_free(&fresh);
+        reload_done(h, false, err);
         return;
     }
     config_free(&old); /* every slot now points into the fresh configuration */
+    reload_done(h, true, outcome);
 }
 
 /* Applies the plugin changes that have settled. Runs between polls only. */
@@ -244,11 +260,14 @@ static bool dispatch_due(host *h, int64_t now)
     return any;
 }
 
-/* Waits up to wait_ms for a signal, a plugin change or anything from a worker. */
+/* The fixed descriptors the loop polls before the control socket's and the workers'. */
+#define FIXED_FDS 3
+
+/* Waits up to wait_ms for a signal, a plugin change, a control client or anything from a worker. */
 static void wait_events(host *h, int64_t wait_ms)
 {
     registry *r = &h->reg;
-    size_t n = 3, cap = 3 + 2 * r->slot_count;
+    size_t cap = FIXED_FDS + CONTROL_CLIENTS + 1 + 2 * r->slot_count;
     struct pollfd *pfd = calloc(cap, sizeof *pfd);
     if (!pfd) {
         poll(NULL, 0, 10); /* out of memory: try again shortly */
@@ -257,6 +276,8 @@ static void wait_events(host *h, int64_t wait_ms)
     pfd[0] = (struct pollfd){.fd = h->signal_fd, .events = POLLIN};
     pfd[1] = (struct pollfd){.fd = h->watcher ? watcher_fd(h->watcher) : -1, .events = POLLIN};
     pfd[2] = (struct pollfd){.fd = task_output_waiting_fd(h->output), .events = POLLOUT};
+    size_t control_n = control_pollfds(h->control, pfd + FIXED_FDS);
+    size_t base = FIXED_FDS + control_n, n = base;
     for (size_t i = 0; i < r->slot_count; i++) {
         const worker_proc *w = r->slots[i]->worker;
         /* A worker told to shut down answers BYE, read when its stop is finished. */
@@ -273,11 +294,13 @@ static void wait_events(host *h, int64_t wait_ms)
         task_output_flush(h->output);
     for (size_t i = 0; ready > 0 && i < r->slot_count; i++) {
         instance_slot *s = r->slots[i];
-        if (s->worker && pfd[3 + 2 * i + 1].revents)
+        if (s->worker && pfd[base + 2 * i + 1].revents)
             worker_read_output(s->worker);
-        if (s->worker && pfd[3 + 2 * i].revents)
+        if (s->worker && pfd[base + 2 * i].revents)
             note_poll_ended(h, slot_read(s, &r->policy));
     }
+    if (ready > 0)
+        control_serve(h->control, pfd + FIXED_FDS, control_n);
     free(pfd);
 }
 
@@ -314,6 +337,12 @@ static int64_t next_wake_ms(host *h, bool dispatching, int64_t idle_due, int64_t
         wait = earlier(wait, watcher_next_deadline(h->watcher) - mono_ms);
     if (h->polls_ended_ns)
         wait = earlier(wait, OUTBOX_MAX_DELAY_MS);
+    int64_t control_due = control_next_deadline_ms(h->control);
+    if (control_due >= 0)
+        wait = earlier(wait, control_due);
+    int64_t watchdog_due = service_watchdog();
+    if (watchdog_due >= 0)
+        wait = earlier(wait, watchdog_due);
     if (h->outbox_more)
         wait = 0;
     return wait < 0 ? 0 : wait;
@@ -419,6 +448,27 @@ static void outbox_when_due(host *h, bool busy, bool last)
     }
 }
 
+/* The service manager's STATUS= one-liner, sent when it changes. */
+static void report_status(host *h)
+{
+    size_t running = 0, failing = 0;
+    uint64_t items = 0;
+    for (size_t i = 0; i < h->reg.slot_count; i++) {
+        const instance_slot *s = h->reg.slots[i];
+        running += s->running;
+        failing += !s->running || s->sched.failures > 0;
+        items += s->items_emitted;
+    }
+    char line[200];
+    snprintf(line, sizeof line,
+             "%zu of %zu instance(s) running, %zu failing; %llu item(s) emitted%s", running,
+             h->reg.slot_count, failing, (unsigned long long)items, h->stop ? "; stopping" : "");
+    if (strcmp(line, h->status_line) == 0)
+        return;
+    snprintf(h->status_line, sizeof h->status_line, "%s", line);
+    service_status("%s", line);
+}
+
 void run_loop(host *h)
 {
     registry *r = &h->reg;
@@ -467,5 +517,9 @@ void run_loop(host *h)
         wait_events(h, wait < 0 ? 0 : wait);
         collect_ended(h);
         enforce_deadlines(h, stop_deadline_ns);
+        control_expire(h->control);
+        commands_serve(h);
+        commands_progress(h);
+        report_status(h);
     }
 }

@@ -107,6 +107,16 @@ void slot_retarget(instance_slot *s, const loaded_plugin *pl)
     s->version = pl;
 }
 
+void slot_poll_now(instance_slot *s)
+{
+    if (!s->running)
+        return;
+    s->not_before_ms = 0;
+    s->poll_requested = true;
+    sched_poll_now(&s->sched, clock_wall_ms());
+    s->status_changed = true;
+}
+
 void slot_stop_begin(instance_slot *s)
 {
     if (s->running && s->worker)
@@ -125,6 +135,7 @@ void slot_stop_finish(instance_slot *s, int64_t deadline_ns)
     s->worker = NULL;
     s->busy = false;
     s->running = false;
+    s->polls_ended = s->polls_sent; /* one under way ended with its worker */
     s->status_changed = true;
     log_msg(PA_LOG_INFO, s->log_source, "shut down");
 }
@@ -178,11 +189,22 @@ static double ms_since_sent(const instance_slot *s)
     return (double)(clock_mono_ns() - s->sent_ns) / 1e6;
 }
 
-/* A poll that ended without the plugin's answer (crash, kill, no worker): a failure. */
-static void poll_lost(instance_slot *s, const slot_policy *p, const char *why)
+/* The books of any poll's end, answered or lost. */
+static void poll_ended(instance_slot *s, int rc, uint64_t items)
 {
     s->busy = false;
     s->polls++;
+    s->polls_ended++;
+    s->last_poll_rc = rc;
+    s->last_poll_items = items;
+    s->last_poll_ms = clock_wall_ms();
+    s->last_poll_duration_ms = ms_since_sent(s);
+}
+
+/* A poll that ended without the plugin's answer (crash, kill, no worker): a failure. */
+static void poll_lost(instance_slot *s, const slot_policy *p, const char *why)
+{
+    poll_ended(s, PA_ERR_GENERIC, 0);
     s->poll_failures++;
     s->not_before_ms = 0;
     after_poll(s, p, PA_ERR_GENERIC, why, ms_since_sent(s));
@@ -233,8 +255,7 @@ static void kill_overdue(instance_slot *s, const slot_policy *p, const char *dea
 
 static void poll_answered(instance_slot *s, const slot_policy *p, const worker_poll_result *res)
 {
-    s->busy = false;
-    s->polls++;
+    poll_ended(s, res->rc, res->items);
     s->poll_failures += res->rc != PA_OK;
     s->items_emitted += res->items;
     s->http_requests += res->http_requests;
@@ -288,12 +309,14 @@ bool slot_check_ended(instance_slot *s, const slot_policy *p)
 
 bool slot_due(const instance_slot *s, int64_t now_ms)
 {
-    return s->running && !s->busy && s->sched.next_due_ms <= now_ms;
+    return s->running && !s->busy && (s->poll_requested || s->sched.next_due_ms <= now_ms);
 }
 
 bool slot_dispatch(instance_slot *s, const slot_policy *p)
 {
     s->sent_ns = clock_mono_ns();
+    s->poll_requested = false;
+    s->polls_sent++;
     char err[1200];
     /* A new worker takes this poll after its init; the loop does not wait for either. */
     if (!s->worker && worker_launch(p->workers, s->version, s->config, s->log_source, &s->worker,

@@ -50,11 +50,18 @@ typedef struct instance_slot {
     uint64_t poll_failures;
     uint64_t items_emitted;
     uint64_t http_requests;
-    int64_t last_success_ms;           /* host clock; 0: never */
-    int64_t last_failure_ms;           /* host clock; 0: never */
-    char last_error[256];              /* the last failed start's or poll's message; "" before */
-    bool status_changed;               /* since pa_instances last got it (slot_status) */
-    int64_t longest_hold_ns;           /* the longest lease any of its workers reported */
+    int64_t last_success_ms;          /* host clock; 0: never */
+    int64_t last_failure_ms;          /* host clock; 0: never */
+    char last_error[256];             /* the last failed start's or poll's message; "" before */
+    bool status_changed;              /* since pa_instances last got it (slot_status) */
+    int64_t longest_hold_ns;          /* the longest lease any of its workers reported */
+    bool poll_requested;              /* slot_poll_now: due at once, whatever its schedule */
+    uint64_t polls_sent, polls_ended; /* for its whole life, restarts included (ctl poll) */
+    int last_poll_rc;                 /* the last ended poll's */
+    uint64_t last_poll_items;         /* items it emitted */
+    int64_t last_poll_ms;             /* host clock, when it ended; 0: never */
+    double last_poll_duration_ms;
+    uint64_t dead_lettered; /* its outbox rows set aside in pa_outbox_rejected by this host */
     char pool_stats[WORKER_STATS_MAX]; /* its worker's pool, as last reported */
 } instance_slot;
 
@@ -71,6 +78,11 @@ bool slot_start(instance_slot *s, const slot_policy *p, const loaded_plugin *pl)
 void slot_adopt(instance_slot *s, const slot_policy *p, const loaded_plugin *pl, worker_proc *w);
 /* s now belongs to version pl (NULL: none, its file is gone); a crashed one restarts on it. */
 void slot_retarget(instance_slot *s, const loaded_plugin *pl);
+/*
+ * An operator asked (a reload, ctl poll): s's next poll is due now, its
+ * backoff and any deferral dropped. Nothing when s is not running.
+ */
+void slot_poll_now(instance_slot *s);
 
 /* Stopping in two halves, so many workers shut down side by side until one deadline. */
 void slot_stop_begin(instance_slot *s);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -21,7 +22,9 @@
 #include "db_health.h"
 #include "host.h"
 #include "log.h"
+#include "control_commands.h"
 #include "secret.h"
+#include "service_notify.h"
 #include "task_store.h"
 
 /* A plugin file written in place must keep its size this long before it is loaded. */
@@ -163,6 +166,9 @@ static void reap_last_orphans(const host *h)
 
 static void teardown(host *h)
 {
+    commands_finish(h);
+    control_close(h->control);
+    h->control = NULL;
     registry_stop_all(&h->reg);
     reap_last_orphans(h);
     host_record_status(h, 1000); /* "not running" is a status a consumer reports */
@@ -264,6 +270,53 @@ static int start_instances(host *h)
     return h->opt.polls ? EXIT_RUNTIME : 0;
 }
 
+/*
+ * The control socket (control.h): a service's, or wherever --control says; a
+ * bounded run (--polls) has none unless asked. A path given and unusable is
+ * a configuration error; the default one unusable, a warning.
+ */
+static int open_control(host *h)
+{
+    char path[200], err[600];
+    const char *chosen = NULL;
+    bool asked = h->opt.control_path || getenv("PA_CONTROL_SOCKET");
+    if (h->opt.polls && !asked)
+        return 0;
+    int rc = control_path(h->opt.control_path, 1, path, sizeof path, &chosen, err, sizeof err);
+    if (rc == PA_OK && chosen)
+        rc = control_open(chosen, &h->control, err, sizeof err);
+    if (rc == PA_OK)
+        return 0;
+    log_msg(asked ? PA_LOG_ERROR : PA_LOG_WARN, "control", "%s%s", err,
+            asked ? "" : "; running without a control socket");
+    return asked ? EXIT_CONFIG : 0;
+}
+
+/*
+ * A bounded run's verdict on its polls: EXIT_POLLS when one failed or an
+ * instance never started (named, the first few), else 0. A service's polls
+ * are judged by their status, not its exit.
+ */
+static int failed_polls_status(const host *h)
+{
+    uint64_t failed = 0;
+    char names[300] = "";
+    for (size_t i = 0; h->opt.polls && i < h->reg.slot_count; i++) {
+        const instance_slot *s = h->reg.slots[i];
+        uint64_t n = s->poll_failures + (!s->running && s->last_error[0]);
+        size_t used = strlen(names);
+        if (n && used + 2 < sizeof names)
+            snprintf(names + used, sizeof names - used, "%s%s/%s", used ? ", " : "",
+                     s->plugin->name, s->config->id);
+        failed += n;
+    }
+    if (!failed)
+        return 0;
+    log_msg(PA_LOG_ERROR, "host", "exiting with status 3: %llu poll(s) failed in this run (%s)",
+            (unsigned long long)failed, names);
+    return EXIT_POLLS;
+}
+
 static int run(host *h, worker_entry_fn in_process)
 {
     char err[1200] = "";
@@ -281,8 +334,9 @@ static int run(host *h, worker_entry_fn in_process)
     int rc;
     if ((rc = host_setup_workers(h, h->db.kind, h->db.path, in_process)) != 0 ||
         (rc = open_plugins_and_lock(h)) != 0 || (rc = open_database(h)) != 0 ||
-        (rc = start_instances(h)) != 0)
+        (rc = start_instances(h)) != 0 || (rc = open_control(h)) != 0)
         return rc;
+    service_notify("READY=1");
     /* Orphans of plugins' processes come to the supervisor, which kills them (run_loop.c). */
     if (h->cfg.isolated && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
         log_msg(PA_LOG_WARN, "host",
@@ -300,7 +354,7 @@ static int run(host *h, worker_entry_fn in_process)
         log_msg(PA_LOG_ERROR, "host",
                 "exiting with status 1: the last outbox round failed, so emitted items may "
                 "still wait in pa_outbox undelivered (see the outbox error above)");
-    return h->undelivered || h->damaged ? EXIT_RUNTIME : 0;
+    return h->undelivered || h->damaged ? EXIT_RUNTIME : failed_polls_status(h);
 }
 
 int supervisor_run(const options *opt, worker_entry_fn in_process)
@@ -312,10 +366,12 @@ int supervisor_run(const options *opt, worker_entry_fn in_process)
               .self = {.plugin = "host", .instance = "outbox"}};
     /* The database URL (a password) lives here, and in-process plugins' tokens. */
     secret_protect_process();
+    service_notify_init();
     log_set_level(h.opt.log_level);
     log_set_format(h.opt.journald ? LOG_FORMAT_JOURNALD : LOG_FORMAT_TEXT);
     if (h.opt.virtual_clock)
         clock_use_virtual(h.opt.virtual_start_ms);
+    h.started_ms = clock_wall_ms();
     if (setup_signals(&h) != 0) {
         log_msg(PA_LOG_ERROR, "host", "cannot set up signal handling: %s", strerror(errno));
         return EXIT_RUNTIME;

@@ -1,11 +1,13 @@
 /*
  * The supervisor library's entry, all that host_stub's main sees of it:
  * runs the host as the options say, with workers as processes of this
- * binary or (with "isolation": "none") as threads running in_process.
+ * binary or (with "isolation": "none") as threads running in_process; and
+ * the control socket's client (ctl_client.h), for "host_stub status" and "ctl".
  */
 #ifndef SUPERVISOR_H
 #define SUPERVISOR_H
 
+#include "ctl_client.h"
 #include "options.h"
 #include "worker_args.h"
 

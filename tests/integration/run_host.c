@@ -32,6 +32,9 @@ void env_create(test_env *env)
         snprintf(env->db, sizeof env->db, "%s/agent.db", env->dir);
     snprintf(env->out_path, sizeof env->out_path, "%s/stdout", env->dir);
     snprintf(env->err_path, sizeof env->err_path, "%s/stderr", env->dir);
+    snprintf(env->control, sizeof env->control, "%s/control.sock", env->dir);
+    /* Each test's hosts their own socket, never the user's default one. */
+    assert_int_equal(setenv("PA_CONTROL_SOCKET", env->control, 1), 0);
     assert_int_equal(mkdir(env->plugins, 0755), 0);
 }
 
@@ -156,11 +159,43 @@ pid_t host_start(test_env *env, const char *const *args)
     const char *argv[64] = {PA_HOST_STUB, "--plugins", env->plugins, "--config",
                             env->config,  "--db",      env->db};
     int argc = 7;
-    for (int i = 0; args && args[i] && argc < 63; i++)
+    env->bounded = false;
+    for (int i = 0; args && args[i] && argc < 63; i++) {
+        env->bounded = env->bounded || strcmp(args[i], "--polls") == 0;
         argv[argc++] = args[i];
+    }
     argv[argc] = NULL;
     env->pid = spawn_wrapped(argv, env->out_path, env->err_path);
     return env->pid;
+}
+
+void host_command(test_env *env, host_result *result, const char *const *args)
+{
+    const char *argv[64] = {PA_HOST_STUB};
+    int argc = 1;
+    for (int i = 0; args[i] && argc < 63; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    char out[160], err[160];
+    snprintf(out, sizeof out, "%s/command.out", env->dir);
+    snprintf(err, sizeof err, "%s/command.err", env->dir);
+    pid_t pid = spawn_wrapped(argv, out, err);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    result->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    result->bounded = false;
+    result->out = read_file(out);
+    result->err = read_file(err);
+    if (result->exit_code == 99)
+        fail_msg("valgrind reported errors:\n%s", result->err);
+}
+
+int expected_exit(const host_result *result)
+{
+    return result->bounded && (strstr(result->err, ": poll failed (") ||
+                               strstr(result->err, "instance not started"))
+               ? 3
+               : 0;
 }
 
 void host_wait(test_env *env, pid_t pid, host_result *result)
@@ -170,6 +205,7 @@ void host_wait(test_env *env, pid_t pid, host_result *result)
     if (env->pid == pid)
         env->pid = 0;
     result->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    result->bounded = env->bounded;
     result->out = read_file(env->out_path);
     result->err = read_file(env->err_path);
     /* 99 is valgrind's error status, for the host or (logged by it) for a worker. */

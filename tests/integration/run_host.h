@@ -18,11 +18,14 @@ typedef struct test_env {
     char pg_name[64]; /* the PostgreSQL database made for this test, or "" */
     char out_path[128];
     char err_path[128];
-    pid_t pid; /* a host_stub started and not yet waited for: killed by env_destroy */
+    char control[128]; /* the control socket its hosts answer on (PA_CONTROL_SOCKET) */
+    pid_t pid;         /* a host_stub started and not yet waited for: killed by env_destroy */
+    bool bounded;      /* the last host_start was given --polls */
 } test_env;
 
 typedef struct host_result {
     int exit_code; /* -signal when killed by a signal */
+    bool bounded;  /* a --polls run */
     char *out;
     char *err;
 } host_result;
@@ -49,7 +52,18 @@ void host_run(test_env *env, host_result *result, const char *const *args);
 /* Starts host_stub in the background; collect with host_wait. */
 pid_t host_start(test_env *env, const char *const *args);
 void host_wait(test_env *env, pid_t pid, host_result *result);
+/*
+ * Runs host_stub with args only (no --plugins, --config, --db: "status",
+ * "ctl poll x", ...) to completion, its output in files of its own.
+ */
+void host_command(test_env *env, host_result *result, const char *const *args);
 void host_result_free(host_result *result);
+/*
+ * What a run must exit with, judged by its log: a bounded one (--polls) 3
+ * when a poll failed or an instance did not start, else 0; one stopped by a
+ * signal 0 (docs/OPERATIONS.md).
+ */
+int expected_exit(const host_result *result);
 
 char *read_file(const char *path);
 /* Runs a query returning one integer on the env's database (either engine). */

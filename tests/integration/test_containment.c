@@ -149,7 +149,7 @@ static void run_misbehaving(test_env *env, const char *does, host_result *r)
 /* good_polls: how many polls the good instance must have made. */
 static void assert_survived(test_env *env, const host_result *r, int good_polls)
 {
-    if (r->exit_code != 0)
+    if (r->exit_code != expected_exit(r))
         fail_msg("host exited %d\n%s", r->exit_code, r->err);
     if (count_lines_with(r->out, "\"source\":\"example\"") < good_polls)
         fail_msg("the good instance made fewer than %d polls\n%s", good_polls, r->err);
@@ -297,7 +297,7 @@ static void test_a_worker_leaves_no_core_file(void **state)
         host_result r;
         run_rounds(env, "", "\"does\": \"report_dumpable\", \"from_poll\": 1", 1, &r);
         unsetenv("PA_ALLOW_CORE_DUMPS");
-        assert_int_equal(r.exit_code, 0);
+        assert_int_equal(r.exit_code, expected_exit(&r));
         if (allow)
             assert_contains(r.err, "plugin misbehave/bad: output: dumpable=1");
         else
@@ -343,7 +343,7 @@ static void run_hang_with_child(test_env *env, const char *does, char *pid_file,
              "\"pid_file\": \"%s\"",
              does, hang_timeout_seconds(), pid_file);
     run_rounds(env, "", bad, 1, r);
-    if (r->exit_code != 0)
+    if (r->exit_code != expected_exit(r))
         fail_msg("host exited %d\n%.3000s", r->exit_code, r->err);
 }
 
@@ -467,7 +467,7 @@ static void test_a_killed_hosts_leftovers_end_at_the_next_start(void **state)
     if (!outlived)
         fail_msg("the plugin's child %ld did not outlive its host: nothing to test", child);
     host_run(env, &r, (const char *[]){"--polls", "1", NULL});
-    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.exit_code, expected_exit(&r));
     char said[200];
     snprintf(said, sizeof said,
              "worker process group(s) of host_stub pid %ld, which ended without a stop", (long)pid);
@@ -488,7 +488,7 @@ static void test_a_worker_inherits_no_stray_descriptor(void **state)
     host_result r;
     run_rounds(env, "", "\"does\": \"report_fds\", \"from_poll\": 1", 1, &r);
     close(stray);
-    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.exit_code, expected_exit(&r));
     assert_contains(r.err, "plugin misbehave/bad: output: null_fds_above_4=0");
     host_result_free(&r);
 }
@@ -649,7 +649,7 @@ static void test_a_bad_outbox_row_is_set_aside(void **state)
     test_env *env = *state;
     host_result r;
     run_rounds(env, "", "\"does\": \"nothing\"", 1, &r);
-    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.exit_code, expected_exit(&r));
     host_result_free(&r);
     static const char *const bad_items[] = {"{\"type\": \"example\"}", "not JSON at all"};
     for (size_t i = 0; i < 2; i++) {
@@ -661,7 +661,7 @@ static void test_a_bad_outbox_row_is_set_aside(void **state)
         db_exec_sql(env, sql);
     }
     run_rounds(env, "", "\"does\": \"nothing\"", POLLS, &r);
-    if (r.exit_code != 0)
+    if (r.exit_code != expected_exit(&r))
         fail_msg("host exited %d\n%s", r.exit_code, r.err);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
     if (count_lines_with(r.err, " set aside: outbox consumer: ") != 2)
@@ -887,7 +887,7 @@ static void test_isolation_none_runs_in_process(void **state)
     const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
     host_run(env, &r, args);
-    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.exit_code, expected_exit(&r));
     assert_int_equal(count_lines(r.out), 2);
     assert_contains(r.err, "info plugin example/a: started (plugin version 1.0.0)\n");
     assert_lacks(r.err, "worker pid");
@@ -925,7 +925,7 @@ static void test_a_worker_that_hangs_at_exit_is_killed(void **state)
     const char *args[] = {"--polls", "2", "--fake-clock", FAKE_CLOCK, NULL};
     host_result r;
     host_run(env, &r, args);
-    if (r.exit_code != 0)
+    if (r.exit_code != expected_exit(&r))
         fail_msg("host exited %d\n%s", r.exit_code, r.err);
     assert_int_equal(count_lines_with(r.out, "\"source\":\"example\""), 2);
     assert_contains(r.err, "exit_hangs.so' was still exiting ");
