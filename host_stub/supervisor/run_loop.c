@@ -212,13 +212,26 @@ static int64_t last_round_budget_ms(const host *h)
     return left > OUTBOX_ROUND_BUDGET_MS ? left : OUTBOX_ROUND_BUDGET_MS;
 }
 
+/* A row set aside goes into its instance's books (ctl status: dead_lettered). */
+static void count_set_aside(void *arg, const char *plugin, const char *instance)
+{
+    host *h = arg;
+    for (size_t i = 0; i < h->reg.slot_count; i++) {
+        instance_slot *s = h->reg.slots[i];
+        if (strcmp(s->plugin->name, plugin) == 0 && strcmp(s->config->id, instance) == 0)
+            s->dead_lettered++;
+    }
+}
+
 static void outbox_round(host *h, bool last)
 {
     task_sink sink = {task_output_line, h->output};
     task_round r = {.now_ms = clock_wall_ms(),
                     .lock_wait_ms = last && !h->stop ? -1 : OUTBOX_LOCK_WAIT_MS,
                     .budget_ms = last ? last_round_budget_ms(h) : OUTBOX_ROUND_BUDGET_MS,
-                    .sink = task_output_closed(h->output) ? NULL : &sink};
+                    .sink = task_output_closed(h->output) ? NULL : &sink,
+                    .set_aside = count_set_aside,
+                    .set_aside_arg = h};
     char err[1024];
     int rc = task_store_consume(h->pool, &h->self, &r, err, sizeof err);
     h->outbox_rejected += r.rejected;

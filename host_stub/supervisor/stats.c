@@ -87,12 +87,13 @@ static void log_status(const instance_slot *s)
     log_msg(PA_LOG_INFO, "status",
             "instance %s/%s: running=%d version=%s polls=%llu failures_in_a_row=%u "
             "failures=%llu last_success=%s last_failure=%s next_poll=%s items=%llu "
-            "leases_held=%d http_requests=%llu last_failure_reason=\"%s\"",
+            "leases_held=%d http_requests=%llu dead_lettered=%llu last_failure_reason=\"%s\"",
             s->plugin->name, s->config->id, s->running,
             s->running && s->version ? s->version->description.version : "-",
             (unsigned long long)s->polls, s->sched.failures, (unsigned long long)s->poll_failures,
             success, failure, next, (unsigned long long)s->items_emitted, slot_leases_held(s),
-            (unsigned long long)s->http_requests, s->last_error);
+            (unsigned long long)s->http_requests, (unsigned long long)s->dead_lettered,
+            s->last_error);
 }
 
 /* The longest lease any instance of the plugin named name held, in ns. */

@@ -714,7 +714,7 @@ static int record_rejection(host_lease *l, db_stmt *first, const char *why, cons
  * when a row was set aside (logged once, here).
  */
 static int reject_first_pending(host_lease *l, const task_sql *q, const char *stamp,
-                                const char *why)
+                                const char *why, char plugin[128], char instance[256])
 {
     db_stmt *first = prepare(l, q->first_pending, "finding the bad outbox row");
     bool row = false;
@@ -725,6 +725,10 @@ static int reject_first_pending(host_lease *l, const task_sql *q, const char *st
         return PA_ERR_DB;
     }
     int64_t id = rc == PA_OK ? db_column_int64(first, 0) : 0;
+    if (rc == PA_OK) {
+        snprintf(plugin, 128, "%s", text_or_unknown(first, 1));
+        snprintf(instance, 256, "%s", text_or_unknown(first, 2));
+    }
     if (rc == PA_OK)
         rc = record_rejection(l, first, why, stamp);
     if (rc == PA_OK)
@@ -790,11 +794,14 @@ static int set_aside(pool *p, pool_owner *host, const task_sql *q, task_round *r
     char why[1024];
     snprintf(why, sizeof why, "%s", err);
     host_lease l = {p, host, {0}, err, err_size, false};
+    char plugin[128] = "", instance[256] = "";
     int rc = lease_write(&l, r->lock_wait_ms);
     if (rc == PA_OK)
-        rc = release(&l, reject_first_pending(&l, q, stamp, why));
+        rc = release(&l, reject_first_pending(&l, q, stamp, why, plugin, instance));
     if (rc == PA_OK)
         r->rejected++;
+    if (rc == PA_OK && r->set_aside)
+        r->set_aside(r->set_aside_arg, plugin, instance);
     return rc;
 }
 

@@ -38,6 +38,9 @@ typedef struct task_round {
     int lock_wait_ms;      /* each transaction waits this long for the lock; < 0: the pool's */
     int64_t budget_ms;     /* no new batch starts after this long; < 0: until the outbox is empty */
     const task_sink *sink; /* NULL: not printed (they are in pa_tasks all the same) */
+    /* Told of each row set aside, by its plugin and instance; NULL: not told. */
+    void (*set_aside)(void *arg, const char *plugin, const char *instance);
+    void *set_aside_arg;
     size_t consumed;       /* out: tasks made */
     size_t rejected;       /* out: rows set aside in pa_outbox_rejected */
     bool more;             /* out: the budget ran out with rows left */

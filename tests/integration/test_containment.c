@@ -651,26 +651,35 @@ static void test_a_bad_outbox_row_is_set_aside(void **state)
     run_rounds(env, "", "\"does\": \"nothing\"", 1, &r);
     assert_int_equal(r.exit_code, expected_exit(&r));
     host_result_free(&r);
-    static const char *const bad_items[] = {"{\"type\": \"example\"}", "not JSON at all"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const bad_rows[][3] = {{"granola", "forged-0", "{\"type\": \"example\"}"},
+                                              {"granola", "forged-1", "not JSON at all"},
+                                              {"example", "good", "not JSON either"}};
+    for (size_t i = 0; i < 3; i++) {
         char sql[400];
         snprintf(sql, sizeof sql,
                  "INSERT INTO pa_outbox(plugin, instance_id, item_json, created_at) VALUES "
-                 "('granola', 'forged-%zu', '%s', '2026-01-01T00:00:00Z')",
-                 i, bad_items[i]);
+                 "('%s', '%s', '%s', '2026-01-01T00:00:00Z')",
+                 bad_rows[i][0], bad_rows[i][1], bad_rows[i][2]);
         db_exec_sql(env, sql);
     }
-    run_rounds(env, "", "\"does\": \"nothing\"", POLLS, &r);
+    write_config(env, "", "\"does\": \"nothing\"");
+    char polls[16];
+    snprintf(polls, sizeof polls, "%d", POLLS);
+    host_run(env, &r,
+             (const char *[]){"--polls", polls, "--fake-clock", FAKE_CLOCK, "--stats", NULL});
     if (r.exit_code != expected_exit(&r))
         fail_msg("host exited %d\n%s", r.exit_code, r.err);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
-    if (count_lines_with(r.err, " set aside: outbox consumer: ") != 2)
-        fail_msg("not two rows set aside\n%s", r.err);
+    if (count_lines_with(r.err, " set aside: outbox consumer: ") != 3)
+        fail_msg("not three rows set aside\n%s", r.err);
     assert_contains(r.err, "from granola/forged-0 set aside: outbox consumer: ");
     assert_contains(r.err, "from granola/forged-1 set aside: outbox consumer: ");
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox_rejected WHERE plugin = "
                                     "'granola' AND error LIKE 'outbox consumer: %'"),
                      2);
+    /* The instance's own, in its books (status, stats); the forged ones name no instance. */
+    assert_contains(r.err, "from example/good set aside: outbox consumer: ");
+    assert_contains(r.err, "dead_lettered=1 last_failure_reason=\"\"");
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'example'"),
                      1 + POLLS);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks WHERE source = 'misbehave'"),
