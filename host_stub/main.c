@@ -15,6 +15,8 @@ int main(int argc, char **argv)
         return worker_main(argc, argv);
     if (argc > 1 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "ctl") == 0))
         return ctl_main(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "describe") == 0)
+        return supervisor_describe(argv[2], worker_serve);
     options opt;
     int rc = options_parse(argc, argv, &opt);
     if (rc != 0)

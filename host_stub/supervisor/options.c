@@ -5,36 +5,60 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent_config.h"
 #include "db.h"
 
+/*
+ * The plugins folder an install puts beside this program: its folder, then
+ * PA_PLUGIN_DIR_FROM_BIN (BINDIR to LIBDIR/pa-plugins), so `cmake --install
+ * --prefix P` finds P's plugins. Resolved when it exists, for the logs.
+ */
+static const char *default_plugins_dir(void)
+{
+    static char dir[4096];
+    char exe[4096], joined[8300];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof exe - 1)
+        return PA_PLUGIN_DIR_FROM_BIN; /* relative to the working folder: said in the logs */
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *slash = '\0';
+    snprintf(joined, sizeof joined, "%s/%s", exe, PA_PLUGIN_DIR_FROM_BIN);
+    if (!realpath(joined, dir))
+        snprintf(dir, sizeof dir, "%.4095s", joined);
+    return dir;
+}
+
 static void usage(FILE *out)
 {
-    fputs("usage: host_stub [--plugins DIR] [--config FILE] [--agent-config [FILE]]\n"
-          "                 [--db URL|FILE] [--polls N]\n"
-          "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
-          "                 [--log-format text|journald] [--allow-shared-db]\n"
-          "                 [--fake-clock EPOCH_SECONDS] [--check-config] [--control PATH|none]\n"
-          "                 [-h|--help] [--version]\n"
-          "       host_stub status [--json] [--quiet] [--control PATH]\n"
-          "       host_stub ctl status|reload|poll PLUGIN[/INSTANCE] [--json] [--control PATH]\n"
-          "defaults: --plugins " PA_DEFAULT_PLUGIN_DIR " --config ./host.json\n"
-          "--agent-config reads the agent's config.yaml (default ./config.yaml): its granola\n"
-          "  workspaces become granola instances, its database.url the database; host.json\n"
-          "  is then read only if --config is given, and adds to it (docs/OPERATIONS.md).\n"
-          "--db: sqlite:///PATH or a path; without it host.json's \"database\", then\n"
-          "  config.yaml's database.url, PA_DATABASE__URL (the agent's), then the agent's\n"
-          "  default (personal_assistant.db beside config.yaml), or ./agent.db without one.\n"
-          "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
-          "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
-          "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
-          "--check-config checks host.json and every enabled instance by its plugin's rules,\n"
-          "  without the database or the network; exits 0 or 2.\n"
-          "--control: the socket status and ctl talk to (default $PA_CONTROL_SOCKET, else\n"
-          "  $XDG_RUNTIME_DIR/pa-plugins/control.sock, else /tmp/pa-plugins-UID/control.sock).\n"
-          "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
-          out);
+    fprintf(out,
+            "usage: host_stub [--plugins DIR] [--config FILE] [--agent-config [FILE]]\n"
+            "                 [--db URL|FILE] [--polls N]\n"
+            "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
+            "                 [--log-format text|journald] [--allow-shared-db]\n"
+            "                 [--fake-clock EPOCH_SECONDS] [--check-config] [--control PATH|none]\n"
+            "                 [-h|--help] [--version]\n"
+            "       host_stub status [--json] [--quiet] [--control PATH]\n"
+            "       host_stub ctl status|reload|poll PLUGIN[/INSTANCE] [--json] [--control PATH]\n"
+            "defaults: --config ./host.json; --plugins %s\n"
+            "  (the pa-plugins folder an install puts beside this program's folder)\n"
+            "--agent-config reads the agent's config.yaml (default ./config.yaml): its granola\n"
+            "  workspaces become granola instances, its database.url the database; host.json\n"
+            "  is then read only if --config is given, and adds to it (docs/OPERATIONS.md).\n"
+            "--db: sqlite:///PATH or a path; without it host.json's \"database\", then\n"
+            "  config.yaml's database.url, PA_DATABASE__URL (the agent's), then the agent's\n"
+            "  default (personal_assistant.db beside config.yaml), or ./agent.db without one.\n"
+            "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
+            "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
+            "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
+            "--check-config checks host.json and every enabled instance by its plugin's rules,\n"
+            "  without the database or the network; exits 0 or 2.\n"
+            "--control: the socket status and ctl talk to (default $PA_CONTROL_SOCKET, else\n"
+            "  $XDG_RUNTIME_DIR/pa-plugins/control.sock, else /tmp/pa-plugins-UID/control.sock).\n"
+            "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
+            default_plugins_dir());
 }
 
 static void version(void)
@@ -171,9 +195,7 @@ int options_parse(int argc, char **argv, options *opt)
                                              {"check-config", no_argument, NULL, 'C'},
                                              {"control", required_argument, NULL, 'K'},
                                              {NULL, 0, NULL, 0}};
-    *opt = (options){.plugins_dir = PA_DEFAULT_PLUGIN_DIR,
-                     .config_path = "./host.json",
-                     .log_level = PA_LOG_INFO};
+    *opt = (options){.plugins_dir = NULL, .config_path = "./host.json", .log_level = PA_LOG_INFO};
     int c, rc;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         const char *arg = optarg;
@@ -183,6 +205,8 @@ int options_parse(int argc, char **argv, options *opt)
         if ((rc = apply_option(c, arg, opt)) != 0)
             return rc;
     }
+    if (!opt->plugins_dir)
+        opt->plugins_dir = default_plugins_dir();
     if (opt->agent_config_path && !opt->config_name) {
         opt->config_path = NULL; /* host.json only when asked for, beside the agent's */
         opt->config_name = opt->agent_config_path;

@@ -13,5 +13,11 @@
 
 /* Returns the exit status: 0, EXIT_RUNTIME or EXIT_CONFIG (options.h). */
 int supervisor_run(const options *opt, worker_entry_fn in_process);
+/*
+ * "host_stub describe FILE.so": loads the plugin as a host would (the same
+ * file checks, in a worker) and prints name=, version=, abi= and
+ * description= lines. 0, or EXIT_CONFIG with the refusal on stderr.
+ */
+int supervisor_describe(const char *path, worker_entry_fn in_process);
 
 #endif

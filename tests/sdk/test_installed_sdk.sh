@@ -52,4 +52,35 @@ for f in include/pa_plugin.h bin/host_stub bin/granola_login; do
     [ -e "$prefix/$f" ] || { echo "installed_sdk: $f not installed" >&2; exit 1; }
 done
 [ -n "$(find "$prefix" -path '*pa-plugins/granola.so')" ] || { echo "installed_sdk: granola.so not installed" >&2; exit 1; }
-echo "installed_sdk: 2 passed, 0 failed (hello.so via CMake package and via pkg-config, loaded by the installed host_stub)"
+for f in share/doc/pa-plugins/OPERATIONS.md share/doc/pa-plugins/README.md \
+    share/pa-plugins/examples/host.json share/pa-plugins/examples/consume_tasks.py \
+    share/pa-plugins/examples/hello_plugin/hello_plugin.c; do
+    [ -e "$prefix/$f" ] || { echo "installed_sdk: $f not installed" >&2; exit 1; }
+done
+# install-plugin.sh names the file after describe().name, not after the file it was given.
+mkdir -m 0755 "$work/named"
+HOST_STUB="$prefix/bin/host_stub" bash "$src/scripts/install-plugin.sh" "$work/hello-pc.so" \
+    "$work/named" >"$work/out"
+[ "$(ls "$work/named")" = "hello.so" ] ||
+    { ls "$work/named" >&2; echo "installed_sdk: install-plugin.sh did not name it hello.so" >&2; exit 1; }
+# The install's own plugins folder is the default, whatever --prefix was.
+plugin_dir=$(dirname "$(find "$prefix" -path '*pa-plugins/granola.so')")
+install -m 0755 "$work/hello-pc.so" "$plugin_dir/hello.so"
+printf '{"plugins": {"hello": {"instances": [{"id": "d"}]}}}' >"$work/host.json"
+(cd "$work" && "$prefix/bin/host_stub" --config host.json --db "$work/default.db" --polls 1 \
+    --fake-clock 1767225600 >"$work/out" 2>"$work/err") ||
+    { cat "$work/err" >&2; echo "installed_sdk: the default plugins folder is not the install's" >&2; exit 1; }
+# The unit names what this install wrote, and systemd accepts it.
+unit="$prefix/share/pa-plugins/host_stub.service"
+grep -q "^ExecStart=$prefix/bin/host_stub --plugins $plugin_dir " "$unit" &&
+    grep -q "^Documentation=file://$prefix/share/doc/pa-plugins/OPERATIONS.md" "$unit" ||
+    { cat "$unit" >&2; echo "installed_sdk: the unit's paths are not the install's" >&2; exit 1; }
+units=5
+if command -v systemd-analyze >/dev/null; then
+    # verify wants the unit's user to exist; a copy names root (the check is of the rest).
+    sed -e 's/^User=.*/User=root/' -e 's/^Group=.*/Group=root/' "$unit" >"$work/host_stub.service"
+    systemd-analyze verify "$work/host_stub.service" >"$work/verify" 2>&1 && ! grep -q . "$work/verify" ||
+        { cat "$work/verify" >&2; echo "installed_sdk: systemd-analyze verify failed" >&2; exit 1; }
+    units=6
+fi
+echo "installed_sdk: $units passed, 0 failed (hello.so via CMake package and via pkg-config, loaded by the installed host_stub; docs and examples installed; install-plugin.sh's naming; the default plugins folder; the unit's paths$([ $units -eq 6 ] && echo ', systemd-analyze verify'))"
