@@ -50,6 +50,10 @@ static const config_rule PLUGIN_RULES[] = {
  * An instance's own keys are its plugin's to check; the host needs these.
  * The HOST_ONLY ones are not handed to the plugin (0: the host-wide value).
  */
+/* The longest plugin name and instance id: "plugin NAME/ID" fits a log source whole. */
+#define CONFIG_NAME_MAX 64
+#define CONFIG_ID_MAX   128
+
 static const config_rule INSTANCE_RULES[] = {
     CONFIG_REQUIRED_STRING_RULE("id"),
     CONFIG_BOOL_RULE("enabled", true),
@@ -129,6 +133,9 @@ static int parse_instances(const cJSON *list, plugin_config *pc, const char *ori
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(inst, "id");
         if (!cJSON_IsString(id) || !id->valuestring) /* INSTANCE_RULES require it */
             return fail(err, err_size, origin, path, "id: expected a string");
+        /* Whole in every log line and status (plugin/id within a log source's 255 bytes). */
+        if (strlen(id->valuestring) > CONFIG_ID_MAX)
+            return fail(err, err_size, origin, path, "id: longer than 128 bytes");
         for (size_t j = 0; j < pc->instance_count; j++) {
             if (pc->instances[j].id && strcmp(pc->instances[j].id, id->valuestring) == 0) {
                 snprintf(path + strlen(path), sizeof path - strlen(path), ".id");
@@ -168,6 +175,8 @@ static int parse_plugins(const cJSON *plugins, host_config *cfg, const char *ori
             return fail(err, err_size, origin, path, "expected an object");
         if (p->string[0] == '\0' || strchr(p->string, '/'))
             return fail(err, err_size, origin, path, "a plugin name is a file name without .so");
+        if (strlen(p->string) > CONFIG_NAME_MAX)
+            return fail(err, err_size, origin, path, "a plugin name is at most 64 bytes");
         snprintf(path, sizeof path, "plugins.%s.", p->string);
         if (config_check(p, PLUGIN_RULES, false, origin, path, err, err_size) != PA_OK)
             return PA_ERR_CONFIG;

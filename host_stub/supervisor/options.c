@@ -144,10 +144,10 @@ static int apply_option(int c, const char *arg, options *opt)
         opt->stats = true;
         return 0;
     case 'v':
-        opt->log_level = PA_LOG_DEBUG;
+        opt->verbose = true;
         return 0;
     case 'q':
-        opt->log_level = PA_LOG_WARN;
+        opt->quiet = true;
         return 0;
     case 'S':
         opt->allow_shared_db = true;
@@ -197,7 +197,15 @@ int options_parse(int argc, char **argv, options *opt)
                                              {NULL, 0, NULL, 0}};
     *opt = (options){.plugins_dir = NULL, .config_path = "./host.json", .log_level = PA_LOG_INFO};
     int c, rc;
+    opterr = 0; /* said here, as "host_stub: ...", not with the path it was started by */
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == '?' || c == ':') {
+            const char *what = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+            fprintf(stderr, "host_stub: %s '%s'\n",
+                    c == ':' ? "missing value for" : "unknown or incomplete option", what);
+            usage(stderr);
+            return EXIT_CONFIG;
+        }
         const char *arg = optarg;
         /* --agent-config FILE as well as --agent-config=FILE; alone, the agent's default. */
         if (c == 'A' && !arg && optind < argc && argv[optind][0] != '-')
@@ -205,6 +213,11 @@ int options_parse(int argc, char **argv, options *opt)
         if ((rc = apply_option(c, arg, opt)) != 0)
             return rc;
     }
+    if (opt->verbose && opt->quiet) {
+        fprintf(stderr, "host_stub: --verbose and --quiet cannot go together\n");
+        return EXIT_CONFIG;
+    }
+    opt->log_level = opt->verbose ? PA_LOG_DEBUG : opt->quiet ? PA_LOG_WARN : PA_LOG_INFO;
     if (!opt->plugins_dir)
         opt->plugins_dir = default_plugins_dir();
     if (opt->agent_config_path && !opt->config_name) {

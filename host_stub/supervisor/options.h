@@ -23,7 +23,8 @@ typedef struct options {
     long interval_seconds;         /* 0: from config */
     bool watch;
     bool stats;
-    pa_log_level log_level;
+    pa_log_level log_level; /* from --verbose or --quiet */
+    bool verbose, quiet;
     bool virtual_clock;
     int64_t virtual_start_ms;
     bool allow_shared_db;

@@ -103,13 +103,17 @@ int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_
 }
 
 /*
- * One host per database: an advisory write lock on DB.lock, held for the
- * life of the process (the kernel drops it on any exit, kill -9 included).
- * A second host names the holder and exits 2 unless --allow-shared-db.
+ * One host per database: an advisory lock on DB.lock, held for the life of
+ * the process (the kernel drops it on any exit, kill -9 included). A host
+ * alone takes a write lock; a host with --allow-shared-db a read lock, which
+ * others with it share. Either conflicts with the other kind, so a host
+ * without the flag never runs beside one with it, whichever started first:
+ * the second names the holder and exits 2.
  */
 static int lock_database(host *h)
 {
     char path[4200];
+    bool shared = h->opt.allow_shared_db;
     snprintf(path, sizeof path, "%s.lock", h->db.path);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -117,20 +121,21 @@ static int lock_database(host *h)
                 strerror(errno));
         return EXIT_RUNTIME;
     }
-    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct flock lock = {.l_type = shared ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
     if (fcntl(fd, F_SETLK, &lock) != 0) {
-        struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        struct flock holder = lock;
         long pid = fcntl(fd, F_GETLK, &holder) == 0 ? (long)holder.l_pid : 0;
         log_msg(PA_LOG_ERROR, "host",
-                "another host_stub (pid %ld) is using the database %s (lock %s); run one host "
+                "another host_stub (pid %ld) is using the database %s (lock %s) %s; run one host "
                 "per database, or pass --allow-shared-db to every host",
-                pid, h->db.path, path);
+                pid, h->db.path, path,
+                shared ? "alone, without --allow-shared-db" : "with --allow-shared-db");
         close(fd);
         return EXIT_CONFIG;
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n)
+    if (!shared && (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n))
         log_msg(PA_LOG_WARN, "host", "cannot write the pid into %s: %s", path, strerror(errno));
     h->db_lock_fd = fd;
     return 0;
@@ -210,10 +215,11 @@ static int open_plugins_and_lock(host *h)
         return EXIT_RUNTIME;
     }
     /*
-     * The lock file keeps a second host off one SQLite file; hosts sharing a
-     * PostgreSQL database need none (the outbox move takes disjoint rows).
+     * The lock file keeps a second host off one SQLite file unless every host
+     * shares it; hosts sharing a PostgreSQL database need none (the outbox
+     * move takes disjoint rows).
      */
-    return h->opt.allow_shared_db || h->db.kind == DB_POSTGRES ? 0 : lock_database(h);
+    return h->db.kind == DB_POSTGRES ? 0 : lock_database(h);
 }
 
 /* The supervisor's own pool; a damaged file is refused before anything writes to it. */

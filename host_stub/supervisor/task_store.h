@@ -41,9 +41,9 @@ typedef struct task_round {
     /* Told of each row set aside, by its plugin and instance; NULL: not told. */
     void (*set_aside)(void *arg, const char *plugin, const char *instance);
     void *set_aside_arg;
-    size_t consumed;       /* out: tasks made */
-    size_t rejected;       /* out: rows set aside in pa_outbox_rejected */
-    bool more;             /* out: the budget ran out with rows left */
+    size_t consumed; /* out: tasks made */
+    size_t rejected; /* out: rows set aside in pa_outbox_rejected */
+    bool more;       /* out: the budget ran out with rows left */
 } task_round;
 
 /*

@@ -1143,14 +1143,21 @@ static void test_command_line_conventions(void **state)
     assert_contains(r.out, "host_stub 0.1.0\nplugin ABI 1.4\nSQLite 3.");
     assert_contains(r.out, ")\nlibpq ");
     host_result_free(&r);
-    const char *bad[][3] = {
-        {"--no-such-flag", NULL, NULL}, {"--log-format", "xml", NULL}, {"--polls", "0", NULL}};
-    const char *said[] = {"usage: host_stub", "--log-format: expected text or journald, got 'xml'",
-                          "--polls: expected a positive integer, got '0'"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *bad[][3] = {{"--no-such-flag", NULL, NULL},
+                            {"--log-format", "xml", NULL},
+                            {"--polls", "0", NULL},
+                            {"--verbose", "--quiet", NULL}};
+    const char *said[] = {
+        "host_stub: unknown or incomplete option '--no-such-flag'\nusage: host_stub",
+        "--log-format: expected text or journald, got 'xml'",
+        "--polls: expected a positive integer, got '0'",
+        "host_stub: --verbose and --quiet cannot go together"};
+    for (size_t i = 0; i < 4; i++) {
         host_run(env, &r, bad[i]);
         assert_int_equal(r.exit_code, 2);
         assert_contains(r.err, said[i]);
+        /* Said as host_stub, never as the path it was started by. */
+        assert_true(strncmp(r.err, "host_stub: ", 11) == 0 || strncmp(r.err, "usage:", 6) == 0);
         assert_string_equal(r.out, "");
         host_result_free(&r);
     }
@@ -1198,6 +1205,28 @@ static void test_one_host_per_database(void **state)
              (long)first);
     assert_contains(r.err, expected);
     assert_contains(r.err, "--allow-shared-db");
+    host_result_free(&r);
+    /* --allow-shared-db on the second alone is no way past a first that runs alone. */
+    const char *shared_once[] = {"--polls", "1", "--allow-shared-db", "--control", "none", NULL};
+    host_wait(&second, host_start(&second, shared_once), &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "alone, without --allow-shared-db");
+    host_result_free(&r);
+    kill(first, SIGTERM);
+    host_wait(env, first, &r);
+    assert_int_equal(r.exit_code, 0);
+    host_result_free(&r);
+    /* The other way round: a first that shares refuses a second that would not. */
+    const char *shared[] = {"--interval", "3600", "--allow-shared-db", NULL};
+    first = host_start(env, shared);
+    assert_true(wait_for(env->err_path, "control: answering on", 60));
+    host_wait(&second, host_start(&second, once), &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "is using the database");
+    assert_contains(r.err, "with --allow-shared-db");
+    host_result_free(&r);
+    host_wait(&second, host_start(&second, shared_once), &r);
+    assert_int_equal(r.exit_code, 0);
     host_result_free(&r);
     kill(first, SIGTERM);
     host_wait(env, first, &r);

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -89,6 +90,16 @@ static void test_errors_name_the_key(void **state)
                  "host.json: plugins.g.instances[0].id: expected a non-empty string");
     expect_error("{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"a\"}, {\"id\": \"a\"}]}}}",
                  "host.json: plugins.g.instances[1].id: duplicate instance id 'a'");
+    /* Ids and names whole in every log source: 5,000 bytes would be cut, and collide. */
+    char long_id[300];
+    snprintf(long_id, sizeof long_id,
+             "{\"plugins\": {\"g\": {\"instances\": [{\"id\": \"%0129d\"}]}}}", 0);
+    expect_error(long_id, "host.json: plugins.g.instances[0]: id: longer than 128 bytes");
+    char expected[200];
+    snprintf(long_id, sizeof long_id, "{\"plugins\": {\"%065d\": {}}}", 0);
+    snprintf(expected, sizeof expected,
+             "host.json: plugins.%065d: a plugin name is at most 64 bytes", 0);
+    expect_error(long_id, expected);
     expect_error("{\"plugins\": {\"g\": {\"enabled\": 1}}}",
                  "host.json: plugins.g.enabled: expected true or false");
     expect_error("{\"plugins\": {\"g\": {\"instance\": []}}}",
