@@ -45,27 +45,66 @@ static const char *kind_problem(const config_rule *r, const cJSON *v, char *buf,
     return "unknown kind";
 }
 
+/* The problem with member m of obj, or NULL; buf holds a formatted one. */
+static const char *member_problem(const cJSON *m, const config_rule *rules, bool allow_unknown,
+                                  char *buf, size_t size)
+{
+    const config_rule *r = find_rule(rules, m->string);
+    for (const cJSON *o = m->next; o; o = o->next) {
+        if (strcmp(o->string, m->string) == 0)
+            return "duplicate key";
+    }
+    if (!r && !allow_unknown)
+        return "unknown key";
+    return r ? kind_problem(r, m, buf, size) : NULL;
+}
+
+size_t config_check_each(const cJSON *obj, const config_rule *rules, bool allow_unknown,
+                         const char *where, const char *prefix, config_problem_fn report,
+                         void *arg)
+{
+    char buf[96], line[1024];
+    size_t found = 0;
+    for (const cJSON *m = obj ? obj->child : NULL; m; m = m->next) {
+        const char *what = member_problem(m, rules, allow_unknown, buf, sizeof buf);
+        if (what) {
+            problem(line, sizeof line, where, prefix, m->string, what);
+            report(arg, line);
+            found++;
+        }
+    }
+    for (const config_rule *r = rules; r->key; r++) {
+        if (r->required && !cJSON_GetObjectItemCaseSensitive(obj, r->key)) {
+            problem(line, sizeof line, where, prefix, r->key, "required");
+            report(arg, line);
+            found++;
+        }
+    }
+    return found;
+}
+
+/* config_check's reporter: keeps the first problem. */
+typedef struct first_problem {
+    char *err;
+    size_t err_size;
+    bool kept;
+} first_problem;
+
+static void keep_first(void *arg, const char *message)
+{
+    first_problem *f = arg;
+    if (!f->kept)
+        snprintf(f->err, f->err_size, "%s", message);
+    f->kept = true;
+}
+
 int config_check(const cJSON *obj, const config_rule *rules, bool allow_unknown, const char *where,
                  const char *prefix, char *err, size_t err_size)
 {
-    char buf[96];
-    for (const cJSON *m = obj ? obj->child : NULL; m; m = m->next) {
-        const config_rule *r = find_rule(rules, m->string);
-        for (const cJSON *o = m->next; o; o = o->next) {
-            if (strcmp(o->string, m->string) == 0)
-                return problem(err, err_size, where, prefix, m->string, "duplicate key");
-        }
-        if (!r && !allow_unknown)
-            return problem(err, err_size, where, prefix, m->string, "unknown key");
-        const char *wrong = r ? kind_problem(r, m, buf, sizeof buf) : NULL;
-        if (wrong)
-            return problem(err, err_size, where, prefix, m->string, wrong);
-    }
-    for (const config_rule *r = rules; r->key; r++) {
-        if (r->required && !cJSON_GetObjectItemCaseSensitive(obj, r->key))
-            return problem(err, err_size, where, prefix, r->key, "required");
-    }
-    return PA_OK;
+    first_problem first = {err, err_size, false};
+    return config_check_each(obj, rules, allow_unknown, where, prefix, keep_first, &first)
+               ? PA_ERR_CONFIG
+               : PA_OK;
 }
 
 int64_t config_int(const cJSON *obj, const config_rule *rules, const char *key)

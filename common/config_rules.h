@@ -74,6 +74,15 @@ typedef struct config_rule {
 int config_check(const cJSON *obj, const config_rule *rules, bool allow_unknown, const char *where,
                  const char *prefix, char *err, size_t err_size);
 
+/* Told each problem config_check_each finds, as one "WHERE: KEY: PROBLEM" line. */
+typedef void (*config_problem_fn)(void *arg, const char *message);
+/*
+ * As config_check, but every problem of obj is told to report (a key with
+ * several, its first); returns how many.
+ */
+size_t config_check_each(const cJSON *obj, const config_rule *rules, bool allow_unknown,
+                         const char *where, const char *prefix, config_problem_fn report,
+                         void *arg);
 /* A checked object's value for key, or the table's default. */
 int64_t config_int(const cJSON *obj, const config_rule *rules, const char *key);
 const char *config_string(const cJSON *obj, const config_rule *rules, const char *key);

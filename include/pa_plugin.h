@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define PA_ABI_VERSION_MAJOR 1u
-#define PA_ABI_VERSION_MINOR 4u
+#define PA_ABI_VERSION_MINOR 5u
 #define PA_ABI_VERSION       ((PA_ABI_VERSION_MAJOR << 16) | PA_ABI_VERSION_MINOR)
 #define PA_ABI_MAJOR(v)      ((uint32_t)(v) >> 16)
 #define PA_ABI_MINOR(v)      ((uint32_t)(v)&0xffffu)
@@ -146,6 +146,27 @@ typedef struct pa_host_ctx pa_host_ctx;
  * stmt_prepare). Opaque.
  */
 typedef struct pa_stmt pa_stmt;
+
+/* ABI 1.5: why the host runs an instance (run_mode). */
+typedef enum pa_run_mode {
+    /* Serving: polls for real. */
+    PA_RUN_SERVE = 0,
+    /*
+     * host_stub --check-config: init and shutdown only, on a throwaway
+     * database, no poll. Init should check everything the instance will need
+     * (credentials, files, their modes) and fail with every problem it found
+     * in errbuf, "; "-separated, instead of waiting for the first poll.
+     */
+    PA_RUN_CHECK = 1,
+    /*
+     * host_stub --dry-run: init, one poll, shutdown, on the real database;
+     * every WRITE lease ends in ROLLBACK whatever release asks (release
+     * still answers PA_OK), so nothing is kept, and the items emitted are
+     * printed, not delivered. A plugin may skip side effects outside the
+     * database (a token refresh it would write back, say).
+     */
+    PA_RUN_DRY = 2
+} pa_run_mode;
 
 /* ABI 1.4: the host's database engine (db_backend). */
 typedef enum pa_db_backend { PA_DB_SQLITE = 1, PA_DB_POSTGRESQL = 2 } pa_db_backend;
@@ -394,6 +415,16 @@ typedef struct pa_host_api {
      * libpq itself. Thread: the holder's.
      */
     struct pg_conn *(*lease_pg)(pa_host_ctx *ctx, pa_lease lease);
+
+    /* Added in ABI 1.5 (check with PA_HOST_HAS). */
+
+    /*
+     * Why the host runs this instance (pa_run_mode): to serve, to check its
+     * configuration (init should then check all it will need, and fail
+     * naming every problem), or for a dry run (whatever it writes is rolled
+     * back). Constant for the instance's life. Any thread.
+     */
+    pa_run_mode (*run_mode)(pa_host_ctx *ctx);
 } pa_host_api;
 
 /*

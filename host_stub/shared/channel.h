@@ -21,6 +21,8 @@
  *   LOAD_FAILED  reason
  *   INIT         plugin instance_id instance_json db_path pool_size
  *                lease_timeout_ms busy_timeout_ms max_lifetime_ms virtual_ms
+ *                db_kind connect_timeout_s statement_timeout_ms pool_idle_ms
+ *                run_mode (pa_run_mode: serve, check, dry run)
  *   INIT_DONE    rc message longest_hold_ns pool_stats
  *   POLL         virtual_ms nonce
  *   POLL_DONE    rc message not_before_ms items http_requests
@@ -62,7 +64,7 @@
     X(INT, virtual_ms)                                                                             \
     X(INT, db_kind)                                                                                \
     X(INT, connect_timeout_s)                                                                      \
-    X(INT, statement_timeout_ms) X(INT, pool_idle_ms)
+    X(INT, statement_timeout_ms) X(INT, pool_idle_ms) X(INT, run_mode)
 #define CHANNEL_INIT_DONE_FIELDS(X)                                                                \
     X(INT, rc) X(STR, message) X(INT, longest_hold_ns) X(STR, pool_stats)
 #define CHANNEL_POLL_FIELDS(X) X(INT, virtual_ms) X(INT, nonce)

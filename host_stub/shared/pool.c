@@ -675,7 +675,8 @@ static void retire_if_due(pool *p, slot *s)
 static int finish_lease(pool *p, slot *s, pa_release_action action, bool reclaiming, pool_site site,
                         char *err, size_t err_size)
 {
-    bool commit = s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT && !reclaiming;
+    bool commit = s->mode == PA_LEASE_WRITE && action == PA_RELEASE_COMMIT && !reclaiming &&
+                  !p->cfg.rollback_writes;
     db_cleanup cleanup;
     char why[700] = "";
     int rc = db_lease_end(s->conn, commit, &cleanup, why, sizeof why);

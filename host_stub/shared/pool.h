@@ -43,6 +43,7 @@ typedef struct pool_config {
     int connect_timeout_s;        /* PostgreSQL */
     int statement_timeout_ms;     /* PostgreSQL; 0: the server's */
     bool lent_to_plugins;    /* PostgreSQL: sessions a plugin uses (db_settings.plugin_session) */
+    bool rollback_writes;    /* a dry run: every WRITE lease ends in ROLLBACK, whatever is asked */
     int size;                /* max connections, >= 1 */
     int lease_timeout_ms;    /* used for PA_LEASE_DEFAULT_TIMEOUT */
     int busy_timeout_ms;     /* sqlite3_busy_timeout */

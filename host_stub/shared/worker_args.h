@@ -27,6 +27,13 @@ typedef struct worker_args {
     bool in_process;
 } worker_args;
 
+/*
+ * The LOG source under which a worker in a dry run (PA_RUN_DRY) sends each
+ * item it would have emitted, as its JSON: the supervisor prints it on the
+ * task stream instead of logging it.
+ */
+#define DRY_RUN_ITEM_SOURCE "dry-run item"
+
 /* Serves one worker's life on the channel; returns when it is over. */
 typedef int (*worker_entry_fn)(const worker_args *args);
 

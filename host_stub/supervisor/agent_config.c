@@ -329,15 +329,16 @@ int agent_config_merge(const cJSON *agent, const char *agent_name, cJSON *root,
     return rc;
 }
 
-int config_load_sources(const char *host_json, const char *agent_yaml, host_config *cfg, char *err,
-                        size_t err_size)
+int config_load_sources(const char *host_json, const char *agent_yaml, host_config *cfg,
+                        config_report *report, char *err, size_t err_size)
 {
-    if (!agent_yaml)
+    if (!agent_yaml && !report)
         return config_load(host_json, cfg, err, err_size);
     config_defaults(cfg);
     char why[256];
     cJSON *root = host_json ? json_load_file(host_json, why, sizeof why) : cJSON_CreateObject();
-    cJSON *agent = root ? yaml_json_load_file(agent_yaml, why, sizeof why) : NULL;
+    cJSON *agent = root && agent_yaml ? yaml_json_load_file(agent_yaml, why, sizeof why)
+                                      : cJSON_CreateObject();
     const char *host_name = host_json ? host_json : agent_yaml;
     char *dir = NULL, *url = NULL;
     int rc = PA_OK;
@@ -346,22 +347,26 @@ int config_load_sources(const char *host_json, const char *agent_yaml, host_conf
                  !root && !host_json ? "out of memory" : why);
         rc = PA_ERR_CONFIG;
     }
-    if (rc == PA_OK)
+    if (rc == PA_OK && agent_yaml)
         rc = agent_config_merge(agent, agent_yaml, root, host_name, &url, err, err_size);
-    if (rc == PA_OK && !(dir = directory_of(agent_yaml))) {
+    if (rc == PA_OK && agent_yaml && !(dir = directory_of(agent_yaml))) {
         snprintf(err, err_size, "%s: (its directory): cannot resolve", agent_yaml);
         rc = PA_ERR_CONFIG;
     }
+    if (rc != PA_OK && report) { /* the file, or the agent's part: one problem, and the end */
+        report->problem(report->arg, err);
+        report->count++;
+    }
     if (rc == PA_OK)
-        rc = config_from_json(root, host_name, cfg, err, err_size);
+        rc = config_from_json_reporting(root, host_name, cfg, report, err, err_size);
     cJSON_Delete(agent);
     cJSON_Delete(root);
-    if (rc != PA_OK) {
+    if (rc != PA_OK && !report) {
         free(dir);
         free(url);
         return rc;
     }
     cfg->agent_dir = dir;
     cfg->agent_database_url = url;
-    return PA_OK;
+    return rc;
 }

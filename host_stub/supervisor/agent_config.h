@@ -37,10 +37,11 @@
  * absolute directory of config.yaml (the agent's working directory, against
  * which its relative SQLite paths resolve) and cfg->agent_database_url its
  * database.url (NULL when not set). PA_ERR_CONFIG with one line naming the
- * file and key, and *cfg empty.
+ * file and key, and *cfg empty. With report (--check-config), every problem
+ * found is also told to it, and *cfg keeps what was usable, to be freed.
  */
-int config_load_sources(const char *host_json, const char *agent_yaml, host_config *cfg, char *err,
-                        size_t err_size);
+int config_load_sources(const char *host_json, const char *agent_yaml, host_config *cfg,
+                        config_report *report, char *err, size_t err_size);
 
 /*
  * The in-memory half: the agent's parsed config (a yaml_json tree) merged

@@ -93,10 +93,47 @@ void config_defaults(host_config *cfg)
     read_settings(NULL, cfg);
 }
 
-static int fail(char *err, size_t err_size, const char *origin, const char *key, const char *what)
+/*
+ * Where a parse reports: err holds the (last) problem; with report set,
+ * every problem is also told to it and the parse goes on past it, skipping
+ * only what the problem spoils (--check-config).
+ */
+typedef struct parse_ctx {
+    const char *origin;
+    char *err;
+    size_t err_size;
+    config_report *report;
+} parse_ctx;
+
+static int fail(parse_ctx *x, const char *key, const char *what)
 {
-    snprintf(err, err_size, "%s: %s: %s", origin, key, what);
+    snprintf(x->err, x->err_size, "%s: %s: %s", x->origin, key, what);
+    if (x->report) {
+        x->report->problem(x->report->arg, x->err);
+        x->report->count++;
+    }
     return PA_ERR_CONFIG;
+}
+
+static void forward_problem(void *arg, const char *message)
+{
+    parse_ctx *x = arg;
+    snprintf(x->err, x->err_size, "%s", message);
+    if (x->report) {
+        x->report->problem(x->report->arg, message);
+        x->report->count++;
+    }
+}
+
+/* obj against rules (config_check); every problem told when reporting. */
+static int check(parse_ctx *x, const cJSON *obj, const config_rule *rules, bool allow_unknown,
+                 const char *prefix)
+{
+    if (!x->report)
+        return config_check(obj, rules, allow_unknown, x->origin, prefix, x->err, x->err_size);
+    return config_check_each(obj, rules, allow_unknown, x->origin, prefix, forward_problem, x)
+               ? PA_ERR_CONFIG
+               : PA_OK;
 }
 
 /* The instance object as its plugin gets it: without the keys only the host reads. */
@@ -110,108 +147,157 @@ static char *print_for_plugin(const cJSON *inst)
     return text;
 }
 
-static int parse_instances(const cJSON *list, plugin_config *pc, const char *origin, char *err,
-                           size_t err_size)
+/* The id of instance object inst at path, checked; NULL (reported) when it has none usable. */
+static const char *instance_id(parse_ctx *x, const cJSON *inst, const plugin_config *pc, char *path,
+                               size_t path_size)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(inst, "id");
+    if (!cJSON_IsString(id) || !id->valuestring) { /* INSTANCE_RULES require it */
+        fail(x, path, "id: expected a string");
+        return NULL;
+    }
+    /* Whole in every log line and status (plugin/id within a log source's 255 bytes). */
+    if (strlen(id->valuestring) > CONFIG_ID_MAX) {
+        fail(x, path, "id: longer than 128 bytes");
+        return NULL;
+    }
+    for (size_t j = 0; j < pc->instance_count; j++) {
+        if (strcmp(pc->instances[j].id, id->valuestring) == 0) {
+            snprintf(path + strlen(path), path_size - strlen(path), ".id");
+            char what[300];
+            snprintf(what, sizeof what, "duplicate instance id '%s'", id->valuestring);
+            fail(x, path, what);
+            return NULL;
+        }
+    }
+    return id->valuestring;
+}
+
+/* One instance object into pc's next instance; PA_ERR_CONFIG (reported) when it is refused. */
+static int parse_instance(parse_ctx *x, const cJSON *inst, plugin_config *pc, int index)
+{
+    char path[256];
+    snprintf(path, sizeof path, "plugins.%s.instances[%d]", pc->name, index);
+    if (!cJSON_IsObject(inst))
+        return fail(x, path, "expected an object");
+    char where[300];
+    snprintf(where, sizeof where, "%s.", path);
+    if (check(x, inst, INSTANCE_RULES, true, where) != PA_OK)
+        return PA_ERR_CONFIG;
+    const char *id = instance_id(x, inst, pc, path, sizeof path);
+    if (!id)
+        return PA_ERR_CONFIG;
+    instance_config *ic = &pc->instances[pc->instance_count];
+    ic->id = strdup(id);
+    ic->json = print_for_plugin(inst);
+    ic->enabled = config_bool(inst, INSTANCE_RULES, "enabled");
+    ic->poll_timeout_seconds = config_int(inst, INSTANCE_RULES, "poll_timeout_seconds");
+    ic->poll_interval_seconds = config_int(inst, INSTANCE_RULES, "poll_interval_seconds");
+    ic->write_lease_timeout_seconds =
+        config_int(inst, INSTANCE_RULES, "write_lease_timeout_seconds");
+    if (!ic->id || !ic->json) {
+        free(ic->id);
+        cJSON_free(ic->json);
+        *ic = (instance_config){0};
+        return fail(x, path, "out of memory");
+    }
+    pc->instance_count++;
+    return PA_OK;
+}
+
+static int parse_instances(parse_ctx *x, const cJSON *list, plugin_config *pc)
 {
     char path[256];
     snprintf(path, sizeof path, "plugins.%s.instances", pc->name);
     if (!cJSON_IsArray(list))
-        return fail(err, err_size, origin, path, "expected an array of instance objects");
+        return fail(x, path, "expected an array of instance objects");
     int n = cJSON_GetArraySize(list);
     pc->instances = calloc((size_t)(n > 0 ? n : 1), sizeof *pc->instances);
     if (!pc->instances)
-        return fail(err, err_size, origin, path, "out of memory");
-    int i = 0;
+        return fail(x, path, "out of memory");
+    int i = 0, rc = PA_OK;
     for (const cJSON *inst = list->child; inst; inst = inst->next, i++) {
-        snprintf(path, sizeof path, "plugins.%s.instances[%d]", pc->name, i);
-        if (!cJSON_IsObject(inst))
-            return fail(err, err_size, origin, path, "expected an object");
-        char where[300];
-        snprintf(where, sizeof where, "%s.", path);
-        if (config_check(inst, INSTANCE_RULES, true, origin, where, err, err_size) != PA_OK)
-            return PA_ERR_CONFIG;
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(inst, "id");
-        if (!cJSON_IsString(id) || !id->valuestring) /* INSTANCE_RULES require it */
-            return fail(err, err_size, origin, path, "id: expected a string");
-        /* Whole in every log line and status (plugin/id within a log source's 255 bytes). */
-        if (strlen(id->valuestring) > CONFIG_ID_MAX)
-            return fail(err, err_size, origin, path, "id: longer than 128 bytes");
-        for (size_t j = 0; j < pc->instance_count; j++) {
-            if (pc->instances[j].id && strcmp(pc->instances[j].id, id->valuestring) == 0) {
-                snprintf(path + strlen(path), sizeof path - strlen(path), ".id");
-                char what[300];
-                snprintf(what, sizeof what, "duplicate instance id '%s'", id->valuestring);
-                return fail(err, err_size, origin, path, what);
-            }
+        if (parse_instance(x, inst, pc, i) != PA_OK) {
+            rc = PA_ERR_CONFIG;
+            if (!x->report)
+                return rc;
         }
-        instance_config *ic = &pc->instances[pc->instance_count];
-        ic->id = strdup(id->valuestring);
-        ic->json = print_for_plugin(inst);
-        ic->enabled = config_bool(inst, INSTANCE_RULES, "enabled");
-        ic->poll_timeout_seconds = config_int(inst, INSTANCE_RULES, "poll_timeout_seconds");
-        ic->poll_interval_seconds = config_int(inst, INSTANCE_RULES, "poll_interval_seconds");
-        ic->write_lease_timeout_seconds =
-            config_int(inst, INSTANCE_RULES, "write_lease_timeout_seconds");
-        pc->instance_count++;
-        if (!ic->id || !ic->json)
-            return fail(err, err_size, origin, path, "out of memory");
     }
-    return PA_OK;
+    return rc;
 }
 
-static int parse_plugins(const cJSON *plugins, host_config *cfg, const char *origin, char *err,
-                         size_t err_size)
+/* One plugin's object into cfg's next plugin; PA_ERR_CONFIG (reported) when it is refused. */
+static int parse_plugin(parse_ctx *x, const cJSON *p, host_config *cfg)
 {
-    if (config_check(plugins, ANY_KEYS, true, origin, "plugins.", err, err_size) != PA_OK)
+    char path[256];
+    snprintf(path, sizeof path, "plugins.%s", p->string);
+    if (!cJSON_IsObject(p))
+        return fail(x, path, "expected an object");
+    if (p->string[0] == '\0' || strchr(p->string, '/'))
+        return fail(x, path, "a plugin name is a file name without .so");
+    if (strlen(p->string) > CONFIG_NAME_MAX)
+        return fail(x, path, "a plugin name is at most 64 bytes");
+    snprintf(path, sizeof path, "plugins.%s.", p->string);
+    if (check(x, p, PLUGIN_RULES, false, path) != PA_OK)
+        return PA_ERR_CONFIG;
+    plugin_config *pc = &cfg->plugins[cfg->plugin_count];
+    if (!(pc->name = strdup(p->string)))
+        return fail(x, path, "out of memory");
+    cfg->plugin_count++;
+    pc->enabled = config_bool(p, PLUGIN_RULES, "enabled");
+    const cJSON *instances = cJSON_GetObjectItemCaseSensitive(p, "instances");
+    return instances ? parse_instances(x, instances, pc) : PA_OK;
+}
+
+static int parse_plugins(parse_ctx *x, const cJSON *plugins, host_config *cfg)
+{
+    if (check(x, plugins, ANY_KEYS, true, "plugins.") != PA_OK && !x->report)
         return PA_ERR_CONFIG;
     int n = cJSON_GetArraySize(plugins);
     cfg->plugins = calloc((size_t)(n > 0 ? n : 1), sizeof *cfg->plugins);
     if (!cfg->plugins)
-        return fail(err, err_size, origin, "plugins", "out of memory");
+        return fail(x, "plugins", "out of memory");
+    int rc = PA_OK;
     for (const cJSON *p = plugins->child; p; p = p->next) {
-        char path[256];
-        snprintf(path, sizeof path, "plugins.%s", p->string);
-        if (!cJSON_IsObject(p))
-            return fail(err, err_size, origin, path, "expected an object");
-        if (p->string[0] == '\0' || strchr(p->string, '/'))
-            return fail(err, err_size, origin, path, "a plugin name is a file name without .so");
-        if (strlen(p->string) > CONFIG_NAME_MAX)
-            return fail(err, err_size, origin, path, "a plugin name is at most 64 bytes");
-        snprintf(path, sizeof path, "plugins.%s.", p->string);
-        if (config_check(p, PLUGIN_RULES, false, origin, path, err, err_size) != PA_OK)
-            return PA_ERR_CONFIG;
-        plugin_config *pc = &cfg->plugins[cfg->plugin_count++];
-        pc->name = strdup(p->string);
-        if (!pc->name)
-            return fail(err, err_size, origin, path, "out of memory");
-        pc->enabled = config_bool(p, PLUGIN_RULES, "enabled");
-        const cJSON *instances = cJSON_GetObjectItemCaseSensitive(p, "instances");
-        if (instances && parse_instances(instances, pc, origin, err, err_size) != PA_OK)
-            return PA_ERR_CONFIG;
+        if (parse_plugin(x, p, cfg) != PA_OK) {
+            rc = PA_ERR_CONFIG;
+            if (!x->report)
+                return rc;
+        }
     }
-    return PA_OK;
+    return rc;
 }
 
-static int parse_root(const cJSON *root, host_config *cfg, const char *origin, char *err,
-                      size_t err_size)
+/* The top level and pool; when they have problems the defaults stay (checking goes on). */
+static int parse_settings(parse_ctx *x, const cJSON *root, host_config *cfg)
 {
-    if (!cJSON_IsObject(root))
-        return fail(err, err_size, origin, "(top level)", "expected a JSON object");
-    if (config_check(root, TOP_RULES, false, origin, "", err, err_size) != PA_OK ||
-        config_check(cJSON_GetObjectItemCaseSensitive(root, "pool"), POOL_RULES, false, origin,
-                     "pool.", err, err_size) != PA_OK)
+    bool top_ok = check(x, root, TOP_RULES, false, "") == PA_OK;
+    if (!top_ok && !x->report)
+        return PA_ERR_CONFIG;
+    bool pool_ok = check(x, cJSON_GetObjectItemCaseSensitive(root, "pool"), POOL_RULES, false,
+                         "pool.") == PA_OK;
+    if (!top_ok || !pool_ok)
         return PA_ERR_CONFIG;
     const char *isolation = config_string(root, TOP_RULES, "isolation");
     if (strcmp(isolation, "process") != 0 && strcmp(isolation, "none") != 0)
-        return fail(err, err_size, origin, "isolation", "expected \"process\" or \"none\"");
+        return fail(x, "isolation", "expected \"process\" or \"none\"");
     read_settings(root, cfg);
     const char *database = config_string(root, TOP_RULES, "database");
     if (database && !(cfg->database = strdup(database)))
-        return fail(err, err_size, origin, "database", "out of memory");
-    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
-    if (plugins)
-        return parse_plugins(plugins, cfg, origin, err, err_size);
+        return fail(x, "database", "out of memory");
     return PA_OK;
+}
+
+static int parse_root(parse_ctx *x, const cJSON *root, host_config *cfg)
+{
+    if (!cJSON_IsObject(root))
+        return fail(x, "(top level)", "expected a JSON object");
+    int rc = parse_settings(x, root, cfg);
+    if (rc != PA_OK && !x->report)
+        return rc;
+    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
+    int plugins_rc = plugins ? parse_plugins(x, plugins, cfg) : PA_OK;
+    return rc != PA_OK ? rc : plugins_rc;
 }
 
 int config_parse(const char *text, size_t len, const char *origin, host_config *cfg, char *err,
@@ -232,9 +318,16 @@ int config_parse(const char *text, size_t len, const char *origin, host_config *
 int config_from_json(const cJSON *root, const char *origin, host_config *cfg, char *err,
                      size_t err_size)
 {
+    return config_from_json_reporting(root, origin, cfg, NULL, err, err_size);
+}
+
+int config_from_json_reporting(const cJSON *root, const char *origin, host_config *cfg,
+                               config_report *report, char *err, size_t err_size)
+{
     config_defaults(cfg);
-    int rc = parse_root(root, cfg, origin, err, err_size);
-    if (rc != PA_OK)
+    parse_ctx x = {origin, err, err_size, report};
+    int rc = parse_root(&x, root, cfg);
+    if (rc != PA_OK && !report)
         config_free(cfg);
     return rc;
 }

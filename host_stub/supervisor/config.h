@@ -55,6 +55,21 @@ int config_load(const char *path, host_config *cfg, char *err, size_t err_size);
 /* A parsed host.json tree (not consumed) into *cfg; origin names it in messages. */
 int config_from_json(const cJSON *root, const char *origin, host_config *cfg, char *err,
                      size_t err_size);
+
+/* Told each problem a reporting parse finds, one line each; count is kept by the parse. */
+typedef struct config_report {
+    void (*problem)(void *arg, const char *line);
+    void *arg;
+    size_t count;
+} config_report;
+/*
+ * config_from_json for --check-config: every problem is told to report, and
+ * the parse goes on past each, skipping what it spoils (a bad instance is
+ * left out; bad top-level or pool keys leave the defaults). cfg holds what
+ * was usable either way, and is the caller's to free.
+ */
+int config_from_json_reporting(const cJSON *root, const char *origin, host_config *cfg,
+                               config_report *report, char *err, size_t err_size);
 void config_free(host_config *cfg);
 const plugin_config *config_find_plugin(const host_config *cfg, const char *name);
 

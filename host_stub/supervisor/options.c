@@ -33,32 +33,36 @@ static const char *default_plugins_dir(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: host_stub [--plugins DIR] [--config FILE] [--agent-config [FILE]]\n"
-            "                 [--db URL|FILE] [--polls N]\n"
-            "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
-            "                 [--log-format text|journald] [--allow-shared-db]\n"
-            "                 [--fake-clock EPOCH_SECONDS] [--check-config] [--control PATH|none]\n"
-            "                 [-h|--help] [--version]\n"
-            "       host_stub status [--json] [--quiet] [--control PATH]\n"
-            "       host_stub ctl status|reload|poll PLUGIN[/INSTANCE] [--json] [--control PATH]\n"
-            "defaults: --config ./host.json; --plugins %s\n"
-            "  (the pa-plugins folder an install puts beside this program's folder)\n"
-            "--agent-config reads the agent's config.yaml (default ./config.yaml): its granola\n"
-            "  workspaces become granola instances, its database.url the database; host.json\n"
-            "  is then read only if --config is given, and adds to it (docs/OPERATIONS.md).\n"
-            "--db: sqlite:///PATH or a path; without it host.json's \"database\", then\n"
-            "  config.yaml's database.url, PA_DATABASE__URL (the agent's), then the agent's\n"
-            "  default (personal_assistant.db beside config.yaml), or ./agent.db without one.\n"
-            "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
-            "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
-            "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
-            "--check-config checks host.json and every enabled instance by its plugin's rules,\n"
-            "  without the database or the network; exits 0 or 2.\n"
-            "--control: the socket status and ctl talk to (default $PA_CONTROL_SOCKET, else\n"
-            "  $XDG_RUNTIME_DIR/pa-plugins/control.sock, else /tmp/pa-plugins-UID/control.sock).\n"
-            "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
-            default_plugins_dir());
+    fprintf(
+        out,
+        "usage: host_stub [--plugins DIR] [--config FILE] [--agent-config [FILE]]\n"
+        "                 [--db URL|FILE] [--polls N]\n"
+        "                 [--interval SECONDS] [--watch] [--stats] [--verbose|--quiet]\n"
+        "                 [--log-format text|journald] [--allow-shared-db]\n"
+        "                 [--fake-clock EPOCH_SECONDS] [--check-config] [--control PATH|none]\n"
+        "                 [--dry-run|--test] [-h|--help] [--version]\n"
+        "       host_stub status [--json] [--quiet] [--control PATH]\n"
+        "       host_stub ctl status|reload|poll PLUGIN[/INSTANCE] [--json] [--control PATH]\n"
+        "defaults: --config ./host.json; --plugins %s\n"
+        "  (the pa-plugins folder an install puts beside this program's folder)\n"
+        "--agent-config reads the agent's config.yaml (default ./config.yaml): its granola\n"
+        "  workspaces become granola instances, its database.url the database; host.json\n"
+        "  is then read only if --config is given, and adds to it (docs/OPERATIONS.md).\n"
+        "--db: sqlite:///PATH or a path; without it host.json's \"database\", then\n"
+        "  config.yaml's database.url, PA_DATABASE__URL (the agent's), then the agent's\n"
+        "  default (personal_assistant.db beside config.yaml), or ./agent.db without one.\n"
+        "Runs until SIGINT/SIGTERM unless --polls N is given; SIGUSR1 prints pool statistics.\n"
+        "--watch reloads a plugin whose .so changes, loads new ones, drops removed ones.\n"
+        "--allow-shared-db lets several hosts use one database (default: one, by lock file).\n"
+        "--check-config checks host.json and every enabled instance by its plugin's rules,\n"
+        "  without the database or the network; exits 0 or 2.\n"
+        "--control: the socket status and ctl talk to (default $PA_CONTROL_SOCKET, else\n"
+        "  $XDG_RUNTIME_DIR/pa-plugins/control.sock, else /tmp/pa-plugins-UID/control.sock).\n"
+        "--dry-run (or --test) polls every enabled instance once on the real database and\n"
+        "  rolls back every write, the plugins' and the host's: the items are printed on\n"
+        "  stdout, not delivered, and nothing is marked processed. Exit 0, or 3 if a poll failed.\n"
+        "--fake-clock starts a virtual clock that jumps instead of sleeping (for tests).\n",
+        default_plugins_dir());
 }
 
 static void version(void)
@@ -158,6 +162,9 @@ static int apply_option(int c, const char *arg, options *opt)
     case 'K':
         opt->control_path = arg;
         return 0;
+    case 'D':
+        opt->dry_run = true;
+        return 0;
     case 'n':
     case 'i':
     case 'f':
@@ -194,6 +201,8 @@ int options_parse(int argc, char **argv, options *opt)
                                              {"allow-shared-db", no_argument, NULL, 'S'},
                                              {"check-config", no_argument, NULL, 'C'},
                                              {"control", required_argument, NULL, 'K'},
+                                             {"dry-run", no_argument, NULL, 'D'},
+                                             {"test", no_argument, NULL, 'D'},
                                              {NULL, 0, NULL, 0}};
     *opt = (options){.plugins_dir = NULL, .config_path = "./host.json", .log_level = PA_LOG_INFO};
     int c, rc;
@@ -218,6 +227,13 @@ int options_parse(int argc, char **argv, options *opt)
         return EXIT_CONFIG;
     }
     opt->log_level = opt->verbose ? PA_LOG_DEBUG : opt->quiet ? PA_LOG_WARN : PA_LOG_INFO;
+    if (opt->dry_run && (opt->polls > 1 || opt->watch || opt->check_config)) {
+        fprintf(stderr, "host_stub: --dry-run polls each instance once; it takes no --polls, "
+                        "--watch or --check-config\n");
+        return EXIT_CONFIG;
+    }
+    if (opt->dry_run)
+        opt->polls = 1;
     if (!opt->plugins_dir)
         opt->plugins_dir = default_plugins_dir();
     if (opt->agent_config_path && !opt->config_name) {

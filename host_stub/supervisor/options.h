@@ -31,6 +31,7 @@ typedef struct options {
     bool journald;
     bool check_config;
     const char *control_path; /* --control: the control socket; NULL: the default */
+    bool dry_run;             /* --dry-run (--test): one poll each, every write rolled back */
 } options;
 
 /*

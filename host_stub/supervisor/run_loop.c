@@ -78,7 +78,7 @@ static void reload_config(host *h)
     service_notify("RELOADING=1");
     host_config fresh;
     char err[1200];
-    if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &fresh, err,
+    if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &fresh, NULL, err,
                             sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s; keeping the running configuration", err);
         reload_done(h, false, err);

@@ -78,6 +78,14 @@ int host_check_plugins_exist(host *h)
     return 0;
 }
 
+/* A dry run's item (a worker's emit, rolled back) onto the task stream, where its task would go. */
+static void echo_dry_item(void *arg, const char *json, size_t len)
+{
+    host *h = arg;
+    if (h->output)
+        task_output_line(h->output, json, len);
+}
+
 int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_fn in_process)
 {
     ssize_t n = h->cfg.isolated ? readlink("/proc/self/exe", h->exe, sizeof h->exe - 1) : 0;
@@ -98,7 +106,12 @@ int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_
                                    .busy_timeout_ms = h->cfg.busy_timeout_ms,
                                    .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
                                    .start_timeout_ms = h->cfg.poll_timeout_seconds * 1000,
-                                   .in_process = h->cfg.isolated ? NULL : in_process};
+                                   .in_process = h->cfg.isolated ? NULL : in_process,
+                                   .run_mode = h->opt.check_config ? PA_RUN_CHECK
+                                               : h->opt.dry_run    ? PA_RUN_DRY
+                                                                   : PA_RUN_SERVE,
+                                   .echo_item = h->opt.dry_run ? echo_dry_item : NULL,
+                                   .echo_item_arg = h};
     return 0;
 }
 
@@ -219,7 +232,8 @@ static int open_plugins_and_lock(host *h)
      * shares it; hosts sharing a PostgreSQL database need none (the outbox
      * move takes disjoint rows).
      */
-    return h->db.kind == DB_POSTGRES ? 0 : lock_database(h);
+    /* A dry run keeps nothing, so it may run beside the host that serves the database. */
+    return h->db.kind == DB_POSTGRES || h->opt.dry_run ? 0 : lock_database(h);
 }
 
 /* The supervisor's own pool; a damaged file is refused before anything writes to it. */
@@ -238,7 +252,12 @@ static int open_database(host *h)
                       .lease_timeout_ms = h->cfg.lease_timeout_ms,
                       .busy_timeout_ms = h->cfg.busy_timeout_ms,
                       .max_lifetime_ms = h->cfg.max_lifetime_seconds * 1000,
+                      .rollback_writes = h->opt.dry_run, /* its tables, outbox and status too */
                       .now_ms = clock_is_virtual() ? clock_wall_ms : NULL};
+    if (h->opt.dry_run)
+        log_msg(PA_LOG_INFO, "host",
+                "dry run: every instance polls once, every write (the plugins' and the host's) "
+                "is rolled back, and the items are printed, not delivered");
     if (pool_open(&pc, &h->pool, err, sizeof err) != PA_OK ||
         db_quick_check(h->pool, &h->self, h->db.path, err, sizeof err) != PA_OK ||
         task_store_migrate(h->pool, &h->self, err, sizeof err) != PA_OK) {
@@ -309,7 +328,7 @@ static int failed_polls_status(const host *h)
     char names[300] = "";
     for (size_t i = 0; h->opt.polls && i < h->reg.slot_count; i++) {
         const instance_slot *s = h->reg.slots[i];
-        uint64_t n = s->poll_failures + (!s->running && s->last_error[0]);
+        uint64_t n = s->poll_failures + !s->running; /* refused, or its start failed */
         size_t used = strlen(names);
         if (n && used + 2 < sizeof names)
             snprintf(names + used, sizeof names - used, "%s%s/%s", used ? ", " : "",
@@ -326,13 +345,13 @@ static int failed_polls_status(const host *h)
 static int run(host *h, worker_entry_fn in_process)
 {
     char err[1200] = "";
-    if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &h->cfg, err,
+    if (h->opt.check_config)
+        return check_config(h, in_process);
+    if (config_load_sources(h->opt.config_path, h->opt.agent_config_path, &h->cfg, NULL, err,
                             sizeof err) != PA_OK) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         return EXIT_CONFIG;
     }
-    if (h->opt.check_config)
-        return check_config(h, in_process);
     if (host_choose_database(h, err, sizeof err) != 0) {
         log_msg(PA_LOG_ERROR, "host", "%s", err);
         return EXIT_CONFIG;

@@ -451,6 +451,10 @@ static void take_log(worker_proc *w, const msg_log *m)
     pa_log_level level =
         m->level < PA_LOG_ERROR || m->level > PA_LOG_DEBUG ? PA_LOG_INFO : (pa_log_level)m->level;
     remember(w, m->text);
+    if (w->echo_item && strcmp(m->source, DRY_RUN_ITEM_SOURCE) == 0) {
+        w->echo_item(w->echo_item_arg, m->text, strlen(m->text));
+        return; /* bounded by the task stream's queue, as a real run's tasks are */
+    }
     if (level > log_get_level() || !line_allowed(w))
         return; /* lines below the level do not count against the limit */
     if (m->source[0] && strcmp(m->source, w->source) != 0)
@@ -620,7 +624,8 @@ static int send_init(worker_proc *w, const worker_settings *ws, const loaded_plu
                                 .db_kind = ws->db_kind,
                                 .connect_timeout_s = ws->connect_timeout_s,
                                 .statement_timeout_ms = ws->statement_timeout_ms,
-                                .pool_idle_ms = ws->pool_idle_ms}};
+                                .pool_idle_ms = ws->pool_idle_ms,
+                                .run_mode = ws->run_mode}};
     return channel_send(w->channel, &m);
 }
 
@@ -637,6 +642,8 @@ int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const inst
         snprintf(err, err_size, "out of memory");
         return PA_ERR_NOMEM;
     }
+    w->echo_item = ws->echo_item;
+    w->echo_item_arg = ws->echo_item_arg;
     int rc = spawn(ws, pl->private_path, pl->path, pl->name, w, err, err_size);
     if (rc == PA_OK && send_init(w, ws, pl, ic) != 0) {
         snprintf(err, err_size,

@@ -37,7 +37,11 @@ typedef struct worker_settings {
     int64_t max_lifetime_ms;
     int64_t start_timeout_ms; /* HELLO and INIT_DONE must come within this */
     worker_entry_fn
-        in_process; /* non-NULL: workers are threads running this ("isolation": "none") */
+        in_process;       /* non-NULL: workers are threads running this ("isolation": "none") */
+    pa_run_mode run_mode; /* serve, --check-config, --dry-run: told to each worker in INIT */
+    /* A dry run: each item a worker would have emitted (its JSON), to the task stream. */
+    void (*echo_item)(void *arg, const char *json, size_t len);
+    void *echo_item_arg;
 } worker_settings;
 
 /* Where a worker is in its start; a launched one passes through all three. */
@@ -69,6 +73,8 @@ typedef struct worker_proc {
     int64_t lines_window_ms;           /* when its current rate-limit window began */
     unsigned lines_in_window;          /* log and output lines logged in that window */
     uint64_t lines_suppressed;         /* and not logged, over LINE_BURST */
+    void (*echo_item)(void *arg, const char *json, size_t len); /* a dry run's (worker_settings) */
+    void *echo_item_arg;
     unsigned char buf[IPC_MAX_MESSAGE];
 } worker_proc;
 

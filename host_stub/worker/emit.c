@@ -130,7 +130,7 @@ static char *item_to_json(const char *instance, const pa_item *it, char *err, si
 }
 
 int emit_item(pool *p, pool_owner *owner, pa_lease lease, const char *plugin, const char *instance,
-              const pa_item *item, int64_t now_ms, char *err, size_t err_size)
+              const pa_item *item, int64_t now_ms, char **json_out, char *err, size_t err_size)
 {
     /* The lease is checked here, once: live, this owner's, WRITE. */
     int status;
@@ -163,6 +163,9 @@ int emit_item(pool *p, pool_owner *owner, pa_lease lease, const char *plugin, co
         rc = db_step(stmt, &row, why, sizeof why);
     if (rc != PA_OK)
         snprintf(err, err_size, "emit: cannot write outbox row: %s", why);
-    cJSON_free(json);
+    if (rc == PA_OK && json_out)
+        *json_out = json;
+    else
+        cJSON_free(json);
     return rc == PA_OK ? PA_OK : PA_ERR_DB;
 }

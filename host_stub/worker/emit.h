@@ -13,9 +13,10 @@
  * and inserts its outbox row on lease's connection, in its transaction.
  * lease must be a live WRITE lease of owner's: PA_ERR_STALE_LEASE or
  * PA_ERR_INVALID otherwise, PA_ERR_INVALID for a bad item, PA_ERR_DB when
- * SQLite refuses; err says which in one line.
+ * SQLite refuses; err says which in one line. json_out, when not NULL, gets
+ * the stored JSON of an item written (cJSON_free it); NULL otherwise.
  */
 int emit_item(pool *p, pool_owner *owner, pa_lease lease, const char *plugin, const char *instance,
-              const pa_item *item, int64_t now_ms, char *err, size_t err_size);
+              const pa_item *item, int64_t now_ms, char **json_out, char *err, size_t err_size);
 
 #endif

@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "clock.h"
 #include "instance.h"
 #include "log.h"
 #include "emit.h"
 #include "stmt_api.h"
+#include "worker_args.h"
 
 static void set_error(host_instance *in, const char *msg)
 {
@@ -71,21 +74,31 @@ static int api_release(pa_host_ctx *ctx, pa_lease lease, pa_release_action actio
     return rc;
 }
 
+static pa_run_mode api_run_mode(pa_host_ctx *ctx)
+{
+    return ctx ? ctx->run_mode : PA_RUN_SERVE;
+}
+
 static int api_emit(pa_host_ctx *ctx, pa_lease lease, const pa_item *item)
 {
     if (!ctx)
         return PA_ERR_INVALID;
-    char err[1024];
+    char err[1024], *json = NULL;
+    bool dry = ctx->run_mode == PA_RUN_DRY;
     /* The outbox row is the host's statement, on the plugin's lease: it may write pa_outbox. */
     const pool_owner *plugin = pool_run_as(NULL);
     int rc = emit_item(ctx->pool, &ctx->owner, lease, ctx->plugin->name, ctx->id, item,
-                       clock_wall_ms(), err, sizeof err);
+                       clock_wall_ms(), dry ? &json : NULL, err, sizeof err);
     pool_run_as(plugin);
     if (rc != PA_OK) {
         set_error(ctx, err);
         log_msg(PA_LOG_ERROR, ctx->log_source, "%s", err);
         return rc;
     }
+    /* A dry run's row is rolled back with the lease: the item goes to the supervisor instead. */
+    if (json)
+        log_msg(PA_LOG_INFO, DRY_RUN_ITEM_SOURCE, "%s", json);
+    cJSON_free(json);
     ctx->items_emitted++;
     return PA_OK;
 }
@@ -162,6 +175,7 @@ static const pa_host_api API = {
     .stmt_changes = stmt_api_changes,
     .db_error_code = stmt_api_error_code,
     .lease_pg = stmt_api_lease_pg,
+    .run_mode = api_run_mode,
 };
 
 const pa_host_api *host_api_table(void)

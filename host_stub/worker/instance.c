@@ -17,8 +17,10 @@ static void prepare(host_instance *in, pool *p, const plugin_image *plugin, cons
                     const char *json)
 {
     held_table *held = in->held;
+    pa_run_mode mode = in->run_mode;
     memset(in, 0, sizeof *in);
     in->held = held;
+    in->run_mode = mode;
     in->pool = p;
     in->plugin = plugin;
     in->id = id;

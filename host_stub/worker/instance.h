@@ -30,7 +30,8 @@ struct pa_host_ctx {
     int64_t not_before_ms; /* from defer_next_poll during the last poll; 0 if none */
     uint64_t items_emitted;
     uint64_t http_requests;
-    held_table *held; /* the borrow-site table the supervisor reads; NULL: none */
+    held_table *held;     /* the borrow-site table the supervisor reads; NULL: none */
+    pa_run_mode run_mode; /* why the host runs it (run_mode); kept across instance_start */
 };
 typedef struct pa_host_ctx host_instance;
 

@@ -124,12 +124,16 @@ static int serve_init(worker *w, const msg_init *init)
                       .connect_timeout_s = (int)init->connect_timeout_s,
                       .statement_timeout_ms = (int)init->statement_timeout_ms,
                       .lent_to_plugins = true,
+                      .rollback_writes = init->run_mode == PA_RUN_DRY,
                       .size = (int)init->pool_size,
                       .lease_timeout_ms = (int)init->lease_timeout_ms,
                       .busy_timeout_ms = (int)init->busy_timeout_ms,
                       .max_lifetime_ms = init->max_lifetime_ms,
                       .now_ms = clock_is_virtual() ? clock_wall_ms : NULL};
     char err[1200];
+    w->in.run_mode = init->run_mode == PA_RUN_CHECK || init->run_mode == PA_RUN_DRY
+                         ? (pa_run_mode)init->run_mode
+                         : PA_RUN_SERVE;
     int rc = pool_open(&pc, &w->pool, err, sizeof err);
     if (rc == PA_OK)
         rc = instance_start(&w->in, w->pool, w->plugin, w->id, w->json, err, sizeof err);

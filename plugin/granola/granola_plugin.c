@@ -56,6 +56,48 @@ const pa_plugin_info *pa_plugin_describe(void)
     return &INFO;
 }
 
+static bool can_refresh(const granola *g);
+static void format_day(int64_t ms, char *buf, size_t size);
+
+/*
+ * --check-config (PA_RUN_CHECK): what the first poll will need, checked now
+ * and changing nothing. The token file must exist, be this user's alone
+ * (0600), parse, and name its expiry; an expired token needs a refresh token
+ * to be renewed with. The first problem goes into errbuf (each stops the
+ * next from being looked at).
+ */
+static int check_credentials(granola *g, char *errbuf, size_t errbuf_size)
+{
+    char err[1024];
+    int rc = granola_token_read(g->cfg.token_path, &g->token, err, sizeof err);
+    if (rc != PA_OK) {
+        snprintf(errbuf, errbuf_size, "%s", err);
+        return rc;
+    }
+    int64_t now = g->api->now_ms(g->ctx), expires = g->token.expires_at_ms;
+    bool renewable = can_refresh(g);
+    granola_token_free(&g->token);
+    char when[40] = "";
+    format_day(expires, when, sizeof when);
+    if (!expires) {
+        snprintf(errbuf, errbuf_size,
+                 "token file %s names no expires_at: it cannot be renewed before it lapses; log "
+                 "in again (granola_login)",
+                 g->cfg.token_path);
+        return PA_ERR_AUTH;
+    }
+    if (expires <= now && !renewable) {
+        snprintf(errbuf, errbuf_size,
+                 "token file %s: the token expired on %s and there is no refresh_token to renew "
+                 "it with; log in again (granola_login)",
+                 g->cfg.token_path, when);
+        return PA_ERR_AUTH;
+    }
+    g->api->log(g->ctx, PA_LOG_INFO, "token file %s: ok, expires %s%s", g->cfg.token_path, when,
+                expires <= now ? " (expired: the first poll renews it)" : "");
+    return PA_OK;
+}
+
 int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_json,
                    void **instance_out, char *errbuf, size_t errbuf_size)
 {
@@ -107,6 +149,11 @@ int pa_plugin_init(const pa_host_api *api, pa_host_ctx *ctx, const char *config_
     if (!g->cfg.enabled)
         api->log(ctx, PA_LOG_INFO, "workspace '%s' is disabled; polls will do nothing",
                  g->cfg.workspace_id);
+    if (g->cfg.enabled && PA_HOST_HAS(api, run_mode) && api->run_mode(ctx) == PA_RUN_CHECK &&
+        (rc = check_credentials(g, errbuf, errbuf_size)) != PA_OK) {
+        pa_plugin_shutdown(g);
+        return rc;
+    }
     *instance_out = g;
     return PA_OK;
 }

@@ -214,6 +214,11 @@ static bool promote_pending(const char *path, const char *pending)
     return true;
 }
 
+int granola_token_read(const char *path, granola_token *out, char *err, size_t err_size)
+{
+    return load_one(path, out, err, err_size);
+}
+
 int granola_token_load(const char *path, granola_token *out, char *err, size_t err_size)
 {
     char pending[4096];

@@ -40,6 +40,11 @@ typedef struct granola_token {
  * others (the message gives the chmod to run).
  */
 int granola_token_load(const char *path, granola_token *out, char *err, size_t err_size);
+/*
+ * The same checks and parse as granola_token_load, changing nothing: an
+ * interrupted save's PATH.pending is left where it is (--check-config).
+ */
+int granola_token_read(const char *path, granola_token *out, char *err, size_t err_size);
 /* The file's bytes, parsed by the same rules (path only names it in messages). */
 int granola_token_parse(const char *text, size_t len, const char *path, granola_token *out,
                         char *err, size_t err_size);

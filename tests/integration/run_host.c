@@ -193,7 +193,8 @@ void host_command(test_env *env, host_result *result, const char *const *args)
 int expected_exit(const host_result *result)
 {
     return result->bounded && (strstr(result->err, ": poll failed (") ||
-                               strstr(result->err, "instance not started"))
+                               strstr(result->err, "instance not started") ||
+                               strstr(result->err, " will not run"))
                ? 3
                : 0;
 }

@@ -362,6 +362,119 @@ static void test_lookback_and_workspace_filters(void **state)
 }
 
 /* A typo in a Granola key is found by --check-config, with no server and no database. */
+/* Every row of every table of the SQLite file at path, as text, in a stable order. */
+static char *dump_tables(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_str *out = sqlite3_str_new(db);
+    sqlite3_stmt *tables = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT name, sql FROM sqlite_schema WHERE type = 'table' "
+                                        "ORDER BY name",
+                                        -1, &tables, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(tables) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(tables, 0);
+        sqlite3_str_appendf(out, "%s\n", sqlite3_column_text(tables, 1));
+        char *sql = sqlite3_mprintf("SELECT * FROM \"%w\" ORDER BY 1, 2", name);
+        sqlite3_stmt *rows = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &rows, NULL), SQLITE_OK);
+        while (sqlite3_step(rows) == SQLITE_ROW) {
+            for (int i = 0; i < sqlite3_column_count(rows); i++)
+                sqlite3_str_appendf(out, "%s|", sqlite3_column_text(rows, i));
+            sqlite3_str_appendall(out, "\n");
+        }
+        sqlite3_finalize(rows);
+        sqlite3_free(sql);
+    }
+    sqlite3_finalize(tables);
+    char *text = sqlite3_str_finish(out);
+    char *copy = strdup(text ? text : "");
+    sqlite3_free(text);
+    sqlite3_close(db);
+    return copy;
+}
+
+/*
+ * --dry-run against the fake server: the new meetings are printed as the
+ * items they would become, every table stays as it was, row for row, and the
+ * next real poll delivers exactly those meetings (none was marked processed).
+ */
+static void test_a_dry_run_prints_the_items_and_changes_nothing(void **state)
+{
+    granola_ctx *c = *state;
+    write_standard_fixture(c);
+    fake_start(&c->server, c->fixture, NULL);
+    write_config(c, NULL);
+    host_result r;
+    run_polls(c, 1, &r);
+    assert_int_equal(count_lines(r.out), 4);
+    host_result_free(&r);
+    /* m-3's notes arrive: one new item for the next poll. */
+    fake_control(&c->server, "{\"set_summary\": {\"id\": \"m-3\", \"summary\": \"Notes now\"}}");
+    char *before = dump_tables(c->env.db);
+    const char *dry[] = {"--dry-run", "--fake-clock", NOW, NULL};
+    host_run(&c->env, &r, dry);
+    if (r.exit_code != 0 || count_lines(r.out) != 1)
+        fail_msg("dry run: exit %d\n%s\n%s", r.exit_code, r.out, r.err);
+    cJSON *t = task_with_reference(r.out, "m-3");
+    assert_string_equal(json_str(t, "description"), "Notes now");
+    cJSON_Delete(t);
+    assert_contains(r.err, "dry run: every instance polls once");
+    assert_contains(r.err, "emitted 1");
+    host_result_free(&r);
+    char *after = dump_tables(c->env.db);
+    assert_string_equal(before, after);
+    assert_true(strstr(before, "|m-1|") != NULL); /* the dump holds the rows, not just names */
+    free(before);
+    free(after);
+    run_polls(c, 1, &r);
+    assert_int_equal(count_lines(r.out), 1);
+    t = task_with_reference(r.out, "m-3");
+    cJSON_Delete(t);
+    host_result_free(&r);
+    assert_store_consistent(c);
+}
+
+/* --check-config with the host's run mode: the token file is checked before any poll. */
+static void check_token(granola_ctx *c, int exit_code, const char *said)
+{
+    host_result r;
+    const char *check[] = {"--check-config", "--fake-clock", NOW, NULL};
+    host_run(&c->env, &r, check);
+    if (r.exit_code != exit_code || !strstr(exit_code ? r.out : r.err, said))
+        fail_msg("--check-config exited %d, expected %d with\n  %s\n%s\n%s", r.exit_code, exit_code,
+                 said, r.out, r.err);
+    if (strstr(r.out, TOKEN) || strstr(r.err, TOKEN))
+        fail_msg("the bearer token appeared in --check-config's output");
+    host_result_free(&r);
+}
+
+static void test_check_config_checks_the_token_file(void **state)
+{
+    granola_ctx *c = *state;
+    write_standard_fixture(c);
+    fake_start(&c->server, c->fixture, NULL); /* for its URL: a check sends no request */
+    write_config(c, NULL);
+    check_token(c, 0, "ok, expires ");
+    assert_int_equal(chmod(c->token_path, 0644), 0);
+    check_token(c, 2, "chmod 600");
+    assert_int_equal(chmod(c->token_path, 0600), 0);
+    write_text(c->token_path, "{\"access_token\": \"" TOKEN "\"}");
+    check_token(c, 2, "names no expires_at");
+    write_text(c->token_path, "{\"access_token\": \"" TOKEN "\", \"expires_at\": "
+                              "\"2026-01-01T00:00:00+00:00\"}");
+    check_token(c, 2, "expired on 2026-01-01 and there is no refresh_token");
+    write_text(c->token_path, "{not json");
+    check_token(c, 2, "1 instance(s) checked, 1 problem(s)");
+    assert_int_equal(unlink(c->token_path), 0);
+    check_token(c, 2, c->token_path);
+    /* Nothing was created or renamed on the way. */
+    assert_int_equal(access(c->token_path, F_OK), -1);
+    assert_int_equal(access(c->env.db, F_OK), -1);
+}
+
 static void test_check_config_finds_a_typo(void **state)
 {
     granola_ctx *c = *state;
@@ -520,6 +633,10 @@ int main(void)
                                         granola_teardown),
         cmocka_unit_test_setup_teardown(test_agent_table_rows_stay_readable_by_the_agent,
                                         granola_setup, granola_teardown),
+        cmocka_unit_test_setup_teardown(test_a_dry_run_prints_the_items_and_changes_nothing,
+                                        granola_setup, granola_teardown),
+        cmocka_unit_test_setup_teardown(test_check_config_checks_the_token_file, granola_setup,
+                                        granola_teardown),
         cmocka_unit_test_setup_teardown(test_check_config_finds_a_typo, granola_setup,
                                         granola_teardown),
         cmocka_unit_test_setup_teardown(test_bad_instance_configuration, granola_setup,

@@ -81,7 +81,7 @@ static void test_example_tasks_are_printed_and_stored_once(void **state)
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_tasks"), 4);
     assert_int_equal(db_scalar(env, "SELECT count(*) FROM pa_outbox WHERE consumed_at IS NULL"), 0);
     assert_int_equal(db_scalar(env, "SELECT count(DISTINCT outbox_id) FROM pa_tasks"), 4);
-    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.4)");
+    assert_contains(r.err, "loaded plugin 'example' version 1.0.0 (ABI 1.5)");
     assert_contains(r.err, "plugin example/a: shut down");
     host_result_free(&r);
 
@@ -619,11 +619,11 @@ static void test_refused_plugins_do_not_stop_the_others(void **state)
     host_result r;
     const char *args[] = {"--polls", "1", "--fake-clock", FAKE_CLOCK, NULL};
     host_run(env, &r, args);
-    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.exit_code, 3); /* wrong_abi/w never ran */
     char line[512];
     snprintf(line, sizeof line,
              "error loader: refusing plugin '%s/wrong_abi.so': built for ABI 99.0, host ABI is "
-             "1.4 (major versions differ)",
+             "1.5 (major versions differ)",
              env->plugins);
     assert_int_equal(count_lines_with(r.err, line), 1);
     snprintf(line, sizeof line,
@@ -847,10 +847,24 @@ static void test_check_config(void **state)
     assert_contains(r.out, "host.json: plugins.init_fail instance 'c': init failed");
     assert_contains(r.out, "host.json: 3 instance(s) checked, 2 problem(s)");
     host_result_free(&r);
-    env_write_config(env, "{\"poll_interval_seconds\": 0}");
+    /* Everything it finds, host-level and per instance, on stdout, one line each. */
+    env_write_config(env,
+                     "{\"poll_interval_seconds\": 0, \"pool\": {\"size\": 0}, \"plugins\": "
+                     "{\"example\": {\"instances\": [{\"id\": \"a\", \"poll_timeout_seconds\": "
+                     "-1}, {\"id\": \"b\"}, {\"id\": \"b\"}]}, \"nothere\": {\"instances\": "
+                     "[{\"id\": \"x\"}]}}}");
     host_run(env, &r, check);
     assert_int_equal(r.exit_code, 2);
-    assert_contains(r.err, "poll_interval_seconds");
+    assert_contains(r.out, "host.json: poll_interval_seconds: expected an integer from 1 to "
+                           "2592000\n");
+    assert_contains(r.out, "host.json: pool.size: expected an integer from 1 to 256\n");
+    assert_contains(r.out, "host.json: plugins.example.instances[0].poll_timeout_seconds: "
+                           "expected an integer from 0 to 86400\n");
+    assert_contains(r.out, "host.json: plugins.example.instances[2].id: duplicate instance id "
+                           "'b'\n");
+    assert_contains(r.out, "host.json: plugins.nothere: no nothere.so in the plugins directory");
+    assert_contains(r.out, "host.json: 2 instance(s) checked, 5 problem(s)\n");
+    assert_int_equal(count_lines(r.out), 6);
     host_result_free(&r);
     assert_int_equal(access(env->db, F_OK), -1);
 }
@@ -1140,7 +1154,7 @@ static void test_command_line_conventions(void **state)
     const char *version[] = {"--version", NULL};
     host_run(env, &r, version);
     assert_int_equal(r.exit_code, 0);
-    assert_contains(r.out, "host_stub 0.1.0\nplugin ABI 1.4\nSQLite 3.");
+    assert_contains(r.out, "host_stub 0.1.0\nplugin ABI 1.5\nSQLite 3.");
     assert_contains(r.out, ")\nlibpq ");
     host_result_free(&r);
     const char *bad[][3] = {{"--no-such-flag", NULL, NULL},
@@ -1334,9 +1348,24 @@ static void test_the_agents_example_config_checks_and_runs(void **state)
                            "--check-config", NULL};
     host_result r;
     host_run(env, &r, check);
+    /* The plugin checks what its first poll needs: this machine never logged in. */
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.out, "1 instance(s) checked, 1 problem(s)");
+    assert_contains(r.out, "plugins.granola instance 'all': init failed (PA_ERR_AUTH): ");
+    assert_contains(r.out, "/.personal-assistant/token.granola.json");
+    host_result_free(&r);
+    char token_dir[200], token[260];
+    snprintf(token_dir, sizeof token_dir, "%s/.personal-assistant", env->dir);
+    snprintf(token, sizeof token, "%s/token.granola.json", token_dir);
+    assert_int_equal(mkdir(token_dir, 0700), 0);
+    write_text(token, "{\"access_token\": \"t\", \"refresh_token\": \"r\", \"expires_at\": "
+                      "\"2099-01-01T00:00:00+00:00\"}");
+    assert_int_equal(chmod(token, 0600), 0);
+    host_run(env, &r, check);
     assert_int_equal(r.exit_code, 0);
     assert_contains(r.out, "1 instance(s) checked, 0 problem(s)");
     host_result_free(&r);
+    assert_int_equal(unlink(token), 0);
     const char *run[] = {"--agent-config", PA_SOURCE_DIR "/tests/agent_pinned/config.example.yaml",
                          "--polls", "1", NULL};
     host_run(env, &r, run); /* --db (host_run's) wins over the example's database.url */

@@ -718,7 +718,7 @@ static void test_login_names_a_missing_instance_or_bad_file(void **state)
     pid = spawn_wrapped(version, c->login_out, c->login_err);
     finish_login(c, pid, &r);
     assert_int_equal(r.exit_code, 0);
-    assert_contains(r.out, "granola_login 0.1.0\nplugin ABI 1.4\nlibcurl ");
+    assert_contains(r.out, "granola_login 0.1.0\nplugin ABI 1.5\nlibcurl ");
     login_result_free(&r);
 }
 

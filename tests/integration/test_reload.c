@@ -130,7 +130,7 @@ static void test_broken_versions_leave_the_old_one_serving(void **state)
 
     install_plugin_as(env, "wrong_abi", "example.so");
     wait_for_lines(env->err_path,
-                   "built for ABI 99.0, host ABI is 1.4 (major versions differ); "
+                   "built for ABI 99.0, host ABI is 1.5 (major versions differ); "
                    "version 1.0.0 keeps serving",
                    1);
 

@@ -63,7 +63,7 @@ static void loads(files *f, const char *yaml, const char *json, host_config *cfg
     if (json)
         write_file(f->json, json);
     char err[1200] = "";
-    if (config_load_sources(json ? f->json : NULL, f->yaml, cfg, err, sizeof err) != PA_OK)
+    if (config_load_sources(json ? f->json : NULL, f->yaml, cfg, NULL, err, sizeof err) != PA_OK)
         fail_msg("%s", err);
 }
 
@@ -74,7 +74,7 @@ static void refuses(files *f, const char *yaml, const char *json, const char *me
         write_file(f->json, json);
     host_config cfg;
     char err[1200] = "";
-    assert_int_equal(config_load_sources(json ? f->json : NULL, f->yaml, &cfg, err, sizeof err),
+    assert_int_equal(config_load_sources(json ? f->json : NULL, f->yaml, &cfg, NULL, err, sizeof err),
                      PA_ERR_CONFIG);
     if (!strstr(err, message))
         fail_msg("expected \"%s\" in \"%s\"", message, err);
@@ -106,7 +106,7 @@ static void test_the_agents_example_file_is_read_as_it_is(void **state)
     const char *path = PA_SOURCE_DIR "/tests/agent_pinned/config.example.yaml";
     host_config cfg;
     char err[1200] = "";
-    if (config_load_sources(NULL, path, &cfg, err, sizeof err) != PA_OK)
+    if (config_load_sources(NULL, path, &cfg, NULL, err, sizeof err) != PA_OK)
         fail_msg("%s", err);
     cJSON *o = instance_json(&cfg, 0);
     assert_int_equal(cfg.plugins[0].instance_count, 1);
