@@ -182,9 +182,7 @@ static int apply_option(int c, const char *arg, options *opt)
     }
 }
 
-int options_parse(int argc, char **argv, options *opt)
-{
-    static const struct option longopts[] = {{"plugins", required_argument, NULL, 'p'},
+static const struct option LONG_OPTIONS[] = {{"plugins", required_argument, NULL, 'p'},
                                              {"config", required_argument, NULL, 'c'},
                                              {"agent-config", optional_argument, NULL, 'A'},
                                              {"db", required_argument, NULL, 'd'},
@@ -204,24 +202,10 @@ int options_parse(int argc, char **argv, options *opt)
                                              {"dry-run", no_argument, NULL, 'D'},
                                              {"test", no_argument, NULL, 'D'},
                                              {NULL, 0, NULL, 0}};
-    *opt = (options){.plugins_dir = NULL, .config_path = "./host.json", .log_level = PA_LOG_INFO};
-    int c, rc;
-    opterr = 0; /* said here, as "host_stub: ...", not with the path it was started by */
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == '?' || c == ':') {
-            const char *what = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-            fprintf(stderr, "host_stub: %s '%s'\n",
-                    c == ':' ? "missing value for" : "unknown or incomplete option", what);
-            usage(stderr);
-            return EXIT_CONFIG;
-        }
-        const char *arg = optarg;
-        /* --agent-config FILE as well as --agent-config=FILE; alone, the agent's default. */
-        if (c == 'A' && !arg && optind < argc && argv[optind][0] != '-')
-            arg = argv[optind++];
-        if ((rc = apply_option(c, arg, opt)) != 0)
-            return rc;
-    }
+
+/* What the options mean together, once all are read: 0, or EXIT_CONFIG (said). */
+static int settle(options *opt)
+{
     if (opt->verbose && opt->quiet) {
         fprintf(stderr, "host_stub: --verbose and --quiet cannot go together\n");
         return EXIT_CONFIG;
@@ -242,10 +226,33 @@ int options_parse(int argc, char **argv, options *opt)
     }
     if (!opt->config_name)
         opt->config_name = opt->config_path;
+    return 0;
+}
+
+int options_parse(int argc, char **argv, options *opt)
+{
+    *opt = (options){.plugins_dir = NULL, .config_path = "./host.json", .log_level = PA_LOG_INFO};
+    int c, rc;
+    opterr = 0; /* said here, as "host_stub: ...", not with the path it was started by */
+    while ((c = getopt_long(argc, argv, "h", LONG_OPTIONS, NULL)) != -1) {
+        if (c == '?' || c == ':') {
+            const char *what = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+            fprintf(stderr, "host_stub: %s '%s'\n",
+                    c == ':' ? "missing value for" : "unknown or incomplete option", what);
+            usage(stderr);
+            return EXIT_CONFIG;
+        }
+        const char *arg = optarg;
+        /* --agent-config FILE as well as --agent-config=FILE; alone, the agent's default. */
+        if (c == 'A' && !arg && optind < argc && argv[optind][0] != '-')
+            arg = argv[optind++];
+        if ((rc = apply_option(c, arg, opt)) != 0)
+            return rc;
+    }
     if (optind < argc) {
         fprintf(stderr, "host_stub: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return EXIT_CONFIG;
     }
-    return 0;
+    return settle(opt);
 }

@@ -353,11 +353,48 @@ static bool instance_changed(const instance_config *now, const instance_config *
            now->write_lease_timeout_seconds != before->write_lease_timeout_seconds;
 }
 
+/* What applying a configuration did, for its one log line. */
+typedef struct apply_counts {
+    size_t kept, started, restarted, stopped, backed_off;
+} apply_counts;
+
+/*
+ * Old slot s under the new cfg: stopped and freed (returns false) when its
+ * instance is gone or disabled; else restarted with a changed object,
+ * started if it was not running, or kept (polling now if it was failing).
+ */
+static bool carry_over(registry *r, instance_slot *s, const host_config *cfg, apply_counts *n)
+{
+    const plugin_config *pc = NULL;
+    const instance_config *ic = find_instance(cfg, s->plugin->name, s->config->id, &pc);
+    if (!ic) {
+        n->stopped += s->running;
+        stop_slot(r, s);
+        free(s);
+        return false;
+    }
+    bool changed = instance_changed(ic, s->config);
+    s->plugin = pc;
+    s->config = ic;
+    if (changed && s->running) {
+        stop_slot(r, s);
+        n->restarted += start_if_loaded(r, s);
+    } else if (changed || !s->running) {
+        n->started += start_if_loaded(r, s); /* new object, or a failed one retried */
+    } else {
+        n->kept++;
+        n->backed_off += s->sched.failures > 0;
+        if (s->sched.failures > 0)
+            slot_poll_now(s); /* the operator may have fixed what it failed on */
+    }
+    return true;
+}
+
 int registry_apply_config(registry *r, const host_config *cfg, char *summary, size_t summary_size,
                           char *err, size_t err_size)
 {
-    size_t total = total_enabled(cfg), kept = 0, started = 0, restarted = 0, stopped = 0;
-    size_t backed_off = 0;
+    size_t total = total_enabled(cfg);
+    apply_counts counts = {0};
     instance_slot **slots = calloc(total ? total : 1, sizeof *slots);
     if (!slots) {
         snprintf(err, err_size, "out of memory");
@@ -366,30 +403,8 @@ int registry_apply_config(registry *r, const host_config *cfg, char *summary, si
     size_t n = 0;
     /* The instances that stay: the same plugin and id, still enabled. */
     for (size_t i = 0; i < r->slot_count; i++) {
-        instance_slot *s = r->slots[i];
-        const plugin_config *pc = NULL;
-        const instance_config *ic = find_instance(cfg, s->plugin->name, s->config->id, &pc);
-        if (!ic) {
-            stopped += s->running;
-            stop_slot(r, s);
-            free(s);
-            continue;
-        }
-        bool changed = instance_changed(ic, s->config);
-        s->plugin = pc;
-        s->config = ic;
-        if (changed && s->running) {
-            stop_slot(r, s);
-            restarted += start_if_loaded(r, s);
-        } else if (changed || !s->running) {
-            started += start_if_loaded(r, s); /* new object, or a failed one retried */
-        } else {
-            kept++;
-            backed_off += s->sched.failures > 0;
-            if (s->sched.failures > 0)
-                slot_poll_now(s); /* the operator may have fixed what it failed on */
-        }
-        slots[n++] = s;
+        if (carry_over(r, r->slots[i], cfg, &counts))
+            slots[n++] = r->slots[i];
     }
     /* The new ones. */
     for (size_t i = 0; i < cfg->plugin_count; i++) {
@@ -406,7 +421,7 @@ int registry_apply_config(registry *r, const host_config *cfg, char *summary, si
             if (!s)
                 continue;
             slots[n++] = s;
-            started += start_if_loaded(r, s);
+            counts.started += start_if_loaded(r, s);
         }
     }
     free(r->slots);
@@ -416,7 +431,7 @@ int registry_apply_config(registry *r, const host_config *cfg, char *summary, si
     snprintf(summary, summary_size,
              "configuration applied: %zu instance(s) unchanged, %zu restarted, %zu started, "
              "%zu stopped; %zu failing instance(s) poll now",
-             kept, restarted, started, stopped, backed_off);
+             counts.kept, counts.restarted, counts.started, counts.stopped, counts.backed_off);
     log_msg(PA_LOG_INFO, "host", "%s", summary);
     return PA_OK;
 }
