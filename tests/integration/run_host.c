@@ -139,6 +139,15 @@ pid_t spawn_wrapped(const char *const *command, const char *out_path, const char
     for (int i = 0; command[i] && argc < 95; i++)
         argv[argc++] = command[i];
     argv[argc] = NULL;
+    /*
+     * Emptied here, before the fork: a test that waits for a line must never
+     * find it in what an earlier process left in the same file.
+     */
+    for (int i = 0; i < 2; i++) {
+        int fd = open(i ? err_path : out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        close(fd);
+    }
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
