@@ -162,7 +162,7 @@ static const char *instance_id(parse_ctx *x, const cJSON *inst, const plugin_con
         return NULL;
     }
     for (size_t j = 0; j < pc->instance_count; j++) {
-        if (strcmp(pc->instances[j].id, id->valuestring) == 0) {
+        if (pc->instances[j].id && strcmp(pc->instances[j].id, id->valuestring) == 0) {
             snprintf(path + strlen(path), path_size - strlen(path), ".id");
             char what[300];
             snprintf(what, sizeof what, "duplicate instance id '%s'", id->valuestring);
