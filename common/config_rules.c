@@ -60,8 +60,7 @@ static const char *member_problem(const cJSON *m, const config_rule *rules, bool
 }
 
 size_t config_check_each(const cJSON *obj, const config_rule *rules, bool allow_unknown,
-                         const char *where, const char *prefix, config_problem_fn report,
-                         void *arg)
+                         const char *where, const char *prefix, config_problem_fn report, void *arg)
 {
     char buf[96], line[1024];
     size_t found = 0;

@@ -74,8 +74,9 @@ static void refuses(files *f, const char *yaml, const char *json, const char *me
         write_file(f->json, json);
     host_config cfg;
     char err[1200] = "";
-    assert_int_equal(config_load_sources(json ? f->json : NULL, f->yaml, &cfg, NULL, err, sizeof err),
-                     PA_ERR_CONFIG);
+    assert_int_equal(
+        config_load_sources(json ? f->json : NULL, f->yaml, &cfg, NULL, err, sizeof err),
+        PA_ERR_CONFIG);
     if (!strstr(err, message))
         fail_msg("expected \"%s\" in \"%s\"", message, err);
     assert_int_equal(cfg.plugin_count, 0);
