@@ -9,8 +9,9 @@ packages=(build-essential cmake pkg-config
           postgresql python3-psycopg2 python3-sqlalchemy python3-pytest python3-alembic
           python3-pip python3-setuptools python3-wheel python3-yaml patch sqlite3)
 [ "${PA_WITH_BENCH_DEPS:-0}" = 1 ] && packages+=(python3 python3-sqlalchemy)
-# CI's checks beyond the tests: clang-tidy (scripts/tidy.sh).
-[ "${PA_CI_TOOLS:-0}" = 1 ] && packages+=(clang-tidy)
+# CI's checks beyond the tests: clang-tidy (scripts/tidy.sh), and systemd-analyze,
+# which verifies the installed unit (ctest installed_sdk).
+[ "${PA_CI_TOOLS:-0}" = 1 ] && packages+=(clang-tidy systemd)
 
 missing=()
 for p in "${packages[@]}"; do

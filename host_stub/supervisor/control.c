@@ -234,9 +234,12 @@ static bool peer_allowed(int fd)
            (cred.uid == geteuid() || cred.uid == 0);
 }
 
+/* Connections taken per turn of the loop at most: a storm of them waits for the next turn. */
+#define ACCEPTS_PER_TURN 32
+
 static void accept_clients(control *c)
 {
-    for (;;) {
+    for (int taken = 0; taken < ACCEPTS_PER_TURN; taken++) {
         int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
             c->accept_paused_until_ns = deadline_in(100);

@@ -22,6 +22,7 @@
 #include "group_record.h"
 #include "clock.h"
 #include "log.h"
+#include "service_notify.h"
 
 /* Why a start was given up when SIGTERM or SIGINT came during it. */
 #define STOPPING "the host is stopping (a SIGTERM or SIGINT came)"
@@ -816,6 +817,8 @@ static int finish_start(const worker_settings *ws, const char *path, int64_t ini
     int64_t timeout_ms = ws->start_timeout_ms;
     int64_t deadline_ns = clock_mono_ns() + timeout_ms * 1000000;
     for (;;) {
+        /* A wait with a deadline, not a stuck loop: the service manager hears the host is alive. */
+        service_watchdog();
         bool stopping = stop_pending();
         int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
         if (stopping || left_ms <= 0) {
