@@ -4,7 +4,8 @@
  * so every site wipes the same way: explicit_bzero, which the compiler may
  * not remove as a dead store the way it removes a memset before free()
  * (tests/check_wipes.sh reads the optimised binaries to prove the calls are
- * there).
+ * there); where the C library lacks it, memset_s (C11 Annex K, macOS), else
+ * memset called through a volatile pointer (secret_wipe_volatile).
  */
 #ifndef PA_SECRET_H
 #define PA_SECRET_H
@@ -13,6 +14,8 @@
 
 /* Zeroes n bytes at p; p may be NULL when n is 0. */
 void secret_wipe(void *p, size_t n);
+/* The last fallback of secret_wipe, compiled everywhere so the tests run it. */
+void secret_wipe_volatile(void *p, size_t n);
 /* Wipes the NUL-terminated s and frees it; NULL is fine. */
 void secret_free(char *s);
 

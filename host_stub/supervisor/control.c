@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "log.h"
 #include "pa_plugin.h"
+#include "port.h"
 
 enum client_stage { CLIENT_FREE, CLIENT_READING, CLIENT_WAITING, CLIENT_WRITING };
 
@@ -110,7 +111,7 @@ static int listen_at(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = port_socket(AF_UNIX, SOCK_STREAM, true);
     if (fd < 0)
         return -1;
     /* Owner only from the start: the mode is set before anyone can connect. */
@@ -228,10 +229,8 @@ static void answer(client *cl, const char *text)
 /* The peer runs as this user, or as root; anyone else is answered no. */
 static bool peer_allowed(int fd)
 {
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-           (cred.uid == geteuid() || cred.uid == 0);
+    uid_t uid;
+    return port_peer_uid(fd, &uid) == 0 && (uid == geteuid() || uid == 0);
 }
 
 /* Connections taken per turn of the loop at most: a storm of them waits for the next turn. */
@@ -240,7 +239,7 @@ static bool peer_allowed(int fd)
 static void accept_clients(control *c)
 {
     for (int taken = 0; taken < ACCEPTS_PER_TURN; taken++) {
-        int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = port_accept(c->listen_fd, true);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
             c->accept_paused_until_ns = deadline_in(100);
         if (fd < 0)

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "control.h"
+#include "port.h"
 
 #define CTL_USAGE        2
 #define CTL_UNHEALTHY    1
@@ -92,7 +93,7 @@ static int connect_to(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = port_socket(AF_UNIX, SOCK_STREAM, false);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         int saved = errno;
         close(fd);

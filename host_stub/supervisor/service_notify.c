@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "port.h"
 
 static struct {
     bool on;
@@ -47,7 +48,7 @@ void service_notify(const char *text)
 {
     if (!notify.on)
         return;
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = port_socket(AF_UNIX, SOCK_DGRAM, true);
     if (fd < 0)
         return;
     /* Lost if the manager's queue is full: a status line is not worth a stall. */

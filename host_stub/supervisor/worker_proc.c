@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -22,6 +21,7 @@
 #include "group_record.h"
 #include "clock.h"
 #include "log.h"
+#include "port.h"
 #include "service_notify.h"
 
 /* Why a start was given up when SIGTERM or SIGINT came during it. */
@@ -665,11 +665,12 @@ int worker_launch(const worker_settings *ws, const loaded_plugin *pl, const inst
     return PA_OK;
 }
 
-/* A number a plugin cannot guess for a poll: getrandom, or failing that the clock and the pid. */
+/* A number a plugin cannot guess for a poll: random bytes, or failing that the clock and the pid.
+ */
 static int64_t poll_nonce(void)
 {
     uint64_t n = 0;
-    if (getrandom(&n, sizeof n, GRND_NONBLOCK) != (ssize_t)sizeof n)
+    if (port_random_bytes(&n, sizeof n) != 0)
         n = (uint64_t)clock_mono_ns() * 6364136223846793005ULL ^ (uint64_t)getpid();
     return (int64_t)(n >> 1);
 }

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "base64.h"
 #include "secret.h"
+#include "port.h"
 #include "pa_plugin.h"
 
 /* One request on the shared HTTP layer; body NULL means GET. */
@@ -292,7 +292,7 @@ int oauth_parse_registration(const char *body, size_t len, char **client_id, cha
 char *oauth_random_token(size_t bytes)
 {
     unsigned char buf[64];
-    if (bytes > sizeof buf || getrandom(buf, bytes, 0) != (ssize_t)bytes)
+    if (bytes > sizeof buf || port_random_bytes(buf, bytes) != 0)
         return NULL;
     char *out = base64_encode(buf, bytes, true);
     secret_wipe(buf, sizeof buf);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "oauth.h"
+#include "port.h"
 #include "secret.h"
 
 #define MAX_CONNECTIONS 16
@@ -24,7 +25,7 @@ typedef struct connection {
 
 int callback_listen(long port, long *bound_port, char *err, size_t err_size)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = port_socket(AF_INET, SOCK_STREAM, true);
     int one = 1;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -198,7 +199,7 @@ int callback_await(int listen_fd, const char *state, long timeout_seconds, char 
             }
         }
         if (rc == 0 && (p[0].revents & POLLIN)) {
-            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            int fd = port_accept(listen_fd, true);
             if (fd >= 0 && n == MAX_CONNECTIONS)
                 drop(conns, &n, 0); /* full: make room; none of them has sent a whole request */
             if (fd >= 0)
