@@ -309,9 +309,10 @@ static void test_workers_ignore_the_signals_meant_for_the_supervisor(void **stat
 /* A datagram socket standing in for systemd's notification socket. */
 static int notify_socket(test_env *env, char *path, size_t size)
 {
-    snprintf(path, size, "%s/notify.sock", env->dir);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    assert_true((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/notify.sock", env->dir) <
+                sizeof addr.sun_path);
+    snprintf(path, size, "%s", addr.sun_path);
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     assert_true(fd >= 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
