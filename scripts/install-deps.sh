@@ -3,6 +3,14 @@
 # Skips apt entirely when everything is already there. libdl comes with libc6-dev.
 set -euo pipefail
 
+if [ "$(uname -s)" = Darwin ]; then
+    # macOS: Homebrew's formulas for the same libraries (docs/OPERATIONS.md,
+    # "On macOS"; the build there is not finished: see that section).
+    command -v brew >/dev/null || { echo "install-deps: install Homebrew first (https://brew.sh)" >&2; exit 1; }
+    brew install cmake pkg-config sqlite libpq curl cjson libyaml openssl@3 cmocka libmicrohttpd
+    exit 0
+fi
+
 packages=(build-essential cmake pkg-config
           libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev libcjson-dev libyaml-dev
           libcmocka-dev libmicrohttpd-dev valgrind python3 curl
