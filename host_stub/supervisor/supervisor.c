@@ -363,7 +363,7 @@ static int run(host *h, worker_entry_fn in_process)
         return rc;
     service_notify("READY=1");
     /* Orphans of plugins' processes come to the supervisor, which kills them (run_loop.c). */
-    if (h->cfg.isolated && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+    if (h->cfg.isolated && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         log_msg(PA_LOG_WARN, "host",
                 "cannot become a subreaper (%s); processes plugins leave behind are not "
                 "collected",

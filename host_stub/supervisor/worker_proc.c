@@ -185,7 +185,7 @@ static void become_worker(const worker_settings *ws, pid_t supervisor, int chann
                           int out, int null_fd, const char *const argv[])
 {
     /* Die with the supervisor, even on kill -9; set before exec, so no window is left open. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != supervisor)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != supervisor)
         _exit(127);
     sigset_t none;
     sigemptyset(&none);
