@@ -131,16 +131,6 @@ static void answer_status(host *h, unsigned client)
     answer_json(h, client, o);
 }
 
-static instance_slot *find_slot(const host *h, const char *plugin, const char *id)
-{
-    for (size_t i = 0; i < h->reg.slot_count; i++) {
-        instance_slot *s = h->reg.slots[i];
-        if (strcmp(s->plugin->name, plugin) == 0 && strcmp(s->config->id, id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
 static void pending_free(pending *p)
 {
     for (size_t i = 0; i < p->n; i++) {
@@ -267,7 +257,7 @@ static bool add_poll_result(cJSON *list, const poll_target *t, const instance_sl
 /* Whether t's poll has ended: done, or its instance is gone or stopped. */
 static bool target_done(const host *h, const poll_target *t)
 {
-    const instance_slot *s = find_slot(h, t->plugin, t->id);
+    const instance_slot *s = registry_slot(&h->reg, t->plugin, t->id);
     return !s || !s->running || s->polls_ended >= t->until;
 }
 
@@ -277,7 +267,7 @@ static void answer_polls(host *h, const pending *p)
     bool all = true;
     for (size_t i = 0; i < p->n; i++)
         all = add_poll_result(list, &p->targets[i],
-                              find_slot(h, p->targets[i].plugin, p->targets[i].id)) &&
+                              registry_slot(&h->reg, p->targets[i].plugin, p->targets[i].id)) &&
               all;
     cJSON_AddBoolToObject(o, "ok", all);
     cJSON_AddItemToObject(o, "polls", list);

@@ -38,6 +38,16 @@ loaded_plugin *registry_find(const registry *r, const char *name)
     return i == SIZE_MAX ? NULL : r->plugins[i];
 }
 
+instance_slot *registry_slot(const registry *r, const char *plugin, const char *id)
+{
+    for (size_t i = 0; i < r->slot_count; i++) {
+        instance_slot *s = r->slots[i];
+        if (strcmp(s->plugin->name, plugin) == 0 && strcmp(s->config->id, id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
 static size_t total_enabled(const host_config *cfg)
 {
     size_t n = 0;

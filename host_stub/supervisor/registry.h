@@ -59,5 +59,7 @@ bool registry_any_running(const registry *r);
 /* Stops everything still running and closes every plugin. */
 void registry_free(registry *r);
 loaded_plugin *registry_find(const registry *r, const char *name);
+/* The slot of instance id of plugin, or NULL (removed, disabled, never configured). */
+instance_slot *registry_slot(const registry *r, const char *plugin, const char *id);
 
 #endif

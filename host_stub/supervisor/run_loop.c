@@ -215,12 +215,9 @@ static int64_t last_round_budget_ms(const host *h)
 /* A row set aside goes into its instance's books (ctl status: dead_lettered). */
 static void count_set_aside(void *arg, const char *plugin, const char *instance)
 {
-    host *h = arg;
-    for (size_t i = 0; i < h->reg.slot_count; i++) {
-        instance_slot *s = h->reg.slots[i];
-        if (strcmp(s->plugin->name, plugin) == 0 && strcmp(s->config->id, instance) == 0)
-            s->dead_lettered++;
-    }
+    instance_slot *s = registry_slot(&((host *)arg)->reg, plugin, instance);
+    if (s)
+        s->dead_lettered++;
 }
 
 static void outbox_round(host *h, bool last)
@@ -464,6 +461,8 @@ static void outbox_when_due(host *h, bool busy, bool last)
 /* The service manager's STATUS= one-liner, sent when it changes. */
 static void report_status(host *h)
 {
+    if (!service_notify_active())
+        return; /* each turn of the loop: no one to tell, nothing to count */
     size_t running = 0, failing = 0;
     uint64_t items = 0;
     for (size_t i = 0; i < h->reg.slot_count; i++) {

@@ -44,6 +44,11 @@ void service_notify_init(void)
     unsetenv("WATCHDOG_PID");
 }
 
+bool service_notify_active(void)
+{
+    return notify.on;
+}
+
 void service_notify(const char *text)
 {
     if (!notify.on)

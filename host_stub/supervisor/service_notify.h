@@ -11,6 +11,7 @@
 #ifndef SUPERVISOR_SERVICE_NOTIFY_H
 #define SUPERVISOR_SERVICE_NOTIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pa_plugin.h"
@@ -21,6 +22,8 @@
  * before any thread starts.
  */
 void service_notify_init(void);
+/* Whether a service manager listens (NOTIFY_SOCKET was set): else every call does nothing. */
+bool service_notify_active(void);
 /* Sends text ("READY=1", "STATUS=...", "STOPPING=1"; lines joined by '\n'). */
 void service_notify(const char *text);
 /* Sends "STATUS=" and the formatted one-liner. */
