@@ -53,6 +53,8 @@ static pid_t start_two(test_env *env)
     pid_t pid = host_start(env, args);
     wait_for_text(env->err_path, "poll failed (1 in a row)", 60);
     wait_for_text(env->err_path, "control: answering on", 60);
+    /* Both first polls over: under valgrind example/s may still be polling after poll_fail's. */
+    wait_for_text(env->out_path, "\"source_reference\":\"s-1-1\"", 60);
     return pid;
 }
 
