@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
+
+#include "port.h"
 
 /*
  * memset through a volatile pointer: the compiler cannot prove the call does
@@ -49,9 +48,7 @@ int secret_protect_process(void)
         return 0;
     struct rlimit none = {0, 0};
     int rc = setrlimit(RLIMIT_CORE, &none);
-#ifdef __linux__
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    if (port_forbid_dumps() != 0)
         rc = -1;
-#endif
     return rc;
 }

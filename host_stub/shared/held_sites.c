@@ -7,12 +7,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "port.h"
+
 /* Writers are the worker's threads; the mutex is the worker's own, not shared. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 held_table *held_create(int *fd_out)
 {
-    int fd = memfd_create("pa-held-sites", MFD_CLOEXEC);
+    int fd = port_shared_memory();
     if (fd < 0)
         return NULL;
     held_table *t = NULL;
@@ -42,7 +44,7 @@ void held_unmap(held_table *t)
 static int64_t coarse_now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    clock_gettime(PORT_CLOCK_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

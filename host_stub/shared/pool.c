@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "port.h"
 
 enum { SLOT_IDLE = 0, SLOT_LEASED = 1 };
 
@@ -51,6 +52,7 @@ struct pool {
     char *application_name;
     pthread_mutex_t mu;
     pthread_condattr_t condattr;
+    clockid_t cond_clock; /* its waits' deadlines are read from this clock (port.h) */
     slot *slots;
     slot *free_list; /* LIFO, so the warmest connection is reused first */
     waiter *wait_head;
@@ -279,7 +281,7 @@ int pool_open(const pool_config *config, pool **out, char *err, size_t err_size)
     p->rng = (uint64_t)clock_mono_ns() | 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_init(&p->condattr);
-    pthread_condattr_setclock(&p->condattr, CLOCK_MONOTONIC);
+    p->cond_clock = port_condattr_monotonic(&p->condattr);
     for (int i = config->size - 1; i >= 0; i--) {
         slots[i].pool = p;
         slots[i].index = i;
@@ -343,9 +345,9 @@ static void remove_waiter_locked(pool *p, waiter *w)
     p->st.waiters--;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
+static void deadline_after(clockid_t clock, struct timespec *ts, int64_t ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
+    clock_gettime(clock, ts);
     ts->tv_sec += (time_t)(ms / 1000);
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
@@ -384,7 +386,7 @@ static slot *wait_for_slot_locked(pool *p, pool_owner *owner, pa_lease_mode mode
         sched_yield();
     pthread_mutex_lock(&p->mu);
     struct timespec deadline;
-    deadline_after(&deadline, timeout);
+    deadline_after(p->cond_clock, &deadline, timeout);
     while (!atomic_load_explicit(&w.granted, memory_order_relaxed)) {
         if (pthread_cond_timedwait(&w.cond, &p->mu, &deadline) == ETIMEDOUT)
             break;

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
-#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,8 @@
 
 #include "group_record.h"
 #include "log.h"
+#include "object_format.h"
+#include "port.h"
 #include "regular_file.h"
 
 struct loader {
@@ -200,31 +201,6 @@ static int refuse(char *err, size_t err_size, const char *path, const char *why)
     return PA_ERR_INVALID;
 }
 
-/*
- * Whether fd holds a whole ELF shared object for this machine: the header,
- * and the program and section header tables it points to, lie inside the
- * file. A file still being written fails this, as its section headers come
- * last.
- */
-static const char *incomplete_elf(int fd, off_t size)
-{
-    ElfW(Ehdr) h;
-    if (size < (off_t)sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-        return "not a complete ELF shared object (too short; still being written?)";
-    if (memcmp(h.e_ident, ELFMAG, SELFMAG) != 0)
-        return "not an ELF file";
-    if (h.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
-        h.e_type != ET_DYN)
-        return "not an ELF shared object for this machine";
-    unsigned long long ph_end =
-        (unsigned long long)h.e_phoff + (unsigned long long)h.e_phnum * h.e_phentsize;
-    unsigned long long sh_end =
-        (unsigned long long)h.e_shoff + (unsigned long long)h.e_shnum * h.e_shentsize;
-    if (ph_end > (unsigned long long)size || sh_end > (unsigned long long)size)
-        return "not a complete ELF shared object (truncated; still being written?)";
-    return NULL;
-}
-
 /* Copies size bytes of src into a new file at dst (mode 0500). */
 static const char *copy_file(int src, off_t size, const char *dst)
 {
@@ -294,7 +270,7 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
     if (fd < 0)
         return refuse(err, err_size, path, why);
     if (!(why = unsafe_ownership(&st)))
-        why = incomplete_elf(fd, st.st_size);
+        why = object_file_incomplete(fd, st.st_size);
     size_t base_len = strlen(file_name) - 3; /* caller guarantees the ".so" suffix */
     if (!why) {
         snprintf(private_path, sizeof private_path, "%s/%.*s.%lu.so", l->runtime_dir, (int)base_len,
@@ -322,7 +298,7 @@ int loader_open(loader *l, const char *file_name, loaded_plugin **out, char *err
         loader_close(pl);
         return rc;
     }
-    pl->source = (plugin_identity){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+    pl->source = (plugin_identity){st.st_dev, st.st_ino, st.st_size, PORT_STAT_MTIME(st)};
     *out = pl;
     return PA_OK;
 }
@@ -343,7 +319,8 @@ bool loader_same_source(const loaded_plugin *plugin, const struct stat *st)
 {
     const plugin_identity *id = &plugin->source;
     return id->dev == st->st_dev && id->ino == st->st_ino && id->size == st->st_size &&
-           id->mtime.tv_sec == st->st_mtim.tv_sec && id->mtime.tv_nsec == st->st_mtim.tv_nsec;
+           id->mtime.tv_sec == PORT_STAT_MTIME(*st).tv_sec &&
+           id->mtime.tv_nsec == PORT_STAT_MTIME(*st).tv_nsec;
 }
 
 bool loader_is_plugin_name(const char *name)

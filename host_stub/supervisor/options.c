@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent_config.h"
+#include "port.h"
 #include "db.h"
 
 /*
@@ -19,11 +20,9 @@ static const char *default_plugins_dir(void)
 {
     static char dir[4096];
     char exe[4096], joined[8300];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0 || (size_t)n >= sizeof exe - 1)
+    char *slash = port_executable_path(exe, sizeof exe) == 0 ? strrchr(exe, '/') : NULL;
+    if (!slash)
         return PA_PLUGIN_DIR_FROM_BIN; /* relative to the working folder: said in the logs */
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
     *slash = '\0';
     snprintf(joined, sizeof joined, "%s/%s", exe, PA_PLUGIN_DIR_FROM_BIN);
     if (!realpath(joined, dir))

@@ -3,10 +3,14 @@
  * "Containment"): a plugin's child, or a child that left its worker's process
  * group with setsid, still counts against its instance's memory limit.
  *
- * The tree is followed by parent links as the kernel keeps them
- * (/proc/PID/task/TID/children). A child whose parent exited is adopted by
- * the supervisor, a subreaper, and killed as an orphan (worker_reap_orphans);
- * it is not counted here. Called from the supervisor's one thread.
+ * The tree is followed by parent links as the kernel keeps them. A child
+ * whose parent exited is adopted by the supervisor, a subreaper, and killed
+ * as an orphan (worker_reap_orphans); it is not counted here. Called from the
+ * supervisor's one thread.
+ *
+ * The three primitives below are the platform's, one file each:
+ * proc_tree_linux.c (/proc) and proc_tree_darwin.c (libproc), chosen by
+ * CMake; proc_tree.c walks the tree over them.
  */
 #ifndef SUPERVISOR_PROC_TREE_H
 #define SUPERVISOR_PROC_TREE_H
@@ -30,9 +34,16 @@ typedef struct proc_tree_usage {
  */
 int proc_tree_usage_of(pid_t root, proc_tree_usage *out);
 
+/* pid's resident memory in bytes, or -1 when it cannot be read (it has ended). */
+int64_t proc_resident_bytes(pid_t pid);
+
+/* Appends the pids of parent's children to out[*count..max), advancing *count. */
+void proc_children(pid_t parent, pid_t *out, size_t *count, size_t max);
+
 /*
- * When pid started, in the kernel's clock ticks since boot: with the pid, it
- * names one process for good. -1 when there is no such process.
+ * When pid started, in a unit of the platform's (Linux: clock ticks since
+ * boot; macOS: microseconds since the epoch): with the pid, it names one
+ * process for good. -1 when there is no such process.
  */
 int64_t proc_start_time(pid_t pid);
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "agent_config.h"
@@ -23,6 +22,7 @@
 #include "host.h"
 #include "log.h"
 #include "service_notify.h"
+#include "signal_source.h"
 #include "task_output.h"
 #include "task_store.h"
 
@@ -40,19 +40,17 @@
 /* Drains pending signals without blocking; SIGINT/SIGTERM request a stop. */
 static void handle_signals(host *h)
 {
-    struct signalfd_siginfo si;
-    while (read(h->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGCHLD) {
+    for (int sig; (sig = signal_source_next(h->signal_fd)) != 0;) {
+        if (sig == SIGCHLD) {
             h->child_ended = true;
-        } else if (si.ssi_signo == SIGUSR1) {
+        } else if (sig == SIGUSR1) {
             print_stats(h);
-        } else if (si.ssi_signo == SIGHUP) {
+        } else if (sig == SIGHUP) {
             log_msg(PA_LOG_INFO, "host", "SIGHUP received: re-reading %s between polls",
                     h->opt.config_name);
             h->reload_config = true;
         } else if (!h->stop) {
-            log_msg(PA_LOG_INFO, "host", "signal %u received; finishing and shutting down",
-                    si.ssi_signo);
+            log_msg(PA_LOG_INFO, "host", "signal %d received; finishing and shutting down", sig);
             service_notify("STOPPING=1");
             h->stop = true;
         }
@@ -295,7 +293,7 @@ static void wait_events(host *h, int64_t wait_ms)
             (struct pollfd){.fd = w && !w->shutdown_sent ? w->channel : -1, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = w ? w->output : -1, .events = POLLIN};
     }
-    int ready = poll(pfd, n, wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : (int)wait_ms);
+    int ready = poll(pfd, (nfds_t)n, wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : (int)wait_ms);
     if (ready > 0 && pfd[0].revents)
         handle_signals(h);
     if (ready > 0 && pfd[1].revents)

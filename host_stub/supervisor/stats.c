@@ -6,7 +6,6 @@
  * isolation: the supervisor's pool serves no plugin.
  */
 #include <dirent.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "clock.h"
 #include "host.h"
 #include "log.h"
+#include "port.h"
 
 static long count_entries(const char *dir)
 {
@@ -44,13 +44,13 @@ static long count_lines_in(const char *path)
 size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
-/* Bytes handed out by malloc and not yet freed (the sanitizer's count under ASan). */
-static size_t heap_in_use(void)
+/* Bytes handed out by malloc and not yet freed (the sanitizer's count under ASan), or -1. */
+static long long heap_in_use(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
-    return __sanitizer_get_current_allocated_bytes();
+    return (long long)__sanitizer_get_current_allocated_bytes();
 #else
-    return mallinfo2().uordblks;
+    return port_heap_in_use();
 #endif
 }
 
@@ -132,10 +132,10 @@ void print_stats(host *h)
     for (size_t j = 0; j < r->slot_count; j++)
         log_status(r->slots[j]);
     log_msg(PA_LOG_INFO, "stats",
-            "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%zu "
+            "host: reloads=%llu failed_reloads=%llu open_fds=%ld maps=%ld heap_bytes=%lld "
             "outbox_rejected=%llu task_lines_dropped=%llu",
             (unsigned long long)r->reloads, (unsigned long long)r->failed_reloads,
-            count_entries("/proc/self/fd"), count_lines_in("/proc/self/maps"), heap_in_use(),
+            count_entries("/dev/fd"), count_lines_in("/proc/self/maps"), heap_in_use(),
             (unsigned long long)h->outbox_rejected,
             (unsigned long long)task_output_dropped(h->output));
 }

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,8 +21,10 @@
 #include "host.h"
 #include "log.h"
 #include "control_commands.h"
+#include "port.h"
 #include "secret.h"
 #include "service_notify.h"
+#include "signal_source.h"
 #include "task_store.h"
 
 /* A plugin file written in place must keep its size this long before it is loaded. */
@@ -88,13 +88,12 @@ static void echo_dry_item(void *arg, const char *json, size_t len)
 
 int host_setup_workers(host *h, db_kind kind, const char *db_path, worker_entry_fn in_process)
 {
-    ssize_t n = h->cfg.isolated ? readlink("/proc/self/exe", h->exe, sizeof h->exe - 1) : 0;
-    if (n < 0 || (size_t)n >= sizeof h->exe - 1) {
+    h->exe[0] = '\0';
+    if (h->cfg.isolated && port_executable_path(h->exe, sizeof h->exe) != 0) {
         log_msg(PA_LOG_ERROR, "host", "cannot find this program's path for its workers: %s",
-                n < 0 ? strerror(errno) : "too long");
+                strerror(errno));
         return EXIT_RUNTIME;
     }
-    h->exe[n] = '\0';
     h->workers = (worker_settings){.exe = h->exe,
                                    .db_kind = kind,
                                    .db_path = db_path,
@@ -166,9 +165,7 @@ static int setup_signals(host *h)
     /* A reader closing stdout is an error on write, logged once, not a fatal signal. */
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any worker thread starts, so threads plugins start inherit it. */
-    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
-        return -1;
-    h->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    h->signal_fd = signal_source_open(&set);
     return h->signal_fd < 0 ? -1 : 0;
 }
 
@@ -203,8 +200,7 @@ static void teardown(host *h)
     pool_close(h->pool);
     db_watch_close(&h->watch);
     config_free(&h->cfg);
-    if (h->signal_fd >= 0)
-        close(h->signal_fd);
+    signal_source_close(h->signal_fd);
     if (h->db_lock_fd >= 0)
         close(h->db_lock_fd);
 }
@@ -363,7 +359,7 @@ static int run(host *h, worker_entry_fn in_process)
         return rc;
     service_notify("READY=1");
     /* Orphans of plugins' processes come to the supervisor, which kills them (run_loop.c). */
-    if (h->cfg.isolated && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    if (h->cfg.isolated && port_become_subreaper() != 0)
         log_msg(PA_LOG_WARN, "host",
                 "cannot become a subreaper (%s); processes plugins leave behind are not "
                 "collected",

@@ -1,16 +1,18 @@
+/*
+ * The settling of changes (watcher.h), over the platform's watch_backend.h:
+ * which files changed is the backend's; when a change is ready is this
+ * file's.
+ */
 #include "watcher.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "loader.h"
 #include "log.h"
+#include "watch_backend.h"
 
 #define MAX_PENDING 64
 
@@ -21,7 +23,7 @@ typedef struct pending {
 } pending;
 
 struct watcher {
-    int fd;
+    watch_backend *backend;
     char *dir;
     int64_t settle_ms;
     pending items[MAX_PENDING];
@@ -38,13 +40,9 @@ int watcher_open(const char *dir, int64_t settle_ms, watcher **out, char *err, s
         return -1;
     }
     w->settle_ms = settle_ms;
-    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (w->fd < 0 || inotify_add_watch(w->fd, dir,
-                                       IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                           IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_ONLYDIR) < 0) {
-        snprintf(err, err_size, "cannot watch plugins directory '%s': %s", dir, strerror(errno));
-        if (w->fd >= 0)
-            close(w->fd);
+    int rc = watch_backend_open(dir, &w->backend);
+    if (rc != 0) {
+        snprintf(err, err_size, "cannot watch plugins directory '%s': %s", dir, strerror(rc));
         free(w->dir);
         free(w);
         return -1;
@@ -57,7 +55,7 @@ void watcher_close(watcher *w)
 {
     if (!w)
         return;
-    close(w->fd);
+    watch_backend_close(w->backend);
     for (size_t i = 0; i < w->count; i++)
         free(w->items[i].name);
     free(w->dir);
@@ -66,7 +64,7 @@ void watcher_close(watcher *w)
 
 int watcher_fd(const watcher *w)
 {
-    return w->fd;
+    return watch_backend_fd(w->backend);
 }
 
 static off_t current_size(const watcher *w, const char *name)
@@ -97,29 +95,22 @@ static void note_change(watcher *w, const char *name, int64_t ready_at)
     w->items[w->count++] = (pending){copy, ready_at, current_size(w, name)};
 }
 
+typedef struct drain_turn {
+    watcher *w;
+    int64_t now_ms;
+} drain_turn;
+
+/* A rename or removal is complete when seen; writes must settle. */
+static void changed(void *arg, const char *name, bool complete)
+{
+    drain_turn *turn = arg;
+    note_change(turn->w, name, complete ? turn->now_ms : turn->now_ms + turn->w->settle_ms);
+}
+
 void watcher_drain(watcher *w, int64_t now_ms)
 {
-    _Alignas(struct inotify_event) char buf[16384];
-    for (;;) {
-        ssize_t n = read(w->fd, buf, sizeof buf);
-        if (n <= 0)
-            return;
-        for (char *p = buf; p < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
-            p += sizeof *ev + ev->len;
-            if (ev->mask & IN_Q_OVERFLOW) {
-                log_msg(PA_LOG_WARN, "watch",
-                        "inotify queue overflowed; some changes may be "
-                        "missed until the files change again");
-                continue;
-            }
-            if (!ev->len || !loader_is_plugin_name(ev->name))
-                continue;
-            /* A rename or removal is complete when seen; writes must settle. */
-            bool atomic = ev->mask & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE);
-            note_change(w, ev->name, atomic ? now_ms : now_ms + w->settle_ms);
-        }
-    }
+    drain_turn turn = {w, now_ms};
+    watch_backend_drain(w->backend, changed, &turn);
 }
 
 int64_t watcher_next_deadline(const watcher *w)

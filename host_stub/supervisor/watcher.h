@@ -1,5 +1,5 @@
 /*
- * Watches the plugins directory (inotify) and reports which plugin files
+ * Watches the plugins directory (watch_backend.h) and reports which plugin files
  * changed, once each change has settled: a file moved into place is ready at
  * once (rename(2) is atomic); a file written in place is ready only after its
  * size has stayed the same for the settle time, so a half-written file is not

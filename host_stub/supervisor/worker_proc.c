@@ -1,6 +1,5 @@
 #include "worker_proc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,9 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +19,9 @@
 #include "clock.h"
 #include "log.h"
 #include "port.h"
+#include "proc_tree.h"
 #include "service_notify.h"
+#include "signal_source.h"
 
 /* Why a start was given up when SIGTERM or SIGINT came during it. */
 #define STOPPING "the host is stopping (a SIGTERM or SIGINT came)"
@@ -107,43 +106,22 @@ bool worker_ended(const worker_proc *w)
            info.si_pid == w->pid;
 }
 
-/* One task's children, from /proc/self/task/TID/children, each killed and reaped unless a worker.
- */
-static size_t reap_orphans_of(const char *children_path)
-{
-    FILE *f = fopen(children_path, "r");
-    if (!f)
-        return 0;
-    size_t found = 0;
-    long pid;
-    while (fscanf(f, "%ld", &pid) == 1) {
-        if (pid <= 0 || is_tracked((pid_t)pid))
-            continue;
-        kill(-(pid_t)pid, SIGKILL); /* its group, when it made one (setsid) */
-        kill((pid_t)pid, SIGKILL);
-        int status; /* a zombie is listed until reaped: reaped now, or at the next sweep */
-        waitpid((pid_t)pid, &status, WNOHANG);
-        found++;
-    }
-    fclose(f);
-    return found;
-}
-
 size_t worker_reap_orphans(void)
 {
-    DIR *tasks = opendir("/proc/self/task");
-    if (!tasks)
-        return 0;
-    size_t found = 0;
-    struct dirent *e;
-    while ((e = readdir(tasks)) != NULL) {
-        if (e->d_name[0] == '.')
+    /* Every child of this process (proc_tree.h), each killed and reaped unless a worker. */
+    pid_t children[PROC_TREE_MAX];
+    size_t count = 0, found = 0;
+    proc_children(getpid(), children, &count, PROC_TREE_MAX);
+    for (size_t i = 0; i < count; i++) {
+        pid_t pid = children[i];
+        if (is_tracked(pid))
             continue;
-        char path[300];
-        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-        found += reap_orphans_of(path);
+        kill(-pid, SIGKILL); /* its group, when it made one (setsid) */
+        kill(pid, SIGKILL);
+        int status; /* a zombie is listed until reaped: reaped now, or at the next sweep */
+        waitpid(pid, &status, WNOHANG);
+        found++;
     }
-    closedir(tasks);
     return found;
 }
 
@@ -161,40 +139,25 @@ static int high_dup(int fd)
     return high;
 }
 
-/*
- * Closes every descriptor from first up. close_range(2) where the kernel has
- * it (Linux 5.9); otherwise each one below the descriptor limit.
- * Async-signal-safe.
- */
-static void close_inherited_from(int first)
-{
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0U) == 0)
-        return;
-#endif
-    struct rlimit lim;
-    long max = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
-                   ? (long)lim.rlim_cur
-                   : 65536;
-    for (long fd = first; fd < max; fd++)
-        close((int)fd);
-}
-
 /* In the child between fork and exec: async-signal-safe calls only. */
 static void become_worker(const worker_settings *ws, pid_t supervisor, int channel, int held,
                           int out, int null_fd, const char *const argv[])
 {
-    /* Die with the supervisor, even on kill -9; set before exec, so no window is left open. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != supervisor)
+    /*
+     * Die with the supervisor, even on kill -9; set before exec, so no window
+     * is left open. Where the platform cannot (ENOSYS), the worker watches
+     * its channel for the supervisor's end instead (worker_main.c).
+     */
+    if ((port_die_with_parent() != 0 && errno != ENOSYS) || getppid() != supervisor)
         _exit(127);
     sigset_t none;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL); /* the supervisor's signalfd set stays its own */
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the supervisor's signal mask stays its own */
     setpgid(0, 0);                         /* a terminal's ^C reaches the supervisor only */
     if (dup2(null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 || dup2(channel, 3) < 0 ||
         dup2(held, 4) < 0)
         _exit(127);
-    close_inherited_from(5); /* whatever the launcher left open is not the plugin's */
+    port_close_from(5); /* whatever the launcher left open is not the plugin's */
     execv(ws->exe, (char *const *)argv);
     _exit(127);
 }
@@ -205,8 +168,8 @@ static int spawn_process(const worker_settings *ws, const char *private_path, co
 {
     int sv[2] = {-1, -1}, pipefd[2] = {-1, -1}, held_fd = -1;
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    bool made = null_fd >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0 &&
-                pipe2(pipefd, O_CLOEXEC) == 0 && (w->held = held_create(&held_fd)) != NULL;
+    bool made = null_fd >= 0 && ipc_channel_pair(sv) == 0 &&
+                port_pipe(pipefd) == 0 && (w->held = held_create(&held_fd)) != NULL;
     if (made) {
         sv[1] = high_dup(sv[1]);
         pipefd[1] = high_dup(pipefd[1]);
@@ -278,7 +241,7 @@ static int spawn_thread(const worker_settings *ws, const char *private_path, con
     worker_thread *t = calloc(1, sizeof *t);
     bool made = t && (t->private_path = strdup(private_path)) && (t->path = strdup(path)) &&
                 (t->name = strdup(name)) &&
-                socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0 &&
+                ipc_channel_pair(sv) == 0 &&
                 (w->held = held_create(&held_fd)) != NULL;
     int rc = made ? 0 : errno ? errno : ENOMEM;
     if (made) {
@@ -350,6 +313,7 @@ static worker_proc *new_handle(const char *source)
     w->pid = -1;
     w->channel = w->output = -1;
     w->gone_why = "the worker ended";
+    ipc_reader(&w->in, w->buf, sizeof w->buf);
     snprintf(w->source, sizeof w->source, "%s", source);
     return w;
 }
@@ -471,14 +435,6 @@ static void take_pool_figures(worker_proc *w, int64_t longest_hold_ns, const cha
     snprintf(w->pool_stats, sizeof w->pool_stats, "%s", pool_stats);
 }
 
-/* SIGTERM or SIGINT waiting, not yet read from the supervisor's signalfd: the host is stopping. */
-static bool stop_pending(void)
-{
-    sigset_t pending;
-    return sigpending(&pending) == 0 &&
-           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
-}
-
 /* How often a start's wait looks for a pending stop; well inside the 0.5 s a stop may overrun. */
 #define STOP_CHECK_MS 50
 
@@ -487,8 +443,9 @@ static bool stop_pending(void)
  * is logged and reported like any other); 0: nothing waits; -1: the worker
  * ended, the channel failed, or the message was malformed (*why says which).
  */
-static int receive(worker_proc *w, ipc_msg *in, channel_msg *m, const char **why)
+static int receive(worker_proc *w, channel_msg *m, const char **why)
 {
+    ipc_msg *in = &w->in;
     int got = ipc_recv(w->channel, in, true);
     if (got < 0 && errno == EAGAIN)
         return 0;
@@ -512,8 +469,6 @@ static int receive(worker_proc *w, ipc_msg *in, channel_msg *m, const char **why
  */
 static int await(worker_proc *w, int want, int64_t deadline_ns, channel_msg *m, const char **why)
 {
-    ipc_msg in;
-    ipc_reader(&in, w->buf, sizeof w->buf);
     int slice_ms = 1000;
     m->type = 0;
     for (;;) {
@@ -530,7 +485,7 @@ static int await(worker_proc *w, int want, int64_t deadline_ns, channel_msg *m, 
             return -1;
         if (!pfd[0].revents)
             continue;
-        int got = receive(w, &in, m, why);
+        int got = receive(w, m, why);
         if (got < 0)
             return 0;
         if (got == 0 || m->type == IPC_LOG)
@@ -749,11 +704,9 @@ static worker_event take_poll_done(worker_proc *w, const msg_poll_done *done,
 
 worker_event worker_read(worker_proc *w, worker_poll_result *res)
 {
-    ipc_msg in;
-    ipc_reader(&in, w->buf, sizeof w->buf);
     for (int taken = 0; taken < READ_MESSAGES_MAX; taken++) {
         channel_msg m;
-        int got = receive(w, &in, &m, &w->gone_why);
+        int got = receive(w, &m, &w->gone_why);
         if (got == 0)
             return WORKER_NOTHING;
         if (got < 0)
@@ -820,7 +773,7 @@ static int finish_start(const worker_settings *ws, const char *path, int64_t ini
     for (;;) {
         /* A wait with a deadline, not a stuck loop: the service manager hears the host is alive. */
         service_watchdog();
-        bool stopping = stop_pending();
+        bool stopping = signal_source_stop_pending();
         int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
         if (stopping || left_ms <= 0) {
             int rc = start_not_finished(w, path, timeout_ms, stopping, err, err_size);

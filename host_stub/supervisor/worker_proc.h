@@ -75,6 +75,7 @@ typedef struct worker_proc {
     uint64_t lines_suppressed;         /* and not logged, over LINE_BURST */
     void (*echo_item)(void *arg, const char *json, size_t len); /* a dry run's (worker_settings) */
     void *echo_item_arg;
+    ipc_msg in; /* its messages' reader over buf, kept between reads (a frame may come in parts) */
     unsigned char buf[IPC_MAX_MESSAGE];
 } worker_proc;
 

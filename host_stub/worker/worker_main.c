@@ -13,7 +13,8 @@
  * own lease pool on the shared database, emit writing the outbox row in the
  * plugin's transaction. A process's log lines travel as LOG messages. It
  * ends after SHUTDOWN, or when the supervisor goes away (end of file on the
- * channel, or SIGKILL through PR_SET_PDEATHSIG, set before exec).
+ * channel, or SIGKILL through PR_SET_PDEATHSIG, set before exec, or by
+ * parent_watch.h's thread where the platform has no PR_SET_PDEATHSIG).
  *
  * Signals are the supervisor's business: SIGHUP, SIGUSR1 and SIGINT are
  * ignored (a "systemctl kill -s HUP" of the whole unit reloads once and kills
@@ -33,6 +34,8 @@
 #include "clock.h"
 #include "instance.h"
 #include "log.h"
+#include "parent_watch.h"
+#include "port.h"
 #include "secret.h"
 #include "plugin_image.h"
 #include "pool.h"
@@ -274,7 +277,15 @@ int worker_main(int argc, char **argv)
         fprintf(stderr, "host_stub --worker is started by host_stub itself\n");
         return 2;
     }
-    /* PR_SET_PDEATHSIG was set before exec (worker_proc.c): it dies with the supervisor. */
+    /*
+     * It dies with the supervisor: PR_SET_PDEATHSIG was set before exec
+     * (worker_proc.c); where the platform has none, a thread watches.
+     */
+    int watch_rc = port_die_with_parent() == 0 ? 0 : parent_watch_start(CHANNEL_FD, getppid());
+    if (watch_rc != 0) {
+        fprintf(stderr, "host_stub --worker: cannot watch the supervisor: %s\n", strerror(watch_rc));
+        return 1;
+    }
     secret_protect_process(); /* the plugin's tokens live here: no core, no attaching */
     ignore_supervisor_signals();
     worker_args args = {.channel_fd = CHANNEL_FD,

@@ -2,7 +2,8 @@
  * Fuzz target: the supervisor <-> worker channel's decoder (shared/channel.c
  * over shared/ipc.c). The worker shares its process with plugin code, so the
  * supervisor must be total on any bytes a worker sends. Each input goes
- * through a real SOCK_SEQPACKET pair and ipc_recv, then channel_decode.
+ * through a real channel pair of this build's framing (ipc.h) and ipc_recv,
+ * then channel_decode.
  * Properties: no read past the message; every string handed out ends inside
  * it; and a message that decodes is exactly what channel_encode writes for
  * what was decoded (the codec round-trips, so both sides agree on it).
@@ -96,11 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0 || size > IPC_MAX_MESSAGE)
         return 0;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    if (ipc_channel_pair(sv) != 0)
         return 0;
     int sndbuf = IPC_MAX_MESSAGE * 2;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    if (send(sv[0], data, size, MSG_NOSIGNAL) == (ssize_t)size) {
+    ipc_msg raw = {.buf = (unsigned char *)(uintptr_t)data, .cap = size, .len = size};
+    if (ipc_send(sv[0], &raw) == 0) {
         /* A buffer of exactly the message's size: the sanitizer sees any overread. */
         unsigned char *buf = malloc(size);
         ipc_msg m;

@@ -39,7 +39,9 @@ static bool send_records(int fd, const uint8_t *data, size_t size, size_t *count
         size_t len = data[pos++];
         if (len == 0 || len > size - pos)
             return false;
-        if (send(fd, data + pos, len, MSG_NOSIGNAL) != (ssize_t)len)
+        /* As the worker's end sends it, in this build's framing (ipc.h). */
+        ipc_msg raw = {.buf = (unsigned char *)(uintptr_t)(data + pos), .cap = len, .len = len};
+        if (ipc_send(fd, &raw) != 0)
             return false;
         pos += len;
         (*count)++;
@@ -55,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         quiet = true;
     }
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    if (ipc_channel_pair(sv) != 0)
         return 0;
     int sndbuf = 1 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
@@ -69,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     *w = (worker_proc){.pid = -1, .channel = sv[1], .output = -1, .stage = WORKER_AWAITING_HELLO};
+    ipc_reader(&w->in, w->buf, sizeof w->buf);
     bool started = false;
     for (size_t calls = 0;; calls++) {
         FUZZ_CHECK(calls <= sent + 1); /* each call consumes at least one message, or ends */

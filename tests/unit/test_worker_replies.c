@@ -41,7 +41,7 @@ static int ready_worker(void **state)
 {
     static pair p;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    if (ipc_channel_pair(sv) != 0)
         return -1;
     p.worker_end = sv[0];
     p.w = calloc(1, sizeof *p.w);
@@ -49,6 +49,7 @@ static int ready_worker(void **state)
         return -1;
     *p.w = (worker_proc){
         .pid = -1, .channel = sv[1], .output = -1, .stage = WORKER_READY, .poll_nonce = NONCE};
+    ipc_reader(&p.w->in, p.w->buf, sizeof p.w->buf);
     snprintf(p.w->source, sizeof p.w->source, "plugin test/replies");
     logged[0] = '\0';
     log_set_sink(keep_line, NULL);

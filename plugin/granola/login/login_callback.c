@@ -179,7 +179,7 @@ int callback_await(int listen_fd, const char *state, long timeout_seconds, char 
         struct pollfd p[MAX_CONNECTIONS + 1] = {{.fd = listen_fd, .events = POLLIN}};
         for (size_t i = 0; i < n; i++)
             p[i + 1] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
-        if (left_ms <= 0 || poll(p, n + 1, (int)left_ms) == 0) {
+        if (left_ms <= 0 || poll(p, (nfds_t)(n + 1), (int)left_ms) == 0) {
             snprintf(err, err_size,
                      "timed out after %ld s waiting for the browser to come back to the "
                      "callback; run granola_login again",
