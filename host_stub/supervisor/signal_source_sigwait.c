@@ -18,6 +18,7 @@
 #define SIGNALS_WATCHED 32
 
 static atomic_int came[SIGNALS_WATCHED];
+static atomic_bool closing;
 static sigset_t watched;
 static pthread_t waiter;
 static int wake_fd = -1, read_fd = -1;
@@ -29,6 +30,8 @@ static void *wait_for_signals(void *arg)
         int sig = 0;
         if (sigwait(&watched, &sig) != 0 || sig <= 0 || sig >= SIGNALS_WATCHED)
             continue;
+        if (atomic_load(&closing))
+            return NULL;
         atomic_store(&came[sig], 1);
         char byte = (char)sig;
         (void)!write(wake_fd, &byte, 1); /* non-blocking: a full pipe already wakes the loop */
@@ -93,8 +96,17 @@ void signal_source_close(int fd)
 {
     if (fd < 0 || fd != read_fd)
         return;
-    pthread_cancel(waiter); /* sigwait is a cancellation point */
-    pthread_join(waiter, NULL);
+    /*
+     * Woken by one of its own signals, sent to it alone; not pthread_cancel,
+     * whose unwinding dlopens libgcc_s at the last moment.
+     */
+    atomic_store(&closing, true);
+    int sig = 1;
+    while (sig < SIGNALS_WATCHED && sigismember(&watched, sig) != 1)
+        sig++;
+    if (sig < SIGNALS_WATCHED && pthread_kill(waiter, sig) == 0)
+        pthread_join(waiter, NULL);
+    atomic_store(&closing, false);
     close(read_fd);
     close(wake_fd);
     read_fd = wake_fd = -1;
