@@ -275,6 +275,34 @@ static void test_login_through_the_real_command(void **state)
     host_result_free(&hr);
 }
 
+/*
+ * In a container the callback's port is published to the host's 127.0.0.1,
+ * which reaches the container's own address, not its loopback: --listen
+ * 0.0.0.0 takes the callback there, and the redirect URI still names
+ * 127.0.0.1, where the browser is. An address that is not one is a usage error.
+ */
+static void test_login_listens_where_asked(void **state)
+{
+    ctx *c = *state;
+    const char *const everywhere[] = {"--listen", "0.0.0.0", NULL};
+    pid_t pid = start_login(c, everywhere);
+    char *url = wait_for_url(c);
+    assert_contains(url, "redirect_uri=http%3A%2F%2F127.0.0.1%3A");
+    assert_int_equal(browse(url), 200);
+    free(url);
+    login_result r;
+    finish_login(c, pid, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "Waiting for the browser on http://127.0.0.1:");
+    login_result_free(&r);
+
+    const char *const bad[] = {"--listen", "localhost", NULL};
+    finish_login(c, start_login(c, bad), &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_contains(r.err, "--listen: expected an IPv4 address such as 0.0.0.0, got 'localhost'");
+    login_result_free(&r);
+}
+
 /* What the scripted browser does with the authorization URL. */
 typedef enum browser_mode { NO_BROWSER, BROWSE, BROWSE_WITH_WRONG_STATE } browser_mode;
 
@@ -762,6 +790,7 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_login_listens_where_asked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_through_the_real_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_state_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pkce_mismatch_is_rejected, setup, teardown),

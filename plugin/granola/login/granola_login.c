@@ -1,19 +1,22 @@
 /*
  * granola_login: log a Granola instance in once, OAuth 2.1 with PKCE.
  *
- *   granola_login --instance ID [--config FILE] [--port N] [--client-id ID]
- *                 [--timeout SECONDS] [--no-browser]
+ *   granola_login --instance ID [--config FILE] [--port N] [--listen ADDR]
+ *                 [--client-id ID] [--timeout SECONDS] [--no-browser]
  *
  * Reads the instance from host.json (server_url, token_path, client_id),
  * discovers the authorization server from the MCP server's 401, registers a
  * client unless a client id is configured, given with --client-id or stored
  * in the token file by the last login, opens the authorization URL ($BROWSER,
  * else xdg-open; the URL is always printed), receives the code on
- * http://127.0.0.1:PORT/callback (login_callback.c), exchanges it and writes
+ * http://127.0.0.1:PORT/callback (login_callback.c; the listener is on
+ * 127.0.0.1 unless --listen names another address, as in a container whose
+ * PORT is published to the host's 127.0.0.1), exchanges it and writes
  * the token file (mode 0600, its folder created 0700 when missing); only then
  * does the browser's page say whether it worked. Exit codes: 0 logged in,
  * 1 login failed, 2 usage or configuration error. No token is ever printed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -46,6 +49,7 @@ typedef struct login_options {
     const char *instance;
     const char *config_path;
     long port;
+    const char *listen_address;
     const char *client_id;
     long timeout_seconds;
     bool open_browser;
@@ -53,27 +57,56 @@ typedef struct login_options {
 
 static void usage(FILE *out)
 {
-    fputs("usage: granola_login --instance ID [--config FILE] [--port N] [--client-id ID]\n"
-          "                     [--timeout SECONDS] [--no-browser] [-h|--help] [--version]\n"
-          "defaults: --config ./host.json --port 8765 --timeout 300\n",
+    fputs("usage: granola_login --instance ID [--config FILE] [--port N] [--listen ADDR]\n"
+          "                     [--client-id ID] [--timeout SECONDS] [--no-browser]\n"
+          "                     [-h|--help] [--version]\n"
+          "defaults: --config ./host.json --port 8765 --listen 127.0.0.1 --timeout 300\n",
           out);
+}
+
+/* optarg as a whole number from min to max into *out; false, said on stderr, otherwise. */
+static bool number_option(const char *name, long min, long max, const char *unit, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(optarg, &end, 10);
+    if (errno || end == optarg || *end || n < min || n > max) {
+        fprintf(stderr, "granola_login: --%s: expected %ld to %ld%s, got '%s'\n", name, min, max,
+                unit, optarg);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* optarg as a dotted IPv4 address; false, said on stderr, otherwise. */
+static bool address_option(const char **out)
+{
+    struct in_addr ignored;
+    if (inet_pton(AF_INET, optarg, &ignored) != 1) {
+        fprintf(stderr,
+                "granola_login: --listen: expected an IPv4 address such as 0.0.0.0, got '%s'\n",
+                optarg);
+        return false;
+    }
+    *out = optarg;
+    return true;
 }
 
 static int parse_options(int argc, char **argv, login_options *o)
 {
-    static const struct option longopts[] = {{"instance", required_argument, NULL, 'i'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"port", required_argument, NULL, 'p'},
-                                             {"client-id", required_argument, NULL, 'C'},
-                                             {"timeout", required_argument, NULL, 't'},
-                                             {"no-browser", no_argument, NULL, 'n'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {NULL, 0, NULL, 0}};
-    *o = (login_options){
-        .config_path = "./host.json", .port = 8765, .timeout_seconds = 300, .open_browser = true};
+    static const struct option longopts[] = {
+        {"instance", required_argument, NULL, 'i'},  {"config", required_argument, NULL, 'c'},
+        {"port", required_argument, NULL, 'p'},      {"listen", required_argument, NULL, 'l'},
+        {"client-id", required_argument, NULL, 'C'}, {"timeout", required_argument, NULL, 't'},
+        {"no-browser", no_argument, NULL, 'n'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
+    *o = (login_options){.config_path = "./host.json",
+                         .port = 8765,
+                         .listen_address = "127.0.0.1",
+                         .timeout_seconds = 300,
+                         .open_browser = true};
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -83,22 +116,19 @@ static int parse_options(int argc, char **argv, login_options *o)
             o->config_path = optarg;
             break;
         case 'p':
-            o->port = strtol(optarg, &end, 10);
-            if (*end || o->port < 0 || o->port > 65535) {
-                fprintf(stderr, "granola_login: --port: expected 0 to 65535, got '%s'\n", optarg);
+            if (!number_option("port", 0, 65535, "", &o->port))
                 return EXIT_USAGE;
-            }
+            break;
+        case 'l':
+            if (!address_option(&o->listen_address))
+                return EXIT_USAGE;
             break;
         case 'C':
             o->client_id = optarg;
             break;
         case 't':
-            o->timeout_seconds = strtol(optarg, &end, 10);
-            if (*end || o->timeout_seconds < 1 || o->timeout_seconds > 86400) {
-                fprintf(stderr, "granola_login: --timeout: expected 1 to 86400 seconds, got '%s'\n",
-                        optarg);
+            if (!number_option("timeout", 1, 86400, " seconds", &o->timeout_seconds))
                 return EXIT_USAGE;
-            }
             break;
         case 'n':
             o->open_browser = false;
@@ -123,7 +153,6 @@ static int parse_options(int argc, char **argv, login_options *o)
     return 0;
 }
 
-/* The granola instance named id in host.json, validated like the plugin does. */
 /* The granola instance named id in host.json, validated like the plugin does. */
 static int load_instance(const login_options *o, granola_config *out, char *err, size_t err_size)
 {
@@ -247,7 +276,7 @@ static int login(const login_options *o, const granola_config *cfg, http_client 
     if (oauth_discover(http, cfg->server_url, &server, err, err_size) != PA_OK)
         return EXIT_LOGIN_FAILED;
     long port = 0;
-    int listen_fd = callback_listen(o->port, &port, err, err_size);
+    int listen_fd = callback_listen(o->listen_address, o->port, &port, err, err_size);
     char redirect_uri[64];
     snprintf(redirect_uri, sizeof redirect_uri, "http://127.0.0.1:%ld/callback", port);
     char *client_id, *client_secret, *code = NULL, *url = NULL;

@@ -23,20 +23,23 @@ typedef struct connection {
     char head[HEAD_MAX];
 } connection;
 
-int callback_listen(long port, long *bound_port, char *err, size_t err_size)
+int callback_listen(const char *address, long port, long *bound_port, char *err, size_t err_size)
 {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
+        snprintf(err, err_size, "--listen: expected an IPv4 address, got '%.64s'", address);
+        return -1;
+    }
     int fd = port_socket(AF_INET, SOCK_STREAM, true);
     int one = 1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 16) != 0 ||
         getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
         snprintf(err, err_size,
-                 "cannot listen on 127.0.0.1:%ld for the login callback: %s (choose another "
+                 "cannot listen on %s:%ld for the login callback: %s (choose another "
                  "with --port)",
-                 port, strerror(errno));
+                 address, port, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;

@@ -16,8 +16,12 @@
 #include <stddef.h>
 #include <time.h>
 
-/* Listens on 127.0.0.1:port (0 picks one); the fd, or -1 with err. */
-int callback_listen(long port, long *bound_port, char *err, size_t err_size);
+/*
+ * Listens on address:port, address an IPv4 address in dotted form (the
+ * caller's default 127.0.0.1; 0.0.0.0 inside a container whose port is
+ * published), port 0 picking one; the fd, or -1 with err.
+ */
+int callback_listen(const char *address, long port, long *bound_port, char *err, size_t err_size);
 
 /*
  * Waits up to timeout_seconds for the callback. On success *code (caller frees) and
