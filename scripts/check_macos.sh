@@ -66,6 +66,15 @@ for c in commands:
         print("== %s" % c["file"].replace(root, ""))
         for l in lines[:8]:
             print("   " + l[:240])
+# Which file each per-platform concern got (ARCHITECTURE.md, "Platforms"): the macOS ones, or a bug.
+chosen = sorted(c["file"].replace(root, "").rsplit("/", 1)[1] for c in commands
+                if any(k in c["file"] for k in ("signal_source_", "watcher_", "object_format_",
+                                                 "proc_tree_", "port/process_")))
+print("check_macos: %s: platform files: %s" % (target, " ".join(chosen)))
+linux_only = [f for f in chosen if any(k in f for k in ("signalfd", "inotify", "elf", "linux", "prctl"))]
+if linux_only:
+    print("check_macos: %s: Linux files chosen for Darwin: %s" % (target, " ".join(linux_only)))
+    failed += 1
 print("check_macos: %s: %d files compiled, %d failed, %d errors (objects only, not linked)"
       % (target, len(commands), failed, errors))
 sys.exit(1 if failed else 0)

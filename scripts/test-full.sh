@@ -3,7 +3,9 @@
 # the long tests (label "full") in the sanitizer build; then a plain build
 # (RelWithDebInfo) running every test again, the leak-sensitive ones (label
 # "valgrind") under valgrind; then a Release build, whose secret wipes must
-# survive -O3. About 30 minutes on 2 cores. Ends with one summary line; the
+# survive -O3; then the portable build (-DPA_PORTABLE=ON: the fallbacks other
+# platforms use, under ASan+UBSan) running every test; then the macOS compile
+# check (scripts/check_macos.sh). About 40 minutes on 2 cores. Ends with one summary line; the
 # exit status is non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,11 +43,27 @@ cmake --build build-release -j "$jobs" --target granola granola_login
 ctest --test-dir build-release --output-on-failure -R '^wipes_survive_optimisation$' 2>&1 |
     tee "$logs/release.log" || status=1
 
+# The code macOS and the BSDs run, where Linux can run it: framed stream
+# channel, file-backed held sites, parent death seen on the channel, volatile
+# wipe, sigwait thread (docs/ARCHITECTURE.md, Platforms).
+echo "== portable build (PA_PORTABLE, ASan+UBSan): every test =="
+cmake -S . -B build-portable -DPA_SANITIZE=ON -DPA_PORTABLE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-portable -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=use_tls=0 \
+    UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-portable --output-on-failure -j "$jobs" 2>&1 |
+    tee "$logs/portable.log" || status=1
+
+echo "== macOS compile check (aarch64, x86_64) =="
+macos=passed
+scripts/check_macos.sh || { macos=FAILED; status=1; }
+
 read -r asan_total asan_failed < <(counts "$logs/asan.log" || echo "0 1")
 read -r plain_total plain_failed < <(counts "$logs/plain.log" || echo "0 1")
 read -r release_total release_failed < <(counts "$logs/release.log" || echo "0 1")
-total=$((asan_total + plain_total + release_total))
-failed=$((asan_failed + plain_failed + release_failed))
-echo "== full matrix: ASan+UBSan long tests $((asan_total - asan_failed))/$asan_total, plain and valgrind $((plain_total - plain_failed))/$plain_total, Release $((release_total - release_failed))/$release_total, in $((SECONDS - started)) s =="
+read -r portable_total portable_failed < <(counts "$logs/portable.log" || echo "0 1")
+total=$((asan_total + plain_total + release_total + portable_total))
+failed=$((asan_failed + plain_failed + release_failed + portable_failed))
+echo "== full matrix: ASan+UBSan long tests $((asan_total - asan_failed))/$asan_total, plain and valgrind $((plain_total - plain_failed))/$plain_total, Release $((release_total - release_failed))/$release_total, portable $((portable_total - portable_failed))/$portable_total, macOS compile check $macos, in $((SECONDS - started)) s =="
 echo "summary: $((total - failed)) passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$total" -gt 0 ]
