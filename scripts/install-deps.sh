@@ -4,8 +4,8 @@
 set -euo pipefail
 
 if [ "$(uname -s)" = Darwin ]; then
-    # macOS: Homebrew's formulas for the same libraries (docs/OPERATIONS.md,
-    # "On macOS"; the build there is not finished: see that section).
+    # macOS: Homebrew's formulas for the same libraries; the keg-only ones need
+    # PKG_CONFIG_PATH (docs/OPERATIONS.md, "On macOS").
     command -v brew >/dev/null || { echo "install-deps: install Homebrew first (https://brew.sh)" >&2; exit 1; }
     brew install cmake pkg-config sqlite libpq curl cjson libyaml openssl@3 cmocka libmicrohttpd
     exit 0

@@ -1,8 +1,9 @@
 /*
  * The messages of the supervisor <-> worker channel, each decoded by one
  * total function and encoded by one, both generated from the field lists
- * below, so the two sides cannot disagree on a message's shape. Framing (one
- * SOCK_SEQPACKET datagram per message, the field encoding) is ipc.h's.
+ * below, so the two sides cannot disagree on a message's shape. Framing (a
+ * SOCK_SEQPACKET packet per message, or a length-framed stream where the
+ * platform lacks it; the field encoding) is ipc.h's.
  *
  * The conversation (docs/ARCHITECTURE.md, "The channel"):
  *

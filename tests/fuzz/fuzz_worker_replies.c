@@ -3,7 +3,7 @@
  * (worker_read in supervisor/worker_proc.c), the start's steps included.
  * A worker shares its process with plugin code, so any sequence of messages
  * may come. Input: records of one length byte, then that many bytes, each
- * sent as one message over a real SOCK_SEQPACKET pair; then the worker's end
+ * sent as one message over a real channel pair (the build's framing); then the worker's end
  * is closed. Properties, whatever the bytes:
  *   - a start is reported once at most, WORKER_STARTED only from a worker
  *     that was not ready, and then the worker is ready;
