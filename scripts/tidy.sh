@@ -5,13 +5,14 @@
 # other platforms' files (kqueue, Mach-O, libproc) cannot be parsed without
 # their headers; scripts/check_macos.sh compiles those with -Werror.
 # Prints each finding; exits 1 on any.
-#   scripts/tidy.sh [BUILD_DIR]
+#   scripts/tidy.sh [BUILD_DIR [CMAKE_ARGS...]]   (e.g. build-tidy-portable -DPA_PORTABLE=ON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-valgrind}
+shift || true
 command -v clang-tidy >/dev/null || { echo "tidy: clang-tidy is required (apt-get install clang-tidy)" >&2; exit 2; }
 # Configured each run, so that files added since are listed.
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 out=$(mktemp)
 files=$(mktemp)
 trap 'rm -f "$out" "$files"' EXIT

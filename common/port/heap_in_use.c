@@ -12,7 +12,7 @@ long long port_heap_in_use(void)
 #if defined(PA_HAVE_MALLINFO2)
     /* uordblks leaves out the blocks past the mmap threshold (128 KiB by default). */
     struct mallinfo2 info = mallinfo2();
-    return (long long)(info.uordblks + info.hblkhd);
+    return (long long)info.uordblks + (long long)info.hblkhd;
 #elif defined(PA_HAVE_MSTATS)
     return (long long)mstats().bytes_used;
 #else
