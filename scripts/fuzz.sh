@@ -7,6 +7,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default 60 s each, every target)
 #   FUZZ_RUNS=N scripts/fuzz.sh 0 TARGET       (stop after N inputs instead)
 #   FUZZ_JOBS=2 runs two targets at a time.
+#   FUZZ_PORTABLE=1 fuzzes the portable build (build-fuzz-portable): the
+#   length-framed channel, where ipc_message and worker_replies differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -17,8 +19,11 @@ targets=("$@")
                                      worker_replies)
 scripts/install-deps.sh
 command -v clang >/dev/null || { echo "fuzz: clang is required (apt-get install clang)" >&2; exit 2; }
-CC=clang cmake -S . -B build-fuzz -DPA_FUZZ=ON -DPA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-fuzz -j "$(nproc 2>/dev/null || echo 2)" \
+build=build-fuzz
+[ "${FUZZ_PORTABLE:-0}" = 1 ] && build=build-fuzz-portable
+CC=clang cmake -S . -B "$build" -DPA_FUZZ=ON -DPA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+    -DPA_PORTABLE="$([ "$build" = build-fuzz ] && echo OFF || echo ON)" >/dev/null
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
     --target "${targets[@]/#/fuzz_}" >/dev/null
 out=$(mktemp -d /tmp/pa-fuzz.XXXXXX)
 trap 'rm -rf "$out"' EXIT
@@ -29,7 +34,7 @@ fuzz_one() {
     cp tests/fuzz/corpus/"$target"/* "$scratch/"
     if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=$seconds"; fi
     local start=$SECONDS
-    build-fuzz/tests/fuzz/fuzz_"$target" "$limit" -max_len=65536 -print_final_stats=1 \
+    "$build"/tests/fuzz/fuzz_"$target" "$limit" -max_len=65536 -print_final_stats=1 \
         "$scratch" >"$out/$target.log" 2>&1 || true
     local done_line execs crash
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$out/$target.log" | tail -n 1 | tr -s '\t ' ' ' || true)

@@ -7,6 +7,11 @@
  * Properties: no read past the message; every string handed out ends inside
  * it; and a message that decodes is exactly what channel_encode writes for
  * what was decoded (the codec round-trips, so both sides agree on it).
+ *
+ * Then the same bytes, unframed, down a stream pair (the framing of
+ * platforms without SOCK_SEQPACKET, whatever this build's is), its writer
+ * closed: the reader takes them as lengths and bodies, and must end, with
+ * every message it hands out inside the bytes sent, and no more than them.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,6 +97,36 @@ static void check_message(ipc_msg *m)
     FUZZ_CHECK(!again.bad && again.len == m->len && memcmp(out, m->buf, m->len) == 0);
 }
 
+/* The input as raw stream bytes: frames read from them, then an end or an error, never a hang. */
+static void read_raw_stream(const uint8_t *data, size_t size)
+{
+    int sv[2];
+    if (ipc_channel_pair_as(IPC_FRAMING_STREAM, sv) != 0)
+        return;
+    /* The pair holds the largest message unread, and size is at most that: this does not wait. */
+    size_t sent = 0;
+    while (sent < size) {
+        ssize_t n = write(sv[0], data + sent, size - sent);
+        if (n <= 0)
+            break;
+        sent += (size_t)n;
+    }
+    close(sv[0]);
+    unsigned char *buf = malloc(IPC_MAX_MESSAGE);
+    ipc_msg m;
+    ipc_reader(&m, buf, IPC_MAX_MESSAGE);
+    size_t taken = 0;
+    while (buf && ipc_recv_as(IPC_FRAMING_STREAM, sv[1], &m, false) == 1) {
+        FUZZ_CHECK(m.len > 0 && m.len <= IPC_MAX_MESSAGE);
+        taken += 4 + m.len;
+        FUZZ_CHECK(taken <= sent);
+        FUZZ_CHECK(memcmp(m.buf, data + taken - m.len, m.len) == 0);
+        ipc_reader(&m, buf, IPC_MAX_MESSAGE);
+    }
+    free(buf);
+    close(sv[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0 || size > IPC_MAX_MESSAGE)
@@ -115,5 +150,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     close(sv[0]);
     close(sv[1]);
+    read_raw_stream(data, size);
     return 0;
 }
