@@ -4,7 +4,7 @@
 # pattern, parser throughput against a Python regex parser on the same bytes,
 # the Granola poll's CPU time, requests and connections, and leases on a
 # throwaway PostgreSQL server against one libpq round trip and SQLAlchemy's
-# session on the same server.
+# session on the same server, and the worker channel's two framings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PA_WITH_BENCH_DEPS=1 scripts/install-deps.sh
@@ -47,6 +47,11 @@ echo "== hot reload =="
 echo "== isolation: poll cost, memory, SIGTERM with a hung poll =="
 "$bench/bench_isolation" build-release/host_stub/host_stub build-release/test_plugins \
     build-release/plugins/granola.so
+
+echo "== the worker channel: length-framed stream against SOCK_SEQPACKET, one CPU =="
+# On one CPU the difference is the framings' system calls; across two it is
+# lost in where the scheduler wakes the echo (docs/PERFORMANCE.md).
+taskset -c 0 "$bench/bench_channel"
 
 echo "== PostgreSQL: leases against one round trip and SQLAlchemy's session, connections, poll CPU =="
 scripts/pg_cluster.sh start "$tmp/pg"
