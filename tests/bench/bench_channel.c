@@ -19,25 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_median.h"
+#define BENCH_NAME "bench_channel"
+#include "bench_common.h"
 #include "ipc.h"
 
 #define BATCHES 20
 
 static unsigned char g_out[IPC_MAX_MESSAGE], g_in[IPC_MAX_MESSAGE];
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_channel: %s\n", what);
-    exit(1);
-}
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* The child: every message back as it came, until the channel closes. */
 static void echo(ipc_framing framing, int fd)
@@ -63,7 +51,7 @@ static void make_message(ipc_msg *m, size_t size)
     ipc_begin(m, g_out, sizeof g_out, IPC_LOG);
     ipc_put_str(m, text);
     if (m->bad)
-        die("message too large");
+        bench_die("message too large");
 }
 
 typedef struct echo_pair {
@@ -76,10 +64,10 @@ static echo_pair start_echo(ipc_framing framing)
 {
     int sv[2];
     if (ipc_channel_pair_as(framing, sv) != 0)
-        die("cannot make a channel pair");
+        bench_die("cannot make a channel pair");
     pid_t pid = fork();
     if (pid < 0)
-        die("cannot fork");
+        bench_die("cannot fork");
     if (pid == 0) {
         close(sv[0]);
         echo(framing, sv[1]);
@@ -105,14 +93,14 @@ static void stop_echoes(echo_pair *a, echo_pair *b)
 static double batch_ns(const echo_pair *e, const ipc_msg *out, long n)
 {
     ipc_msg in;
-    double start = now_ns();
+    double start = (bench_now_ms() * 1e6);
     for (long i = 0; i < n; i++) {
         ipc_reader(&in, g_in, sizeof g_in);
         if (ipc_send_as(e->framing, e->fd, out) != 0 ||
             ipc_recv_as(e->framing, e->fd, &in, false) != 1 || in.len != out->len)
-            die("the echo failed");
+            bench_die("the echo failed");
     }
-    return (now_ns() - start) / (double)n;
+    return ((bench_now_ms() * 1e6) - start) / (double)n;
 }
 
 /*
@@ -138,7 +126,7 @@ int main(int argc, char **argv)
 {
     long trips = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
     if (trips < BATCHES)
-        die("ROUND_TRIPS: at least 20");
+        bench_die("ROUND_TRIPS: at least 20");
     signal(SIGPIPE, SIG_IGN);
     static const size_t sizes[] = {64, 1024, 64 * 1024};
     static const char *const names[] = {"64b", "1k", "64k"};

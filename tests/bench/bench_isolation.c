@@ -23,27 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_NAME "bench_isolation"
+#include "bench_common.h"
+
 static char g_dir[64], g_plugins[128], g_config[128], g_db[160];
 static const char *g_host;
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_isolation: %s\n", what);
-    exit(1);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void write_config(const char *json)
 {
     FILE *f = fopen(g_config, "w");
     if (!f || fputs(json, f) < 0 || fclose(f) != 0)
-        die("cannot write host.json");
+        bench_die("cannot write host.json");
 }
 
 static void copy_plugin(const char *from, const char *name)
@@ -51,7 +41,7 @@ static void copy_plugin(const char *from, const char *name)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "install -m 0755 '%s' '%s/%s.so'", from, g_plugins, name);
     if (system(cmd) != 0)
-        die("cannot copy a plugin");
+        bench_die("cannot copy a plugin");
 }
 
 /* Starts host_stub with extra arguments; its stdout and stderr go to /dev/null. */
@@ -82,12 +72,12 @@ static double run_polls(const char *isolation, const char *polls)
              isolation);
     write_config(json);
     unlink(g_db);
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     int status;
     pid_t pid = start_host((const char *[]){"--polls", polls, "--fake-clock", "1767225600", NULL});
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("host_stub failed");
-    return now_ms() - t0;
+        bench_die("host_stub failed");
+    return bench_now_ms() - t0;
 }
 
 /* Per poll, in microseconds: (2001 polls - 1 poll) / 2000, the best of three. */
@@ -160,10 +150,10 @@ static void measure_sigterm(void)
         unlink(g_db);
         pid_t pid = start_host((const char *[]){"--interval", "3600", NULL});
         usleep(700 * 1000); /* started, and its first poll hangs */
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
-        double ms = now_ms() - t0;
+        double ms = bench_now_ms() - t0;
         sum += ms;
         worst = ms > worst ? ms : worst;
     }
@@ -176,17 +166,17 @@ static void measure_sigterm(void)
 int main(int argc, char **argv)
 {
     if (argc != 4)
-        die("usage: bench_isolation HOST_STUB TEST_PLUGIN_DIR GRANOLA_SO");
+        bench_die("usage: bench_isolation HOST_STUB TEST_PLUGIN_DIR GRANOLA_SO");
     g_host = argv[1];
     snprintf(g_dir, sizeof g_dir, "/tmp/pa-bench-iso.XXXXXX");
     if (!mkdtemp(g_dir))
-        die("mkdtemp");
+        bench_die("mkdtemp");
     chmod(g_dir, 0755);
     snprintf(g_plugins, sizeof g_plugins, "%s/plugins", g_dir);
     snprintf(g_config, sizeof g_config, "%s/host.json", g_dir);
     snprintf(g_db, sizeof g_db, "%s/agent.db", g_dir);
     if (mkdir(g_plugins, 0755) != 0)
-        die("mkdir");
+        bench_die("mkdir");
     char path[512];
     snprintf(path, sizeof path, "%s/example.so", argv[2]);
     copy_plugin(path, "example");

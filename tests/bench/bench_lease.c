@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench_median.h"
+#define BENCH_NAME "bench_lease"
+#include "bench_common.h"
 #include "clock.h"
 #include "log.h"
 #include "held_sites.h"

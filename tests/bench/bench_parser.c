@@ -14,23 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#define BENCH_NAME "bench_parser"
+#include "bench_common.h"
+
 #include "meeting_parser.h"
 
 #define MEETINGS 1000
 #define RUNS     31
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static char *build_reply(size_t *len)
 {
@@ -82,29 +72,29 @@ int main(int argc, char **argv)
     size_t meetings = 0, participants = 0;
     volatile size_t sink = 0;
     for (int r = 0; r < RUNS; r++) {
-        double t0 = now_s();
+        double t0 = (bench_now_ms() / 1e3);
         gr_meeting_list list;
         char err[128];
         if (gr_parse_meetings(reply, len, GR_PARSE_ALL, &list, err, sizeof err) != 0) {
             fprintf(stderr, "bench_parser: %s\n", err);
             return 1;
         }
-        double t1 = now_s();
+        double t1 = (bench_now_ms() / 1e3);
         meetings = list.count;
         participants = list.count ? list.items[0].participant_count : 0;
         gr_meeting_list_free(&list);
         parse_mbs[r] = (double)len / 1e6 / (t1 - t0);
 
-        t0 = now_s();
+        t0 = (bench_now_ms() / 1e3);
         size_t count = 0;
         for (const char *p = reply; (p = memchr(p, '<', (size_t)(reply + len - p))) != NULL; p++)
             count++;
         sink += count;
-        t1 = now_s();
+        t1 = (bench_now_ms() / 1e3);
         scan_mbs[r] = (double)len / 1e6 / (t1 - t0);
     }
-    qsort(parse_mbs, RUNS, sizeof parse_mbs[0], compare);
-    qsort(scan_mbs, RUNS, sizeof scan_mbs[0], compare);
+    qsort(parse_mbs, RUNS, sizeof parse_mbs[0], bench_compare_doubles);
+    qsort(scan_mbs, RUNS, sizeof scan_mbs[0], bench_compare_doubles);
     printf("bench_parser: reply %.2f MB, %zu meetings (%zu participants each), median of %d runs\n",
            (double)len / 1e6, meetings, participants, RUNS);
     printf("parser_mb_per_s                %10.1f\n", parse_mbs[RUNS / 2]);

@@ -26,7 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench_median.h"
+#define BENCH_NAME "bench_pg"
+#include "bench_common.h"
 #include "clock.h"
 #include "log.h"
 #include "pool.h"

@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_NAME "bench_poll"
+#include "bench_common.h"
+
 #include "clock.h"
 #include "instance.h"
 #include "plugin_image.h"
@@ -30,19 +33,6 @@
 #define LISTED 1000
 #define NEW    100
 #define RUNS   21
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_poll: %s\n", what);
-    exit(1);
-}
-
-static double cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int compare(const void *a, const void *b)
 {
@@ -73,7 +63,7 @@ static void server_counts(int port, long *list, long *get, long *all, long *conn
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     if (curl_easy_perform(h) != CURLE_OK)
-        die("cannot read fake server stats");
+        bench_die("cannot read fake server stats");
     curl_easy_cleanup(h);
     cJSON *o = cJSON_Parse(body);
     free(body);
@@ -97,7 +87,7 @@ static pid_t start_server(const char *bin, const char *fixture, const char *cons
         argv[3 + i] = extra[i];
     int fds[2];
     if (pipe(fds) != 0)
-        die("pipe");
+        bench_die("pipe");
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 1);
@@ -111,7 +101,7 @@ static pid_t start_server(const char *bin, const char *fixture, const char *cons
     char line[128] = "";
     if (!fgets(line, sizeof line, out) ||
         sscanf(line, "fake_granola listening on 127.0.0.1:%d", port) != 1)
-        die("fake server did not start");
+        bench_die("fake server did not start");
     fclose(out);
     return pid;
 }
@@ -120,7 +110,7 @@ static void write_fixture(const char *path)
 {
     FILE *f = fopen(path, "w");
     if (!f)
-        die("cannot write fixture");
+        bench_die("cannot write fixture");
     fputs("{\"meetings\": [", f);
     for (int i = 0; i < LISTED; i++)
         fprintf(f,
@@ -139,9 +129,9 @@ static void exec_sql(pool *p, pool_owner *owner, const char *sql)
     pa_lease lease;
     char err[512];
     if (pool_lease(p, owner, PA_LEASE_WRITE, -1, POOL_HERE, &lease, err, sizeof err) != PA_OK)
-        die(err);
+        bench_die(err);
     if (sqlite3_exec(pool_lease_db(p, owner, lease, POOL_HERE), sql, NULL, NULL, NULL) != SQLITE_OK)
-        die(sql);
+        bench_die(sql);
     pool_release(p, owner, lease, PA_RELEASE_COMMIT, POOL_HERE, err, sizeof err);
 }
 
@@ -162,12 +152,12 @@ static void measure(host_instance *in, pool *p, pool_owner *self, int port, bool
                      "processed_granola_notes ORDER BY random() LIMIT 100);"
                      "DELETE FROM pa_outbox;");
         char err[1024];
-        double c = cpu_ms();
+        double c = bench_cpu_ms();
         int64_t w = clock_mono_ns();
         if (instance_poll(in, err, sizeof err) != PA_OK)
-            die(err);
+            bench_die(err);
         s->wall[r] = (double)(clock_mono_ns() - w) / 1e6;
-        s->cpu[r] = cpu_ms() - c;
+        s->cpu[r] = bench_cpu_ms() - c;
     }
     server_counts(port, &l1, &g1, &a1, &c1);
     s->all = a1 - a0;
@@ -205,12 +195,12 @@ static void bench_era(const era_case *era, const char *server_bin, const char *f
              token, port);
     host_instance in = {0};
     if (instance_start(&in, p, plugin, "work", json, err, sizeof err) != PA_OK)
-        die(err);
+        bench_die(err);
     long l0, g0, a0, c0;
-    double cpu0 = cpu_ms();
+    double cpu0 = bench_cpu_ms();
     if (instance_poll(&in, err, sizeof err) != PA_OK) /* first poll: all 1000 are new */
-        die(err);
-    double first_cpu = cpu_ms() - cpu0;
+        bench_die(err);
+    double first_cpu = bench_cpu_ms() - cpu0;
     server_counts(port, &l0, &g0, &a0, &c0);
     sample none, fresh;
     measure(&in, p, self, port, false, &none);
@@ -235,10 +225,10 @@ static void bench_era(const era_case *era, const char *server_bin, const char *f
 int main(int argc, char **argv)
 {
     if (argc != 3)
-        die("usage: bench_poll GRANOLA_SO FAKE_GRANOLA_BIN");
+        bench_die("usage: bench_poll GRANOLA_SO FAKE_GRANOLA_BIN");
     char dir[] = "/tmp/bench_poll_XXXXXX";
     if (!mkdtemp(dir))
-        die("mkdtemp");
+        bench_die("mkdtemp");
     char fixture[128], token[128], db[128];
     snprintf(fixture, sizeof fixture, "%s/fixture.json", dir);
     snprintf(token, sizeof token, "%s/token.json", dir);
@@ -253,13 +243,13 @@ int main(int argc, char **argv)
     char err[1024];
     plugin_image *plugin = NULL;
     if (plugin_image_open(argv[1], argv[1], "granola", &plugin, err, sizeof err) != PA_OK)
-        die(err);
+        bench_die(err);
     pool *p;
     pool_config pc = {.path = db, .size = 4, .lease_timeout_ms = 5000, .busy_timeout_ms = 5000};
     pool_owner self = {.plugin = "bench", .instance = "setup"};
     if (pool_open(&pc, &p, err, sizeof err) != PA_OK ||
         task_store_migrate(p, &self, err, sizeof err) != PA_OK)
-        die(err);
+        bench_die(err);
     printf("bench_poll: %d meetings listed per poll, median of %d polls, loopback\n", LISTED, RUNS);
     for (size_t e = 0; e < sizeof ERAS / sizeof ERAS[0]; e++)
         bench_era(&ERAS[e], argv[2], fixture, token, plugin, p, &self);

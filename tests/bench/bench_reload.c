@@ -21,20 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_NAME "bench_reload"
+#include "bench_common.h"
+
 #define SWAPS 41
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_reload: %s\n", what);
-    exit(1);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int compare(const void *a, const void *b)
 {
@@ -46,13 +36,13 @@ static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        die(path);
+        bench_die(path);
     fseek(f, 0, SEEK_END);
     *len = (size_t)ftell(f);
     rewind(f);
     char *data = malloc(*len);
     if (fread(data, 1, *len, f) != *len)
-        die("short read");
+        bench_die("short read");
     fclose(f);
     return data;
 }
@@ -64,10 +54,10 @@ static void install(const char *dir, const char *data, size_t len, double *renam
     snprintf(dst, sizeof dst, "%s/example.so", dir);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0755);
     if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) != 0)
-        die("cannot write the new version");
-    *renamed_at = now_ms();
+        bench_die("cannot write the new version");
+    *renamed_at = bench_now_ms();
     if (rename(tmp, dst) != 0)
-        die("rename");
+        bench_die("rename");
 }
 
 /* Reads host stdout until a line containing needle arrives. */
@@ -87,10 +77,10 @@ static void wait_for(int fd, char *buf, size_t *len, size_t cap, const char *nee
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 10000) <= 0)
-            die("no task from the new version within 10 s");
+            bench_die("no task from the new version within 10 s");
         ssize_t n = read(fd, buf + *len, cap - *len - 1);
         if (n <= 0)
-            die("host_stub stopped");
+            bench_die("host_stub stopped");
         *len += (size_t)n;
     }
 }
@@ -98,17 +88,17 @@ static void wait_for(int fd, char *buf, size_t *len, size_t cap, const char *nee
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 4)
-        die("usage: bench_reload HOST_STUB TEST_PLUGIN_DIR [process|none]");
+        bench_die("usage: bench_reload HOST_STUB TEST_PLUGIN_DIR [process|none]");
     const char *isolation = argc == 4 ? argv[3] : "process";
     char dir[] = "/tmp/bench_reload_XXXXXX";
     if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
-        die("mkdtemp");
+        bench_die("mkdtemp");
     char plugins[128], config[128], db[128], path[512];
     snprintf(plugins, sizeof plugins, "%s/plugins", dir);
     snprintf(config, sizeof config, "%s/host.json", dir);
     snprintf(db, sizeof db, "%s/agent.db", dir);
     if (mkdir(plugins, 0755) != 0)
-        die("mkdir");
+        bench_die("mkdir");
     size_t len[2];
     snprintf(path, sizeof path, "%s/example.so", argv[2]);
     char *v1 = slurp(path, &len[0]);
@@ -125,8 +115,8 @@ int main(int argc, char **argv)
 
     int out[2];
     if (pipe(out) != 0)
-        die("pipe");
-    double started = now_ms();
+        bench_die("pipe");
+    double started = bench_now_ms();
     pid_t pid = fork();
     if (pid == 0) {
         dup2(out[1], 1);
@@ -142,7 +132,7 @@ int main(int argc, char **argv)
     size_t have = 0;
     wait_for(out[0], buf, &have, sizeof buf, "\"title\":\"Example item 1.1\"");
     /* Baseline: what a restart costs instead, start of the process to its first task. */
-    double cold_start_ms = now_ms() - started;
+    double cold_start_ms = bench_now_ms() - started;
     double ms[SWAPS];
     for (int i = 0; i < SWAPS; i++) {
         bool to_v2 = i % 2 == 0;
@@ -150,7 +140,7 @@ int main(int argc, char **argv)
         install(plugins, to_v2 ? v2 : v1, to_v2 ? len[1] : len[0], &t0);
         wait_for(out[0], buf, &have, sizeof buf,
                  to_v2 ? "\"title\":\"V2 item 1.1\"" : "\"title\":\"Example item 1.1\"");
-        ms[i] = now_ms() - t0;
+        ms[i] = bench_now_ms() - t0;
     }
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
