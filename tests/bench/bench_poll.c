@@ -34,12 +34,6 @@
 #define NEW    100
 #define RUNS   21
 
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
 {
     char **buf = userdata;
@@ -164,8 +158,8 @@ static void measure(host_instance *in, pool *p, pool_owner *self, int port, bool
     s->list = l1 - l0;
     s->get = g1 - g0;
     s->connections = c1 - c0;
-    qsort(s->cpu, RUNS, sizeof s->cpu[0], compare);
-    qsort(s->wall, RUNS, sizeof s->wall[0], compare);
+    qsort(s->cpu, RUNS, sizeof s->cpu[0], bench_compare_doubles);
+    qsort(s->wall, RUNS, sizeof s->wall[0], bench_compare_doubles);
 }
 
 typedef struct era_case {
